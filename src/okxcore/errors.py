@@ -1,0 +1,262 @@
+"""Every error okx-shield raises, and the one table that maps OKX error codes to them.
+
+Messages are written for the person reading the SNS report: what is wrong and how to fix it. No
+message ever contains a secret (API secret, passphrase, proxy password): callers pass only labels,
+hosts, codes and OKX's own message text.
+"""
+
+from __future__ import annotations
+
+import re
+
+
+class OkxShieldError(Exception):
+    """Base class. `hint` says how to fix it, in words."""
+
+    hint: str = ""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        if hint is not None:
+            self.hint = hint
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def describe(self) -> str:
+        return f"{self.message} Fix: {self.hint}" if self.hint else self.message
+
+
+# --- configuration and input -------------------------------------------------------------------
+
+
+class InvalidInputError(OkxShieldError, ValueError):
+    """Bad input: names the field (and the secret or event it came from), never the value."""
+
+    def __init__(self, source: str, field: str, problem: str, *, hint: str | None = None) -> None:
+        self.source = source
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{source}: field '{field}': {problem}", hint=hint)
+
+
+class ShieldUrlError(InvalidInputError):
+    def __init__(
+        self, problem: str, *, hint: str | None = None, source: str = "Shield secret", field: str = "url"
+    ) -> None:
+        super().__init__(source, field, problem, hint=hint)
+
+
+class SecretFormatError(InvalidInputError):
+    """A secret from Secrets Manager (or a file) does not have the documented format."""
+
+
+# --- the proxy ---------------------------------------------------------------------------------
+
+
+class ProxyError(OkxShieldError):
+    """The Shield proxy could not carry the call. Nothing reached OKX; there is no direct fallback."""
+
+    stage = "proxy"
+
+    def __init__(self, message: str, *, proxy: str, hint: str | None = None) -> None:
+        self.proxy = proxy  # "host:port", never credentials
+        super().__init__(f"Shield proxy {proxy}: {message}", hint=hint)
+
+
+class ProxyUnreachableError(ProxyError):
+    hint = "Check the Shield URL's host and port, and that outbound traffic to it is allowed."
+
+
+class ProxyTimeoutError(ProxyError):
+    hint = "The proxy accepted the connection but did not answer in time; check Shield's status page."
+
+
+class ProxyAuthError(ProxyError):
+    hint = "The Shield username or password is wrong: copy the Connection URL again from the dashboard."
+
+
+class ProxyTlsError(ProxyError):
+    hint = "TLS to the proxy failed: check the scheme and port (https:// on 9294, socks5h+tls:// on 1081)."
+
+
+class ProxyTunnelError(ProxyError):
+    hint = "The proxy refused to open a tunnel to OKX; check the OKX host name and Shield's status."
+
+
+# --- OKX, after the tunnel was open ------------------------------------------------------------
+
+
+class OkxTransportError(OkxShieldError):
+    """TLS to OKX failed, or the connection broke or timed out after the tunnel was open."""
+
+    hint = "A network failure between Shield and OKX; safe reads were retried. Check OKX's status."
+
+
+class OrderOutcomeUnknownError(OkxTransportError):
+    """An order was sent and no answer came back: it may or may not exist at OKX."""
+
+    def __init__(self, message: str, *, cl_ord_id: str) -> None:
+        self.cl_ord_id = cl_ord_id
+        super().__init__(
+            message,
+            hint=f"Look the order up by clOrdId {cl_ord_id} before placing anything again.",
+        )
+
+
+class OkxApiError(OkxShieldError):
+    """OKX answered with a non-zero code."""
+
+    hint = "See OKX's error-code table for this code."
+
+    def __init__(
+        self, code: str, msg: str, *, http_status: int | None = None, path: str = "", hint: str | None = None
+    ) -> None:
+        self.code = code
+        self.okx_message = msg
+        self.http_status = http_status
+        self.path = path
+        where = f" on {path}" if path else ""
+        super().__init__(f"OKX error {code}{where}: {msg or 'no message'}", hint=hint)
+
+
+class OkxAuthError(OkxApiError):
+    """The key, its signature or its environment was rejected."""
+
+
+class IpNotAllowedError(OkxAuthError):
+    """50110: OKX names the IP it saw, which is what the report must show."""
+
+    def __init__(self, code: str, msg: str, **kwargs: object) -> None:
+        match = re.search(r"IP\s+\(?([0-9a-fA-F:.]+)\)?", msg or "")
+        self.seen_ip: str | None = match.group(1) if match else None
+        super().__init__(code, msg, **kwargs)  # type: ignore[arg-type]
+        seen = self.seen_ip or "an IP"
+        self.hint = (
+            f"OKX saw the call from {seen}, which is not bound to this key. Bind BOTH Shield static IPs "
+            "to the key; if the IP is not a Shield IP, traffic is bypassing the proxy."
+        )
+
+
+class KeyGoneError(OkxAuthError):
+    """50111 / 50119: the key no longer exists (the 14-day auto-deletion, revoked) or wrong region."""
+
+    def __init__(self, code: str, msg: str, **kwargs: object) -> None:
+        super().__init__(code, msg, **kwargs)  # type: ignore[arg-type]
+        self.wrong_region_possible = code == "50119"
+        self.hint = (
+            "The key is gone: probably OKX's 14-day deletion of keys not bound to an IP, or it was revoked. "
+            "Create a new key bound to both Shield IPs and store it in the secret."
+        )
+        if self.wrong_region_possible:
+            self.hint += (
+                " Or the wrong regional host: EEA accounts use eea.okx.com, US/AU accounts us.okx.com; "
+                "set 'region' in the key's secret."
+            )
+
+
+class InvalidSignatureError(OkxAuthError):
+    hint = "The API secret in the key's secret is wrong (OKX rejected the signature)."
+
+
+class PassphraseError(OkxAuthError):
+    hint = "The passphrase in the key's secret is wrong."
+
+
+class EnvironmentMismatchError(OkxAuthError):
+    hint = "Demo/live mismatch: set 'demo' in the key's secret to match how the key was created."
+
+
+class TimestampExpiredError(OkxAuthError):
+    hint = "The clock is off; okx-shield re-synchronises with OKX's server time and retries once."
+
+
+class IpBindingRequiredError(OkxAuthError):
+    hint = "This endpoint needs a key bound to IP addresses: bind both Shield static IPs to the key."
+
+
+class PermissionDeniedError(OkxAuthError):
+    hint = "The key lacks the permission (or is not the master key) this call needs."
+
+
+class RateLimitedError(OkxApiError):
+    hint = "OKX's rate limit was hit; reads back off and retry. Lower the schedule's frequency if it persists."
+
+
+class ServiceBusyError(OkxApiError):
+    hint = "OKX is busy or unavailable; reads back off and retry."
+
+
+class OrderRejectedError(OkxApiError):
+    """A single order came back with a non-zero sCode."""
+
+    def __init__(self, code: str, msg: str, *, cl_ord_id: str = "", **kwargs: object) -> None:
+        self.cl_ord_id = cl_ord_id
+        super().__init__(code, msg, **kwargs)  # type: ignore[arg-type]
+
+
+class InsufficientBalanceError(OrderRejectedError):
+    hint = "Not enough balance for this order: top up the account or lower the plan's amount."
+
+
+class DuplicateClientOrderIdError(OrderRejectedError):
+    hint = "An order with this clOrdId is already pending: it was placed before; look it up."
+
+
+class OrderExpiredError(OrderRejectedError):
+    hint = "The order arrived after its expTime and OKX discarded it; nothing was placed."
+
+
+class OrderNotFoundError(OkxApiError):
+    hint = "No order with that id (canceled unfilled orders are only kept about 2 hours)."
+
+
+class KeyLimitError(OkxApiError):
+    hint = "The account has 50 API keys, OKX's limit: delete unused keys."
+
+
+class IpLimitError(OkxApiError):
+    hint = "The key has 20 bound IPs, OKX's limit: remove IPs that are no longer used."
+
+
+_ERRORS_BY_CODE: dict[str, type[OkxApiError]] = {
+    "50110": IpNotAllowedError,
+    "50111": KeyGoneError,
+    "50119": KeyGoneError,
+    "50113": InvalidSignatureError,
+    "50105": PassphraseError,
+    "50101": EnvironmentMismatchError,
+    "50102": TimestampExpiredError,
+    "50035": IpBindingRequiredError,
+    "50120": PermissionDeniedError,
+    "50011": RateLimitedError,
+    "50013": ServiceBusyError,
+    "50001": ServiceBusyError,
+    "50004": ServiceBusyError,
+    "51008": InsufficientBalanceError,
+    "51016": DuplicateClientOrderIdError,
+    "50037": OrderExpiredError,
+    "51603": OrderNotFoundError,
+    "59501": KeyLimitError,
+    "59503": IpLimitError,
+}
+
+# Codes that mean "not now, try again": retried with backoff, for safe reads only.
+RETRYABLE_CODES = frozenset({"50011", "50013", "50001", "50004"})
+
+
+def error_for(code: str, msg: str, *, http_status: int | None = None, path: str = "") -> OkxApiError:
+    """The typed exception for an OKX error code (the one place codes are mapped)."""
+    cls = _ERRORS_BY_CODE.get(code, OkxApiError)
+    return cls(code, msg, http_status=http_status, path=path)
+
+
+def order_error_for(s_code: str, s_msg: str, *, cl_ord_id: str, path: str = "") -> OkxApiError:
+    """The typed exception for a failed single order (sCode / sMsg)."""
+    cls = _ERRORS_BY_CODE.get(s_code)
+    if cls is None or not issubclass(cls, OrderRejectedError):
+        if cls is not None:
+            return cls(s_code, s_msg, path=path)
+        cls = OrderRejectedError
+    return cls(s_code, s_msg, cl_ord_id=cl_ord_id, path=path)

@@ -1,0 +1,205 @@
+"""The only way okx-shield reaches the network: a requests session whose every connection is a Shield tunnel.
+
+Layering follows requests/urllib3 (policy above, mechanics below): `ShieldHTTPSConnection` is a urllib3
+connection whose socket is a tunnel through the proxy, with TLS to OKX on top of it (TLS in TLS when the
+proxy itself is reached over TLS). A pool manager builds only such pools; the requests adapter mounts
+it for https:// and refuses http:// and any requests-level proxy. `trust_env` is off, so HTTP(S)_PROXY,
+ALL_PROXY and NO_PROXY cannot redirect or bypass the tunnel. There is no direct code path.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPSConnection, _ssl_wrap_socket_and_match_hostname
+from urllib3.connectionpool import HTTPSConnectionPool
+from urllib3.exceptions import LocationValueError
+
+from okxcore.errors import OkxTransportError
+from okxcore.shield import ShieldEndpoint
+from okxcore.tunnel import TunnelOpener
+
+
+class DirectConnectionRefusedError(OkxTransportError):
+    hint = "okx-shield only talks https through the Shield proxy; this request tried another path."
+
+
+class ShieldHTTPSConnection(HTTPSConnection):
+    """An HTTPS connection whose socket is a tunnel through Shield."""
+
+    def __init__(self, *args: Any, tunnel: TunnelOpener, **kwargs: Any) -> None:
+        self._shield_tunnel = tunnel
+        super().__init__(*args, **kwargs)
+
+    def _new_conn(self) -> socket.socket:
+        return self._shield_tunnel.open(self.host, self.port)
+
+    def connect(self) -> None:
+        self.sock = sock = self._new_conn()
+        # The TLS handshake with OKX gets the proxy handshake's budget, not the (longer) read timeout.
+        sock.settimeout(self._shield_tunnel.handshake_timeout)
+        try:
+            wrapped = _ssl_wrap_socket_and_match_hostname(
+                sock=sock,
+                cert_reqs=self.cert_reqs,
+                ssl_version=self.ssl_version,
+                ssl_minimum_version=self.ssl_minimum_version,
+                ssl_maximum_version=self.ssl_maximum_version,
+                ca_certs=self.ca_certs,
+                ca_cert_dir=self.ca_cert_dir,
+                ca_cert_data=self.ca_cert_data,
+                cert_file=self.cert_file,
+                key_file=self.key_file,
+                key_password=self.key_password,
+                server_hostname=self.host.rstrip("."),
+                ssl_context=self.ssl_context,
+                # TLS inside the proxy's TLS session: urllib3's SSLTransport does the inner layer.
+                tls_in_tls=isinstance(sock, ssl.SSLSocket),
+                assert_hostname=self.assert_hostname,
+                assert_fingerprint=self.assert_fingerprint,
+            )
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = wrapped.socket
+        self.is_verified = wrapped.is_verified
+        self._has_connected_to_proxy = True
+        self.proxy_is_verified = True
+
+
+class ShieldHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = ShieldHTTPSConnection
+
+
+class ShieldPoolManager(urllib3.PoolManager):
+    """Builds only Shield pools; a plain-http or unknown scheme is refused, never connected directly."""
+
+    def __init__(self, tunnel: TunnelOpener, **kwargs: Any) -> None:
+        self._tunnel = tunnel
+        super().__init__(**kwargs)
+
+    def _new_pool(
+        self, scheme: str, host: str, port: int, request_context: dict[str, Any] | None = None
+    ) -> HTTPSConnectionPool:
+        if scheme != "https":
+            raise DirectConnectionRefusedError(f"refusing a {scheme}:// connection to {host}")
+        if not host:
+            raise LocationValueError("No host specified.")
+        context = dict(request_context if request_context is not None else self.connection_pool_kw)
+        for key in ("scheme", "host", "port"):
+            context.pop(key, None)
+        return ShieldHTTPSConnectionPool(host, port, tunnel=self._tunnel, **context)
+
+
+class ShieldAdapter(HTTPAdapter):
+    def __init__(self, tunnel: TunnelOpener, *, pool_maxsize: int = 10) -> None:
+        self._tunnel = tunnel
+        # urllib3 must not retry on its own: the OKX client decides what is safe to retry.
+        super().__init__(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=0)
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
+        self._pool_connections = connections
+        self._pool_maxsize = maxsize
+        self._pool_block = block
+        self.poolmanager = ShieldPoolManager(
+            self._tunnel, num_pools=connections, maxsize=maxsize, block=block, **pool_kwargs
+        )
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> urllib3.PoolManager:
+        raise DirectConnectionRefusedError("a requests-level proxy was configured; only the Shield tunnel is used")
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: bool | str = True,
+        cert: Any = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        if verify is False:
+            raise DirectConnectionRefusedError("TLS verification to OKX cannot be turned off")
+        if proxies and any(proxies.values()):
+            raise DirectConnectionRefusedError("a requests-level proxy was configured; only the Shield tunnel is used")
+        return super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=None)
+
+
+class _RefusingAdapter(HTTPAdapter):
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        raise DirectConnectionRefusedError("refusing a plain-http request")
+
+
+def build_session(
+    endpoint: ShieldEndpoint,
+    *,
+    ca_bundle: str | None = None,
+    proxy_ca_bundle: str | None = None,
+    connect_timeout: float = 5.0,
+    handshake_timeout: float = 10.0,
+    pool_maxsize: int = 10,
+) -> ShieldSession:
+    tunnel = TunnelOpener(
+        endpoint=endpoint,
+        connect_timeout=connect_timeout,
+        handshake_timeout=handshake_timeout,
+        proxy_ca_bundle=proxy_ca_bundle,
+    )
+    return ShieldSession(tunnel, ca_bundle=ca_bundle, pool_maxsize=pool_maxsize)
+
+
+class ShieldSession(requests.Session):
+    """A requests session that can only reach https hosts through the Shield tunnel."""
+
+    def __init__(self, tunnel: TunnelOpener, *, ca_bundle: str | None = None, pool_maxsize: int = 10) -> None:
+        super().__init__()
+        self.tunnel = tunnel
+        self.trust_env = False  # HTTP(S)_PROXY / ALL_PROXY / NO_PROXY / REQUESTS_CA_BUNDLE have no say
+        self.proxies = {}
+        self.max_redirects = 0
+        self.verify = ca_bundle if ca_bundle else True
+        self.adapters.clear()
+        self.mount("https://", ShieldAdapter(tunnel, pool_maxsize=pool_maxsize))
+        self.mount("http://", _RefusingAdapter())
+
+    @property
+    def endpoint(self) -> ShieldEndpoint:
+        return self.tunnel.endpoint
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs["allow_redirects"] = False  # a redirect could point anywhere; OKX does not redirect the API
+        if kwargs.get("verify") is False:
+            raise DirectConnectionRefusedError("TLS verification to OKX cannot be turned off")
+        return super().request(method, url, *args, **kwargs)
+
+
+_SESSIONS: dict[tuple[ShieldEndpoint, str | None, str | None], ShieldSession] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
+def shared_session(
+    endpoint: ShieldEndpoint, *, ca_bundle: str | None = None, proxy_ca_bundle: str | None = None
+) -> ShieldSession:
+    """One session per endpoint per process: warm Lambda invocations reuse its pooled tunnels."""
+    key = (endpoint, ca_bundle, proxy_ca_bundle)
+    with _SESSIONS_LOCK:
+        session = _SESSIONS.get(key)
+        if session is None:
+            session = build_session(endpoint, ca_bundle=ca_bundle, proxy_ca_bundle=proxy_ca_bundle)
+            _SESSIONS[key] = session
+        return session
+
+
+def close_shared_sessions() -> None:
+    with _SESSIONS_LOCK:
+        for session in _SESSIONS.values():
+            session.close()
+        _SESSIONS.clear()
