@@ -89,9 +89,7 @@ class ShieldEndpoint:
         if not parts.hostname:
             raise ShieldUrlError("has no host", hint="Use scheme://USER:PASS@HOST:PORT.")
         if port is None or port == 0:
-            raise ShieldUrlError(
-                "has no port", hint="Add the port: https: 9294, socks5h+tls: 1081, socks5h: 9293."
-            )
+            raise ShieldUrlError("has no port", hint="Add the port: https: 9294, socks5h+tls: 1081, socks5h: 9293.")
         if parts.username is None or parts.password is None or not parts.username or not parts.password:
             raise ShieldUrlError(
                 "has no username and password",
@@ -131,6 +129,9 @@ def normalise_ips(ips: tuple[str, ...] | list[str], *, source: str) -> tuple[str
             out.append(str(ipaddress.ip_address(str(text).strip())))
         except ValueError:
             raise ShieldUrlError(
-                f"entry {index} is not an IP address", source=source, field="expected_ips", hint="List Shield's static IPs, e.g. 52.1.2.3."
+                f"entry {index} is not an IP address",
+                source=source,
+                field="expected_ips",
+                hint="List Shield's static IPs, e.g. 52.1.2.3.",
             ) from None
     return tuple(dict.fromkeys(out))

@@ -104,9 +104,7 @@ class ShieldAdapter(HTTPAdapter):
         # urllib3 must not retry on its own: the OKX client decides what is safe to retry.
         super().__init__(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=0)
 
-    def init_poolmanager(
-        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
-    ) -> None:
+    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
         self._pool_connections = connections
         self._pool_maxsize = maxsize
         self._pool_block = block

@@ -99,7 +99,7 @@ class TunnelOpener:
         endpoint = self.endpoint
         try:
             raw = socket.create_connection((endpoint.host, endpoint.port), timeout=self.connect_timeout)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise ProxyTimeoutError(
                 f"no TCP connection within {self.connect_timeout:g} s", proxy=endpoint.address
             ) from None
@@ -123,7 +123,7 @@ class TunnelOpener:
                 self._http_connect(sock, target_host, target_port, deadline)
             sock.settimeout(None)
             return sock
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             sock.close()
             raise ProxyTimeoutError(
                 f"the proxy did not complete its handshake within {self.handshake_timeout:g} s",
@@ -218,7 +218,6 @@ class TunnelOpener:
         if extra:
             # Nothing may arrive before our TLS ClientHello; bytes here mean a confused proxy.
             raise ProxyTunnelError("the proxy sent data before the tunnel was used", proxy=proxy)
-
 
     def _recv_exact(self, sock: socket.socket, size: int, deadline: _Deadline) -> bytes:
         data = b""

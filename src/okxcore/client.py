@@ -1,0 +1,340 @@
+"""The OKX v5 REST client: signed calls through a ShieldSession, typed answers, typed errors.
+
+Retry policy, in one place:
+- 50102 (timestamp expired): measure the offset from /public/time, re-sign with a new timestamp, resend
+  once. OKX rejected the request at authentication, so nothing happened and resending is safe.
+- Rate limits (50011), busy (50013/50001/50004), HTTP 5xx and broken connections: backoff with full
+  jitter, for safe reads only.
+- Orders are never resent by the client. A send whose outcome is unknown raises
+  OrderOutcomeUnknownError; the caller must look the order up by clOrdId.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlencode
+
+import requests
+from pydantic import BaseModel, ValidationError
+
+from okxcore.credentials import OkxKeySecret, Region
+from okxcore.errors import (
+    RETRYABLE_CODES,
+    OkxApiError,
+    OkxAuthError,
+    OkxTransportError,
+    OrderNotFoundError,
+    OrderOutcomeUnknownError,
+    ServiceBusyError,
+    error_for,
+    order_error_for,
+)
+from okxcore.models import (
+    AccountConfig,
+    Balance,
+    Instrument,
+    Order,
+    OrderAck,
+    OrderRequest,
+    ServerTime,
+    SubAccount,
+    SubAccountApiKey,
+    Ticker,
+)
+from okxcore.signing import okx_timestamp, sign
+from okxcore.transport import ShieldSession
+
+REGION_BASE_URLS: dict[Region, str] = {
+    "www": "https://www.okx.com",
+    "eea": "https://eea.okx.com",
+    "us": "https://us.okx.com",
+}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4  # total tries of a safe read
+    base_delay_s: float = 0.25
+    max_delay_s: float = 2.0
+
+    def delay(self, attempt: int) -> float:
+        # Full jitter: spreads a fleet's retries so they do not hit OKX's 2 s window together.
+        return random.uniform(self.base_delay_s, min(self.max_delay_s, self.base_delay_s * 2**attempt))
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect_s: float = 5.0
+    read_s: float = 10.0
+
+
+AuthenticatedCallback = Callable[[str], None]
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class OkxClient:
+    """One OKX account key (or none, for public data) behind one Shield session."""
+
+    def __init__(
+        self,
+        session: ShieldSession,
+        *,
+        key: OkxKeySecret | None = None,
+        base_url: str | None = None,
+        region: Region | None = None,
+        demo: bool | None = None,
+        timeouts: Timeouts = Timeouts(),
+        retry: RetryPolicy = RetryPolicy(),
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        on_authenticated: AuthenticatedCallback | None = None,
+    ) -> None:
+        self.session = session
+        self.key = key
+        chosen_region: Region = region or (key.region if key else "www")
+        self.base_url = (base_url or REGION_BASE_URLS[chosen_region]).rstrip("/")
+        self.demo = demo if demo is not None else (key.demo if key else False)
+        self.timeouts = timeouts
+        self.retry = retry
+        self._clock = clock
+        self._sleep = sleep
+        self._on_authenticated = on_authenticated
+        self.clock_offset_ms = 0
+        self.label = key.label if key else "public"
+
+    # --- time ---------------------------------------------------------------------------------
+
+    def now_ms(self) -> int:
+        return int(self._clock() * 1000) + self.clock_offset_ms
+
+    def server_time(self) -> ServerTime:
+        return self._one(ServerTime, self._call("GET", "/api/v5/public/time", auth=False))
+
+    def sync_clock(self) -> int:
+        """Measure the offset to OKX's clock (midpoint of the round trip) and use it from now on."""
+        before = self._clock()
+        server = self.server_time().ts
+        after = self._clock()
+        self.clock_offset_ms = server - int((before + after) / 2 * 1000)
+        return self.clock_offset_ms
+
+    # --- account ------------------------------------------------------------------------------
+
+    def account_config(self) -> AccountConfig:
+        return self._one(AccountConfig, self._call("GET", "/api/v5/account/config"))
+
+    def balance(self, currencies: list[str] | None = None) -> Balance:
+        params = {"ccy": ",".join(currencies)} if currencies else None
+        return self._one(Balance, self._call("GET", "/api/v5/account/balance", params=params))
+
+    # --- market data --------------------------------------------------------------------------
+
+    def ticker(self, inst_id: str) -> Ticker:
+        return self._one(Ticker, self._call("GET", "/api/v5/market/ticker", params={"instId": inst_id}, auth=False))
+
+    def instruments(self, inst_type: str = "SPOT", inst_id: str | None = None) -> list[Instrument]:
+        params = {"instType": inst_type, **({"instId": inst_id} if inst_id else {})}
+        data = self._call("GET", "/api/v5/public/instruments", params=params, auth=False)
+        return self._many(Instrument, data)
+
+    def instrument(self, inst_id: str, inst_type: str = "SPOT") -> Instrument | None:
+        found = self.instruments(inst_type, inst_id)
+        return found[0] if found else None
+
+    # --- trading ------------------------------------------------------------------------------
+
+    def place_order(self, order: OrderRequest, *, expires_at_ms: int | None = None) -> OrderAck:
+        """Send one order. Never retried here: an unknown outcome raises OrderOutcomeUnknownError."""
+        headers = {"expTime": str(expires_at_ms)} if expires_at_ms is not None else None
+        data = self._call("POST", "/api/v5/trade/order", body=order.to_body(), safe=False, headers=headers, order=order)
+        return self._one(OrderAck, data)
+
+    def get_order(self, inst_id: str, *, ord_id: str | None = None, cl_ord_id: str | None = None) -> Order | None:
+        """The order by ordId or clOrdId (OKX returns the latest with that clOrdId); None if OKX has none."""
+        if not (ord_id or cl_ord_id):
+            raise ValueError("get_order needs ord_id or cl_ord_id")
+        params = {"instId": inst_id, **({"ordId": ord_id} if ord_id else {"clOrdId": cl_ord_id or ""})}
+        try:
+            data = self._call("GET", "/api/v5/trade/order", params=params)
+        except OrderNotFoundError:
+            return None
+        return self._one(Order, data) if data else None
+
+    # --- sub-accounts (master key) ------------------------------------------------------------
+
+    def subaccounts(self) -> list[SubAccount]:
+        return self._many(SubAccount, self._call("GET", "/api/v5/users/subaccount/list"))
+
+    def subaccount_api_keys(self, sub_acct: str, api_key: str | None = None) -> list[SubAccountApiKey]:
+        params = {"subAcct": sub_acct, **({"apiKey": api_key} if api_key else {})}
+        data = self._call("GET", "/api/v5/users/subaccount/apikey", params=params)
+        return [key.model_copy(update={"sub_acct": sub_acct}) for key in self._many(SubAccountApiKey, data)]
+
+    def modify_subaccount_api_key(self, sub_acct: str, api_key: str, *, ips: list[str]) -> SubAccountApiKey:
+        """Replace the key's whole IP list (OKX semantics: an empty list unbinds every IP)."""
+        body = {"subAcct": sub_acct, "apiKey": api_key, "ip": ",".join(ips)}
+        data = self._call("POST", "/api/v5/users/subaccount/modify-apikey", body=body, safe=False)
+        return self._one(SubAccountApiKey, data)
+
+    def create_subaccount_api_key(
+        self, sub_acct: str, *, label: str, passphrase: str, perm: str, ips: list[str]
+    ) -> list[dict[str, Any]]:
+        # The answer holds the new key's secret: it is returned raw for the caller to store, never modelled
+        # into anything that could be logged.
+        body = {"subAcct": sub_acct, "label": label, "passphrase": passphrase, "perm": perm, "ip": ",".join(ips)}
+        return self._call("POST", "/api/v5/users/subaccount/apikey", body=body, safe=False)
+
+    def delete_subaccount_api_key(self, sub_acct: str, api_key: str) -> None:
+        body = {"subAcct": sub_acct, "apiKey": api_key}
+        self._call("POST", "/api/v5/users/subaccount/delete-apikey", body=body, safe=False)
+
+    # --- the one request path -----------------------------------------------------------------
+
+    def raw_call(
+        self,
+        method: Literal["GET", "POST"],
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+        auth: bool = True,
+    ) -> list[dict[str, Any]]:
+        """Any endpoint, for `okx-shield call`. POSTs are not retried."""
+        return self._call(method, path, params=params, body=body, auth=auth, safe=method == "GET")
+
+    def _call(
+        self,
+        method: Literal["GET", "POST"],
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+        auth: bool = True,
+        safe: bool | None = None,
+        headers: Mapping[str, str] | None = None,
+        order: OrderRequest | None = None,
+    ) -> list[dict[str, Any]]:
+        if auth and self.key is None:
+            raise OkxApiError("local", "this client has no API key; private endpoints need one", path=path)
+        is_safe = (method == "GET") if safe is None else safe
+        # Sign exactly what is sent: the query text and body bytes are built once and never re-serialised.
+        query = urlencode(params or {}, safe=",")
+        request_path = f"{path}?{query}" if query else path
+        body_bytes = json.dumps(body, separators=(",", ":")).encode() if body is not None else b""
+        resynced = False
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._send(method, request_path, body_bytes, auth=auth, extra_headers=headers)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if order is not None:
+                    raise OrderOutcomeUnknownError(
+                        f"no answer to the order for {order.inst_id} ({exc.__class__.__name__})",
+                        cl_ord_id=order.cl_ord_id,
+                    ) from None
+                if is_safe and attempt < self.retry.attempts:
+                    self._sleep(self.retry.delay(attempt))
+                    continue
+                raise OkxTransportError(
+                    f"{method} {path} failed after {attempt} attempt(s): {exc.__class__.__name__}"
+                ) from None
+            except requests.RequestException as exc:
+                raise OkxTransportError(f"{method} {path} failed: {exc.__class__.__name__}") from None
+            try:
+                data = self._result(response, path, order)
+            except OkxApiError as error:
+                if auth and not isinstance(error, OkxAuthError):
+                    self._authenticated()
+                if error.code == "50102" and auth and not resynced:
+                    resynced = True
+                    self.sync_clock()
+                    continue
+                if error.code in RETRYABLE_CODES and is_safe and attempt < self.retry.attempts:
+                    self._sleep(self.retry.delay(attempt))
+                    continue
+                raise
+            if auth:
+                self._authenticated()
+            return data
+
+    def _authenticated(self) -> None:
+        """OKX counts every authenticated call as use of the key; the audit's dormancy check needs that."""
+        if self._on_authenticated is not None:
+            self._on_authenticated(self.label)
+
+    def _send(
+        self, method: str, request_path: str, body: bytes, *, auth: bool, extra_headers: Mapping[str, str] | None
+    ) -> requests.Response:
+        headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        if self.demo:
+            headers["x-simulated-trading"] = "1"
+        if extra_headers:
+            headers.update(extra_headers)
+        if auth:
+            assert self.key is not None
+            timestamp = okx_timestamp(self.now_ms())
+            headers.update(
+                {
+                    "OK-ACCESS-KEY": self.key.api_key.get_secret_value(),
+                    "OK-ACCESS-SIGN": sign(
+                        self.key.api_secret.get_secret_value(), timestamp, method, request_path, body
+                    ),
+                    "OK-ACCESS-TIMESTAMP": timestamp,
+                    "OK-ACCESS-PASSPHRASE": self.key.passphrase.get_secret_value(),
+                }
+            )
+        return self.session.request(
+            method,
+            self.base_url + request_path,
+            data=body or None,
+            headers=headers,
+            timeout=(self.timeouts.connect_s, self.timeouts.read_s),
+        )
+
+    def _result(self, response: requests.Response, path: str, order: OrderRequest | None) -> list[dict[str, Any]]:
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict) or "code" not in payload:
+            if response.status_code >= 500 or response.status_code == 429:
+                raise ServiceBusyError(
+                    "50001", f"HTTP {response.status_code}", http_status=response.status_code, path=path
+                )
+            raise OkxApiError(
+                f"HTTP{response.status_code}", "not an OKX JSON answer", http_status=response.status_code, path=path
+            )
+        code = str(payload.get("code"))
+        data = payload.get("data") or []
+        if code == "0" and order is None:
+            return data
+        if order is not None and code in {"0", "1", "2"} and data:
+            item = data[0]
+            s_code = str(item.get("sCode", code))
+            if s_code != "0":
+                raise order_error_for(s_code, str(item.get("sMsg", "")), cl_ord_id=order.cl_ord_id, path=path)
+            return data
+        if code != "0":
+            raise error_for(code, str(payload.get("msg", "")), http_status=response.status_code, path=path)
+        return data
+
+    def _one(self, model: type[ModelT], data: list[dict[str, Any]]) -> ModelT:
+        if not data:
+            raise OkxApiError("empty", "OKX answered with no data", path=model.__name__)
+        return self._parse(model, data[0])
+
+    def _many(self, model: type[ModelT], data: list[dict[str, Any]]) -> list[ModelT]:
+        return [self._parse(model, item) for item in data]
+
+    def _parse(self, model: type[ModelT], item: dict[str, Any]) -> ModelT:
+        try:
+            return model.model_validate(item)
+        except ValidationError as exc:
+            fields = ", ".join(".".join(str(p) for p in err["loc"]) for err in exc.errors(include_input=False))
+            raise OkxApiError("parse", f"unexpected {model.__name__} answer (fields: {fields})") from None

@@ -1,0 +1,152 @@
+"""The two secret formats (an OKX key, the Shield proxy) and their validation.
+
+Secret values are SecretStr: repr, str and model dumps show '**********'. Validation errors are
+re-raised as SecretFormatError naming the secret and the field, built without the input value, so a
+malformed secret can never leak through an exception message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from okxcore.errors import SecretFormatError, ShieldUrlError
+from okxcore.shield import ShieldEndpoint, normalise_ips
+
+Region = Literal["www", "eea", "us"]
+Permission = Literal["read_only", "trade", "withdraw"]
+Purpose = Literal["read_only", "trade"]
+
+# What each declared purpose needs; more than this is an audit finding.
+PURPOSE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "read_only": frozenset({"read_only"}),
+    "trade": frozenset({"read_only", "trade"}),
+}
+
+
+class _SecretModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True, str_strip_whitespace=False)
+
+
+class OkxKeySecret(_SecretModel):
+    """One OKX API key, as stored in a Secrets Manager secret (JSON)."""
+
+    api_key: SecretStr
+    api_secret: SecretStr
+    passphrase: SecretStr
+    label: str = Field(default="", max_length=128)
+    demo: bool = False
+    region: Region = "www"
+    created_at: datetime | None = None
+    purpose: Purpose = "trade"
+    allowed_permissions: frozenset[Permission] = frozenset({"read_only", "trade"})
+
+    @field_validator("api_key", "api_secret", "passphrase")
+    @classmethod
+    def _not_blank(cls, value: SecretStr) -> SecretStr:
+        text = value.get_secret_value()
+        if not text:
+            raise ValueError("must not be empty")
+        if text != text.strip():
+            raise ValueError("has leading or trailing whitespace (a pasted newline?)")
+        return value
+
+    @field_validator("created_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+    @model_validator(mode="after")
+    def _purpose_fits(self) -> OkxKeySecret:
+        if not PURPOSE_PERMISSIONS[self.purpose] <= self.allowed_permissions | {"read_only"}:
+            raise ValueError("allowed_permissions must include what the purpose needs")
+        return self
+
+    def display_name(self, secret_name: str) -> str:
+        return self.label or secret_name
+
+
+class ShieldSecret(_SecretModel):
+    """The Shield proxy, as stored in a Secrets Manager secret (JSON)."""
+
+    url: SecretStr
+    expected_ips: tuple[str, ...] = ()
+
+    def endpoint(self, *, source: str = "Shield secret") -> ShieldEndpoint:
+        try:
+            return ShieldEndpoint.parse(self.url.get_secret_value(), expected_ips=self.expected_ips)
+        except ShieldUrlError as exc:
+            raise ShieldUrlError(exc.problem, hint=exc.hint, source=source, field=exc.field) from None
+
+    @field_validator("expected_ips")
+    @classmethod
+    def _ips(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        try:
+            return normalise_ips(value, source="expected_ips")
+        except ShieldUrlError as exc:
+            raise ValueError(exc.problem) from None
+
+
+def _load(model: type[_SecretModel], secret_name: str, raw: str | bytes | Mapping[str, Any]) -> Any:
+    if isinstance(raw, str | bytes):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raise SecretFormatError(
+                secret_name, "(whole secret)", "is not valid JSON", hint="Store the secret as a JSON object."
+            ) from None
+    if not isinstance(raw, Mapping):
+        raise SecretFormatError(secret_name, "(whole secret)", "is not a JSON object", hint="Store a JSON object.")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors(include_input=False, include_url=False)[0]
+        field = ".".join(str(part) for part in first["loc"]) or "(whole secret)"
+        problem = _problem_text(first)
+        count = exc.error_count()
+        if count > 1:
+            problem += f" (and {count - 1} more problem(s))"
+        raise SecretFormatError(secret_name, field, problem, hint=_FORMAT_HINTS[model.__name__]) from None
+
+
+def _problem_text(error: Mapping[str, Any]) -> str:
+    kind = error.get("type", "")
+    if kind == "missing":
+        return "is missing"
+    if kind == "extra_forbidden":
+        return "is not a known field (check its spelling)"
+    message = str(error.get("msg", "is invalid"))
+    return message.removeprefix("Value error, ")
+
+
+_FORMAT_HINTS = {
+    "OkxKeySecret": 'Expected {"api_key", "api_secret", "passphrase", optional "label", "demo", "region", '
+    '"created_at", "purpose", "allowed_permissions"}; see README "Secret formats".',
+    "ShieldSecret": 'Expected {"url": "https://USER:PASS@HOST:9294", "expected_ips": ["IP1", "IP2"]}; '
+    'see README "Secret formats".',
+}
+
+
+def parse_okx_key_secret(secret_name: str, raw: str | bytes | Mapping[str, Any]) -> OkxKeySecret:
+    result: OkxKeySecret = _load(OkxKeySecret, secret_name, raw)
+    return result
+
+
+def parse_shield_secret(secret_name: str, raw: str | bytes | Mapping[str, Any]) -> tuple[ShieldSecret, ShieldEndpoint]:
+    """The Shield secret and its validated endpoint (a bad URL is an error naming the secret and field)."""
+    secret: ShieldSecret = _load(ShieldSecret, secret_name, raw)
+    return secret, secret.endpoint(source=secret_name)

@@ -1,0 +1,189 @@
+"""Pydantic models of the OKX v5 responses and requests the product uses (field names as OKX spells them)."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+
+def _blank_to_none(value: object) -> object:
+    return None if value == "" else value
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+OptDecimal = Annotated[Decimal | None, BeforeValidator(_blank_to_none)]
+OptInt = Annotated[int | None, BeforeValidator(_blank_to_none)]
+
+# OKX writes the read permission as "read_only" (account/config) or "read" (sub-account endpoints).
+_PERMISSION_ALIASES = {"read": "read_only", "read_only": "read_only", "trade": "trade", "withdraw": "withdraw"}
+
+
+def _permissions(value: object) -> object:
+    parts = _split_csv(value)
+    if isinstance(parts, list | set | frozenset | tuple):
+        return frozenset(_PERMISSION_ALIASES.get(str(p).strip(), str(p).strip()) for p in parts)
+    return parts
+
+
+Permissions = Annotated[frozenset[str], BeforeValidator(_permissions)]
+IpList = Annotated[tuple[str, ...], BeforeValidator(_split_csv)]
+
+
+class OkxModel(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+
+class ServerTime(OkxModel):
+    ts: int
+
+
+class AccountConfig(OkxModel):
+    uid: str
+    main_uid: str = Field(default="", alias="mainUid")
+    label: str = ""
+    perm: Permissions = frozenset()
+    ip: IpList = ()
+    acct_lv: str = Field(default="", alias="acctLv")
+
+    @property
+    def can_trade_or_withdraw(self) -> bool:
+        return bool(self.perm & {"trade", "withdraw"})
+
+    @property
+    def is_sub_account(self) -> bool:
+        return bool(self.main_uid) and self.main_uid != self.uid
+
+
+class BalanceDetail(OkxModel):
+    ccy: str
+    avail_bal: OptDecimal = Field(default=None, alias="availBal")
+    cash_bal: OptDecimal = Field(default=None, alias="cashBal")
+    frozen_bal: OptDecimal = Field(default=None, alias="frozenBal")
+    eq: OptDecimal = None
+    eq_usd: OptDecimal = Field(default=None, alias="eqUsd")
+
+
+class Balance(OkxModel):
+    total_eq: OptDecimal = Field(default=None, alias="totalEq")
+    u_time: OptInt = Field(default=None, alias="uTime")
+    details: tuple[BalanceDetail, ...] = ()
+
+    def available(self, ccy: str) -> Decimal:
+        for detail in self.details:
+            if detail.ccy == ccy:
+                return detail.avail_bal or Decimal(0)
+        return Decimal(0)
+
+
+class Ticker(OkxModel):
+    inst_id: str = Field(alias="instId")
+    last: Decimal
+    bid_px: OptDecimal = Field(default=None, alias="bidPx")
+    ask_px: OptDecimal = Field(default=None, alias="askPx")
+    ts: OptInt = None
+
+
+class Instrument(OkxModel):
+    inst_id: str = Field(alias="instId")
+    inst_type: str = Field(default="SPOT", alias="instType")
+    base_ccy: str = Field(default="", alias="baseCcy")
+    quote_ccy: str = Field(default="", alias="quoteCcy")
+    min_sz: Decimal = Field(alias="minSz")
+    lot_sz: Decimal = Field(alias="lotSz")
+    tick_sz: Decimal = Field(alias="tickSz")
+    state: str = "live"
+
+
+Side = Literal["buy", "sell"]
+OrderType = Literal["market", "limit", "post_only", "ioc", "fok"]
+CL_ORD_ID_PATTERN = re.compile(r"^[A-Za-z0-9]{1,32}$")
+
+
+class OrderRequest(OkxModel):
+    inst_id: str = Field(alias="instId")
+    td_mode: Literal["cash"] = Field(default="cash", alias="tdMode")
+    side: Side
+    ord_type: OrderType = Field(alias="ordType")
+    sz: Decimal = Field(gt=0)
+    px: Decimal | None = Field(default=None, gt=0)
+    cl_ord_id: str = Field(alias="clOrdId")
+    tgt_ccy: Literal["base_ccy", "quote_ccy"] | None = Field(default=None, alias="tgtCcy")
+
+    @field_validator("cl_ord_id")
+    @classmethod
+    def _check_cl_ord_id(cls, value: str) -> str:
+        if not CL_ORD_ID_PATTERN.fullmatch(value):
+            raise ValueError("clOrdId must be 1 to 32 letters and digits")
+        return value
+
+    def to_body(self) -> dict[str, str]:
+        body = {
+            "instId": self.inst_id,
+            "tdMode": self.td_mode,
+            "side": self.side,
+            "ordType": self.ord_type,
+            "sz": format(self.sz, "f"),
+            "clOrdId": self.cl_ord_id,
+        }
+        if self.px is not None:
+            body["px"] = format(self.px, "f")
+        if self.tgt_ccy is not None:
+            body["tgtCcy"] = self.tgt_ccy
+        return body
+
+
+class OrderAck(OkxModel):
+    cl_ord_id: str = Field(default="", alias="clOrdId")
+    ord_id: str = Field(default="", alias="ordId")
+    s_code: str = Field(default="0", alias="sCode")
+    s_msg: str = Field(default="", alias="sMsg")
+    ts: OptInt = None
+
+
+class Order(OkxModel):
+    inst_id: str = Field(alias="instId")
+    ord_id: str = Field(alias="ordId")
+    cl_ord_id: str = Field(default="", alias="clOrdId")
+    side: str = ""
+    ord_type: str = Field(default="", alias="ordType")
+    state: str = ""
+    px: OptDecimal = None
+    sz: OptDecimal = None
+    tgt_ccy: str = Field(default="", alias="tgtCcy")
+    acc_fill_sz: OptDecimal = Field(default=None, alias="accFillSz")
+    avg_px: OptDecimal = Field(default=None, alias="avgPx")
+    fee: OptDecimal = None
+    fee_ccy: str = Field(default="", alias="feeCcy")
+    c_time: OptInt = Field(default=None, alias="cTime")
+    u_time: OptInt = Field(default=None, alias="uTime")
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in {"filled", "canceled", "mmp_canceled"}
+
+
+class SubAccount(OkxModel):
+    sub_acct: str = Field(alias="subAcct")
+    label: str = ""
+    uid: str = ""
+    ts: OptInt = None
+    enable: bool = True
+
+
+class SubAccountApiKey(OkxModel):
+    """A sub-account key as the master sees it. `api_key` is the public key id, not a secret."""
+
+    label: str = ""
+    api_key: str = Field(default="", alias="apiKey")
+    perm: Permissions = frozenset()
+    ip: IpList = ()
+    ts: OptInt = None
+    sub_acct: str = Field(default="", alias="subAcct")

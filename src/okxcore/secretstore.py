@@ -1,0 +1,61 @@
+"""Reading the product's secrets from AWS Secrets Manager (through Powertools Parameters, cached) or a file.
+
+The only module of okxcore that knows where secrets live. Powertools is imported on first use so that
+code paths which never read a secret do not pay for it at cold start.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from okxcore.credentials import OkxKeySecret, ShieldSecret, parse_okx_key_secret, parse_shield_secret
+from okxcore.errors import InvalidInputError
+from okxcore.shield import ShieldEndpoint
+
+DEFAULT_MAX_AGE_S = 300
+
+
+class SecretUnavailableError(InvalidInputError):
+    """The secret could not be read at all (missing, no permission): nothing about its content is known."""
+
+
+def fetch_secret_text(name: str, *, max_age_s: int = DEFAULT_MAX_AGE_S) -> str:
+    from aws_lambda_powertools.utilities import parameters
+
+    try:
+        value = parameters.get_secret(name, max_age=max_age_s)
+    except parameters.exceptions.GetParameterError as exc:
+        # botocore's message names the error code (ResourceNotFound, AccessDenied), never a value.
+        cause = str(exc.__cause__ or exc)[:300]
+        raise SecretUnavailableError(
+            name,
+            "(whole secret)",
+            f"cannot be read from Secrets Manager ({cause})",
+            hint="Check the secret's name/ARN, its region, and that the function's role may read it.",
+        ) from None
+    if isinstance(value, bytes):
+        return value.decode()
+    return str(value)
+
+
+def clear_secret_cache() -> None:
+    from aws_lambda_powertools.utilities import parameters
+
+    parameters.clear_caches()
+
+
+def load_okx_key(name: str, *, max_age_s: int = DEFAULT_MAX_AGE_S) -> OkxKeySecret:
+    return parse_okx_key_secret(name, fetch_secret_text(name, max_age_s=max_age_s))
+
+
+def load_shield(name: str, *, max_age_s: int = DEFAULT_MAX_AGE_S) -> tuple[ShieldSecret, ShieldEndpoint]:
+    return parse_shield_secret(name, fetch_secret_text(name, max_age_s=max_age_s))
+
+
+def read_secret_file(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise SecretUnavailableError(
+            str(path), "(whole secret)", f"cannot be read ({exc.strerror})", hint="Check the file path."
+        ) from None

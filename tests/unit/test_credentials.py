@@ -1,0 +1,65 @@
+"""Given a secret's JSON, it parses into typed credentials, or fails naming the secret and field, never a value."""
+
+import json
+
+import pytest
+
+from okxcore.credentials import parse_okx_key_secret, parse_shield_secret
+from okxcore.errors import SecretFormatError, ShieldUrlError
+
+SECRET_VALUES = {"api_key": "key-AAA-111", "api_secret": "SECRET-BBB-222", "passphrase": "PASS-CCC-333"}
+
+
+def test_okx_key_secret_round_trip_hides_values():
+    key = parse_okx_key_secret("okx/bot1", json.dumps({**SECRET_VALUES, "label": "bot1", "region": "eea"}))
+    assert key.api_secret.get_secret_value() == "SECRET-BBB-222"
+    assert key.region == "eea" and not key.demo and key.purpose == "trade"
+    dumped = repr(key) + str(key) + key.model_dump_json()
+    for value in SECRET_VALUES.values():
+        assert value not in dumped
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "problem"),
+    [
+        ({"api_secret": None}, "api_secret", "is missing"),
+        ({"passphrase": ""}, "passphrase", "must not be empty"),
+        ({"api_secret": "SECRET-BBB-222\n"}, "api_secret", "whitespace"),
+        ({"region": "asia"}, "region", "'www', 'eea' or 'us'"),
+        ({"demo": "maybe"}, "demo", "boolean"),
+        ({"apikey": "x"}, "apikey", "not a known field"),
+        ({"created_at": "yesterday"}, "created_at", "datetime"),
+    ],
+)
+def test_malformed_key_secret_names_field_not_value(change, field, problem):
+    raw = {**SECRET_VALUES, **change}
+    raw = {k: v for k, v in raw.items() if v is not None}
+    with pytest.raises(SecretFormatError) as caught:
+        parse_okx_key_secret("okx/bot1", raw)
+    error = caught.value
+    assert error.source == "okx/bot1"
+    assert error.field == field
+    assert problem in error.problem
+    text = error.describe()
+    for value in (*SECRET_VALUES.values(), "SECRET-BBB-222\n", "asia", "maybe", "yesterday"):
+        assert value not in text
+
+
+def test_key_secret_that_is_not_json():
+    with pytest.raises(SecretFormatError, match="not valid JSON"):
+        parse_okx_key_secret("okx/bot1", "api_key=abc")
+
+
+def test_shield_secret_valid_and_invalid():
+    secret, endpoint = parse_shield_secret(
+        "shield", {"url": "https://u:TOPSECRETPW@proxy.example:9294", "expected_ips": ["52.0.0.1", "52.0.0.2"]}
+    )
+    assert endpoint.expected_ips == ("52.0.0.1", "52.0.0.2")
+    assert "TOPSECRETPW" not in repr(secret) + repr(endpoint)
+    with pytest.raises(ShieldUrlError) as caught:
+        parse_shield_secret("shield", {"url": "socks5://u:TOPSECRETPW@proxy.example:9293"})
+    assert caught.value.source == "shield" and caught.value.field == "url"
+    assert "TOPSECRETPW" not in caught.value.describe()
+    with pytest.raises(SecretFormatError) as caught_ips:
+        parse_shield_secret("shield", {"url": "https://u:p@h:9294", "expected_ips": ["1.2.3"]})
+    assert caught_ips.value.field.startswith("expected_ips")
