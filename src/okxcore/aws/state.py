@@ -1,0 +1,90 @@
+"""The shared state store (one DynamoDB table): the trading guard and each key's last authenticated use.
+
+The same table holds Powertools idempotency records; our items use their own `id` prefixes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+GUARD_ID = "guard#trading"
+KEY_USE_PREFIX = "keyuse#"
+
+
+class TradingGuard(BaseModel):
+    paused: bool = False
+    reason: str = ""
+    since: str = ""
+    set_by: str = ""
+
+
+class DynamoStateStore:
+    def __init__(self, table_name: str, *, client: Any = None) -> None:
+        if client is None:
+            import boto3
+
+            client = boto3.client("dynamodb")
+        self._client = client
+        self.table_name = table_name
+
+    # --- trading guard -------------------------------------------------------------------------
+
+    def trading_guard(self) -> TradingGuard:
+        item = self._client.get_item(TableName=self.table_name, Key={"id": {"S": GUARD_ID}}, ConsistentRead=True)
+        found = item.get("Item")
+        if not found:
+            return TradingGuard()
+        return TradingGuard(
+            paused=found.get("paused", {}).get("BOOL", False),
+            reason=found.get("reason", {}).get("S", ""),
+            since=found.get("since", {}).get("S", ""),
+            set_by=found.get("set_by", {}).get("S", ""),
+        )
+
+    def pause_trading(self, reason: str, *, set_by: str) -> None:
+        current = self.trading_guard()
+        since = current.since if current.paused else datetime.now(UTC).isoformat(timespec="seconds")
+        self._put_guard(TradingGuard(paused=True, reason=reason, since=since, set_by=set_by))
+
+    def resume_trading(self, *, set_by: str) -> bool:
+        """Clears the guard; True when trading had been paused."""
+        was_paused = self.trading_guard().paused
+        if was_paused:
+            self._put_guard(
+                TradingGuard(paused=False, since=datetime.now(UTC).isoformat(timespec="seconds"), set_by=set_by)
+            )
+        return was_paused
+
+    def _put_guard(self, guard: TradingGuard) -> None:
+        self._client.put_item(
+            TableName=self.table_name,
+            Item={
+                "id": {"S": GUARD_ID},
+                "paused": {"BOOL": guard.paused},
+                "reason": {"S": guard.reason},
+                "since": {"S": guard.since},
+                "set_by": {"S": guard.set_by},
+            },
+        )
+
+    # --- key use -------------------------------------------------------------------------------
+
+    def record_key_use(self, key_name: str, at_ms: int) -> None:
+        """Remember the latest authenticated call made with a key (never moves backwards)."""
+        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
+            self._client.update_item(
+                TableName=self.table_name,
+                Key={"id": {"S": KEY_USE_PREFIX + key_name}},
+                UpdateExpression="SET last_used_ms = :t",
+                ConditionExpression="attribute_not_exists(last_used_ms) OR last_used_ms < :t",
+                ExpressionAttributeValues={":t": {"N": str(at_ms)}},
+            )
+
+    def last_key_use(self, key_name: str) -> int | None:
+        item = self._client.get_item(TableName=self.table_name, Key={"id": {"S": KEY_USE_PREFIX + key_name}})
+        value = item.get("Item", {}).get("last_used_ms", {}).get("N")
+        return int(value) if value is not None else None
