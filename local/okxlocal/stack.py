@@ -1,0 +1,199 @@
+"""The embedded local stack: everything a Lambda of okx-shield talks to, on this machine.
+
+- the OKX simulator (HTTPS, throwaway CA) seeded with accounts and keys;
+- a real proxy program standing in for Shield, whose outgoing connections leave from 127.0.0.2;
+- moto for Secrets Manager (the Shield secret and one secret per key), SNS (the report topic, with an SQS
+  queue subscribed so reports can be read back the way a subscriber gets them) and DynamoDB (state).
+
+It sets the environment variables the handlers read, and restores them on exit. Used by the tests, by
+`okx-shield demo` and by `okx-shield invoke`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from okxlocal.pki import LocalPKI
+from okxlocal.proxies import ProxyKind, RunningProxy, start_proxy
+from okxlocal.sim import OkxSimulator, SimKey, SimSeed
+
+AWS_REGION = "us-east-1"
+SHIELD_SECRET_NAME = "okx-shield/shield"
+KEY_SECRET_PREFIX = "okx-shield/keys/"
+KEY_SECRET_TAG = ("okx-shield", "managed")
+TABLE_NAME = "okx-shield-state"
+TOPIC_NAME = "okx-shield-reports"
+EGRESS_IP = "127.0.0.2"
+# Shield has two static IPs; locally only 127.0.0.2 carries traffic, 127.0.0.3 is "the other one".
+SECOND_SHIELD_IP = "127.0.0.3"
+
+
+def key_secret_name(key: SimKey) -> str:
+    return KEY_SECRET_PREFIX + (key.label or key.api_key)
+
+
+def key_secret_body(key: SimKey, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "api_key": key.api_key,
+        "api_secret": key.secret,
+        "passphrase": key.passphrase,
+        "label": key.label,
+        "demo": key.demo,
+        "region": key.region,
+    }
+    body.update(extra)
+    return body
+
+
+@dataclass
+class ReportMessage:
+    subject: str
+    body: str
+    attributes: dict[str, str]
+
+
+@dataclass
+class LocalStack:
+    seed: SimSeed
+    workdir: Path
+    proxy_kind: ProxyKind = ProxyKind.HTTPS
+    expected_ips: tuple[str, ...] = (EGRESS_IP, SECOND_SHIELD_IP)
+    environment: str = "local"
+    key_secret_extras: dict[str, dict[str, Any]] = field(default_factory=dict)  # by key label
+    skip_key_secrets: frozenset[str] = frozenset()
+
+    sim: OkxSimulator = field(init=False)
+    proxy: RunningProxy = field(init=False)
+    pki: LocalPKI = field(init=False)
+    topic_arn: str = field(init=False)
+    queue_url: str = field(init=False)
+    env: dict[str, str] = field(init=False)
+
+    def start(self, exits: ExitStack) -> LocalStack:
+        from moto import mock_aws
+
+        self.pki = LocalPKI(self.workdir / "pki")
+        cert = self.pki.server_cert("okx-sim")
+        self.sim = OkxSimulator(self.seed, certfile=cert.cert_chain_path, keyfile=cert.key_path)
+        self.sim.start()
+        exits.callback(self.sim.stop)
+        self.proxy = start_proxy(self.proxy_kind, self.workdir / f"proxy-{self.proxy_kind.name.lower()}", self.pki)
+        exits.callback(self.proxy.stop)
+        exits.enter_context(_patched_environ(_fake_aws_environ()))
+        exits.enter_context(mock_aws())
+        self._create_aws_resources()
+        self.env = {
+            "ENVIRONMENT": self.environment,
+            "SHIELD_SECRET_NAME": SHIELD_SECRET_NAME,
+            "REPORT_TOPIC_ARN": self.topic_arn,
+            "STATE_TABLE_NAME": TABLE_NAME,
+            "OKX_BASE_URL": self.sim.url,
+            "OKX_CA_BUNDLE": str(self.pki.ca_path),
+            "SHIELD_CA_BUNDLE": str(self.pki.ca_path),
+            "KEY_SECRET_PREFIX": KEY_SECRET_PREFIX,
+            "ECHO_URLS": ",".join(
+                f"{self.sim.url}/echo/{name}" for name in ("quotaguard?format=json", "ipify?format=json", "checkip")
+            ),
+            "POWERTOOLS_SERVICE_NAME": "okx-shield",
+            "POWERTOOLS_METRICS_NAMESPACE": "OkxShield",
+        }
+        exits.enter_context(_patched_environ(self.env))
+        return self
+
+    def _create_aws_resources(self) -> None:
+        import boto3
+
+        secrets = boto3.client("secretsmanager", region_name=AWS_REGION)
+        secrets.create_secret(
+            Name=SHIELD_SECRET_NAME,
+            SecretString=json.dumps({"url": self.proxy.url(), "expected_ips": list(self.expected_ips)}),
+        )
+        for key in self.seed.keys:
+            if key.label in self.skip_key_secrets:
+                continue
+            secrets.create_secret(
+                Name=key_secret_name(key),
+                SecretString=json.dumps(key_secret_body(key, **self.key_secret_extras.get(key.label, {}))),
+                Tags=[{"Key": KEY_SECRET_TAG[0], "Value": KEY_SECRET_TAG[1]}],
+            )
+        sns = boto3.client("sns", region_name=AWS_REGION)
+        self.topic_arn = sns.create_topic(Name=TOPIC_NAME)["TopicArn"]
+        sqs = boto3.client("sqs", region_name=AWS_REGION)
+        self.queue_url = sqs.create_queue(QueueName=TOPIC_NAME + "-inbox")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        dynamodb = boto3.client("dynamodb", region_name=AWS_REGION)
+        dynamodb.create_table(
+            TableName=TABLE_NAME,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+
+    def put_secret(self, name: str, body: dict[str, Any] | str, *, tagged: bool = True) -> None:
+        import boto3
+
+        secrets = boto3.client("secretsmanager", region_name=AWS_REGION)
+        text = body if isinstance(body, str) else json.dumps(body)
+        tags = [{"Key": KEY_SECRET_TAG[0], "Value": KEY_SECRET_TAG[1]}] if tagged else []
+        secrets.create_secret(Name=name, SecretString=text, Tags=tags)
+
+    def reports(self) -> list[ReportMessage]:
+        """Drain the SQS inbox: every report published since the last call, as a subscriber receives it."""
+        import boto3
+
+        sqs = boto3.client("sqs", region_name=AWS_REGION)
+        out: list[ReportMessage] = []
+        while True:
+            batch = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return out
+            for message in batch:
+                envelope = json.loads(message["Body"])
+                attributes = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
+                out.append(ReportMessage(envelope.get("Subject", ""), envelope["Message"], attributes))
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@contextmanager
+def running_stack(
+    seed: SimSeed, *, workdir: Path | None = None, proxy_kind: ProxyKind = ProxyKind.HTTPS, **options: Any
+) -> Iterator[LocalStack]:
+    with ExitStack() as exits:
+        if workdir is None:
+            workdir = Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="okx-shield-")))
+        stack = LocalStack(seed=seed, workdir=workdir, proxy_kind=proxy_kind, **options)
+        yield stack.start(exits)
+
+
+def _fake_aws_environ() -> dict[str, str]:
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": AWS_REGION,
+        "AWS_REGION": AWS_REGION,
+    }
+
+
+@contextmanager
+def _patched_environ(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old

@@ -1,0 +1,47 @@
+"""Environment variables, validated once at start-up. Logic never reads os.environ."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from okxcore.errors import InvalidInputError
+
+
+class RuntimeSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    environment: str = Field(default="dev", alias="ENVIRONMENT")
+    shield_secret_name: str = Field(alias="SHIELD_SECRET_NAME", min_length=1)
+    report_topic_arn: str = Field(alias="REPORT_TOPIC_ARN", min_length=1)
+    state_table_name: str = Field(alias="STATE_TABLE_NAME", min_length=1)
+    # Overrides for the local stack (the simulator and its throwaway CA). Unset in a real deployment.
+    okx_base_url: str | None = Field(default=None, alias="OKX_BASE_URL")
+    okx_ca_bundle: str | None = Field(default=None, alias="OKX_CA_BUNDLE")
+    shield_ca_bundle: str | None = Field(default=None, alias="SHIELD_CA_BUNDLE")
+    # Where the probe and audit find keys when the event does not list them.
+    key_secret_names: str = Field(default="", alias="KEY_SECRET_NAMES")
+    key_secret_prefix: str = Field(default="", alias="KEY_SECRET_PREFIX")
+    key_secret_tag: str = Field(default="", alias="KEY_SECRET_TAG")  # "key=value"
+    echo_urls: str = Field(default="", alias="ECHO_URLS")
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> RuntimeSettings:
+        values = {k: v for k, v in (os.environ if environ is None else environ).items() if v != ""}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            first = exc.errors(include_input=False)[0]
+            name = ".".join(str(p) for p in first["loc"])
+            raise InvalidInputError(
+                "function environment",
+                name,
+                "is missing" if first["type"] == "missing" else str(first["msg"]),
+                hint="Set it in template.yaml (or --env-vars for sam local invoke).",
+            ) from None
+
+    @staticmethod
+    def split(text: str) -> list[str]:
+        return [part.strip() for part in text.split(",") if part.strip()]
