@@ -6,12 +6,27 @@ thrown away with it, so no private key is ever committed.
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 import trustme
 
 LOCAL_NAMES = ("localhost", "127.0.0.1")
+
+
+def local_okx_hostname() -> str:
+    """The name the product uses for the local OKX simulator.
+
+    "localhost" when it resolves to IPv4 only, so that SOCKS5 sends a host NAME to the proxy (as with
+    www.okx.com) and socks5h's remote resolution is exercised; otherwise 127.0.0.1, because microsocks
+    binds its outgoing address (127.0.0.2) for IPv4 targets only and tries just the first address.
+    """
+    try:
+        families = {info[0] for info in socket.getaddrinfo("localhost", 443, proto=socket.IPPROTO_TCP)}
+    except OSError:
+        return "127.0.0.1"
+    return "localhost" if families == {socket.AF_INET} else "127.0.0.1"
 
 
 @dataclass(frozen=True)

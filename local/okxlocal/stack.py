@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from okxlocal.pki import LocalPKI
+from okxlocal.pki import LocalPKI, local_okx_hostname
 from okxlocal.proxies import ProxyKind, RunningProxy, start_proxy
 from okxlocal.sim import OkxSimulator, SimKey, SimSeed
 
@@ -81,7 +81,9 @@ class LocalStack:
 
         self.pki = LocalPKI(self.workdir / "pki")
         cert = self.pki.server_cert("okx-sim")
-        self.sim = OkxSimulator(self.seed, certfile=cert.cert_chain_path, keyfile=cert.key_path)
+        self.sim = OkxSimulator(
+            self.seed, certfile=cert.cert_chain_path, keyfile=cert.key_path, hostname=local_okx_hostname()
+        )
         self.sim.start()
         exits.callback(self.sim.stop)
         self.proxy = start_proxy(self.proxy_kind, self.workdir / f"proxy-{self.proxy_kind.name.lower()}", self.pki)

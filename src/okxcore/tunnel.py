@@ -211,8 +211,8 @@ class TunnelOpener:
         status_line = header_block.split(b"\r\n", 1)[0].decode("latin-1")
         parts = status_line.split(" ", 2)
         status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-        if status == 407:
-            raise ProxyAuthError("wrong proxy username or password (HTTP 407)", proxy=proxy)
+        if status in (401, 407):  # 407 is the standard; some proxies (tinyproxy 1.11) answer 401
+            raise ProxyAuthError(f"wrong proxy username or password (HTTP {status})", proxy=proxy)
         if not 200 <= status < 300:
             raise ProxyTunnelError(f"CONNECT to {authority} refused: {status_line[:120]}", proxy=proxy)
         if extra:
