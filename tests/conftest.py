@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,6 +13,7 @@ from okxlocal.pki import LocalPKI, local_okx_hostname
 from okxlocal.proxies import ProxyKind, ProxyStack, RunningProxy
 from okxlocal.seeds import new_key, seed_with
 from okxlocal.sim import OkxSimulator, SimKey, SimSeed
+from okxlocal.stack import LocalStack
 
 EGRESS_IP = "127.0.0.2"
 
@@ -54,3 +57,49 @@ def sim(seed: SimSeed, pki: LocalPKI) -> Iterator[OkxSimulator]:
 @pytest.fixture
 def ca_path(pki: LocalPKI) -> Path:
     return pki.ca_path
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches() -> Iterator[None]:
+    """Secrets are cached per name by Powertools and sessions per endpoint: no test sees another's."""
+    from okxcore.transport import close_shared_sessions
+
+    yield
+    from aws_lambda_powertools.utilities import parameters
+
+    parameters.clear_caches()
+    close_shared_sessions()
+
+
+@pytest.fixture
+def local_stack(tmp_path: Path) -> Iterator[Callable[..., LocalStack]]:
+    """A factory: local_stack(seed, proxy_kind=..., **LocalStack options) -> a started LocalStack.
+
+    Simulator, real proxy, moto (Secrets Manager, SNS + SQS inbox, DynamoDB) and the handler environment;
+    everything is stopped and the environment restored when the test ends.
+    """
+    with ExitStack() as exits:
+
+        def start(seed: SimSeed, proxy_kind: ProxyKind = ProxyKind.HTTPS, **options: Any) -> LocalStack:
+            stack = LocalStack(
+                seed=seed, workdir=tmp_path / f"stack-{len(exits._exit_callbacks)}", proxy_kind=proxy_kind, **options
+            )
+            return stack.start(exits)
+
+        yield start
+
+
+@pytest.fixture
+def lambda_context() -> Any:
+    """The real LambdaContext class with its private fields set, as aws.md recommends."""
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    context = LambdaContext()
+    context._function_name = "okx-shield-test"
+    context._function_version = "$LATEST"
+    context._invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:okx-shield-test"
+    context._memory_limit_in_mb = 256
+    context._aws_request_id = "00000000-0000-0000-0000-000000000000"
+    context._log_group_name = "/aws/lambda/okx-shield-test"
+    context._log_stream_name = "test"
+    return context

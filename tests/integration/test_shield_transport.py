@@ -96,9 +96,12 @@ def test_a_key_bound_elsewhere_reports_the_ip_okx_saw(proxy, pki, ca_path):
     cert = pki.server_cert("okx-sim")
     from okxlocal.sim import OkxSimulator
 
-    with OkxSimulator(
-        seed_with([key]), certfile=cert.cert_chain_path, keyfile=cert.key_path, hostname=local_okx_hostname()
-    ) as sim, pytest.raises(IpNotAllowedError) as caught:
+    with (
+        OkxSimulator(
+            seed_with([key]), certfile=cert.cert_chain_path, keyfile=cert.key_path, hostname=local_okx_hostname()
+        ) as sim,
+        pytest.raises(IpNotAllowedError) as caught,
+    ):
         make_client(proxy.url(), sim, ca_path, key).account_config()
     assert caught.value.seen_ip == EGRESS_IP
     assert EGRESS_IP in caught.value.hint

@@ -1,0 +1,45 @@
+"""The local stack itself: secrets, reports through SNS to a subscriber, the state store, the handler wiring."""
+
+from __future__ import annotations
+
+from handlers.wiring import Wiring
+from okxcore.report import Finding, Report, Severity, Status
+from okxlocal.seeds import new_key, seed_with
+from okxlocal.stack import KEY_SECRET_PREFIX
+
+
+def test_wiring_reaches_okx_through_the_proxy_and_reports_arrive_with_attributes(local_stack):
+    key = new_key("5005", "stack-bot", ips=["127.0.0.2"])
+    stack = local_stack(seed_with([key]))
+    wiring = Wiring.from_environ()
+    secret_name = KEY_SECRET_PREFIX + "stack-bot"
+    client = wiring.client(wiring.load_key(secret_name), key_name=secret_name)
+    assert client.account_config().uid == "5005"
+    assert stack.sim.stats.requests_from("127.0.0.2") == 1
+    assert wiring.state.last_key_use(secret_name) is not None  # the call was recorded as the key's use
+
+    report = Report(
+        report_type="probe",
+        environment="local",
+        title="stack check",
+        findings=[
+            Finding(check_id="t.1", severity=Severity.CRITICAL, status=Status.FAIL, resource="egress", message="bad")
+        ],
+    )
+    wiring.publish(report)
+    [message] = stack.reports()
+    assert message.attributes == {"severity": "CRITICAL", "report": "probe", "environment": "local"}
+    assert message.subject.startswith("[CRITICAL]")
+    assert "egress: bad" in message.body
+
+
+def test_trading_guard_round_trip(local_stack):
+    local_stack(seed_with([new_key("6006", "guard-bot")]))
+    state = Wiring.from_environ().state
+    assert not state.trading_guard().paused
+    state.pause_trading("egress 1.2.3.4 is not a Shield IP", set_by="probe")
+    guard = state.trading_guard()
+    assert guard.paused
+    assert "1.2.3.4" in guard.reason
+    assert state.resume_trading(set_by="probe") is True
+    assert not state.trading_guard().paused
