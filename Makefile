@@ -1,0 +1,15 @@
+# The two commands of README: `make demo` runs the whole product locally, `make test` runs the tests.
+.PHONY: setup demo test lint bench
+
+setup:
+	@./scripts/bootstrap.sh
+
+demo: setup
+	.venv/bin/okx-shield demo
+
+test: setup
+	.venv/bin/ruff check .
+	.venv/bin/python -m pytest
+
+bench: setup
+	.venv/bin/python bench/run.py

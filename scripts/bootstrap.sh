@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs everything okx-shield needs on a fresh Debian machine: the real proxy programs the local
+# stack uses in place of Shield, and a virtualenv with the pinned Python packages. Safe to re-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_packages=()
+for program in microsocks:microsocks stunnel:stunnel4 tinyproxy:tinyproxy curl:curl; do
+  command -v "${program%%:*}" >/dev/null 2>&1 || need_packages+=("${program##*:}")
+done
+if [ ${#need_packages[@]} -gt 0 ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  echo "installing Debian packages: ${need_packages[*]}"
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_packages[@]}" >/dev/null
+fi
+# tinyproxy's Debian package starts a system service on port 8888; the local stack runs its own copies.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet tinyproxy 2>/dev/null; then
+  systemctl stop tinyproxy || true
+fi
+
+PYTHON="${PYTHON:-python3}"
+stamp=.venv/.installed
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+if [ ! -f "$stamp" ] || [ requirements-dev.txt -nt "$stamp" ] || [ src/requirements.txt -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -r requirements-dev.txt
+  .venv/bin/python -m pip install -q --no-deps -e .
+  touch "$stamp"
+fi

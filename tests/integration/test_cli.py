@@ -1,0 +1,128 @@
+"""`okx-shield call` and `okx-shield sim`, run as a user runs them: as processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import requests
+
+from okxlocal.proxies import ProxyKind
+
+CLI = [sys.executable, "-m", "okxlocal.cli"]
+
+
+def write_secrets(tmp_path, key, proxy):
+    key_file = tmp_path / "key.json"
+    key_file.write_text(json.dumps({"api_key": key.api_key, "api_secret": key.secret, "passphrase": key.passphrase}))
+    shield_file = tmp_path / "shield.json"
+    shield_file.write_text(json.dumps({"url": proxy.url(), "expected_ips": ["127.0.0.2"]}))
+    return key_file, shield_file
+
+
+def test_call_prints_the_answer_through_shield(tmp_path, proxy_stack, sim, ca_path, trade_key):
+    key_file, shield_file = write_secrets(tmp_path, trade_key, proxy_stack.get(ProxyKind.SOCKS5_TLS))
+    done = subprocess.run(
+        [
+            *CLI,
+            "call",
+            "GET",
+            "/api/v5/account/config",
+            "--key-file",
+            str(key_file),
+            "--shield-file",
+            str(shield_file),
+            "--base-url",
+            sim.url,
+            "--ca-bundle",
+            str(ca_path),
+            "--proxy-ca-bundle",
+            str(ca_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    [config] = json.loads(done.stdout)
+    assert config["ip"] == "127.0.0.2"
+    assert sim.stats.requests_from("127.0.0.2") == 1
+    assert trade_key.secret not in done.stdout + done.stderr
+
+
+def test_call_prints_a_typed_error_in_words(tmp_path, proxy_stack, sim, ca_path, trade_key):
+    trade_key_copy = trade_key.model_copy(update={"passphrase": "wrong-passphrase-123"})
+    key_file, shield_file = write_secrets(tmp_path, trade_key_copy, proxy_stack.get(ProxyKind.HTTPS))
+    done = subprocess.run(
+        [
+            *CLI,
+            "call",
+            "GET",
+            "/api/v5/account/balance",
+            "--param",
+            "ccy=BTC,USDT",
+            "--key-file",
+            str(key_file),
+            "--shield-file",
+            str(shield_file),
+            "--base-url",
+            sim.url,
+            "--ca-bundle",
+            str(ca_path),
+            "--proxy-ca-bundle",
+            str(ca_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 3
+    assert "50105" in done.stderr
+    assert "passphrase" in done.stderr
+    assert "wrong-passphrase-123" not in done.stderr
+
+
+def test_call_refuses_a_socks5_url_naming_the_fix(tmp_path, sim, ca_path, trade_key):
+    shield_file = tmp_path / "shield.json"
+    shield_file.write_text(json.dumps({"url": "socks5://u:pw-xyz@127.0.0.1:1080"}))
+    done = subprocess.run(
+        [
+            *CLI,
+            "call",
+            "GET",
+            "/api/v5/public/time",
+            "--public",
+            "--shield-file",
+            str(shield_file),
+            "--base-url",
+            sim.url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "socks5h://" in done.stderr
+    assert "field 'url'" in done.stderr
+    assert "pw-xyz" not in done.stderr
+    assert sim.stats.total_requests() == 0
+
+
+def test_sim_runs_standalone_and_prints_url_and_ca(tmp_path):
+    process = subprocess.Popen([*CLI, "sim", "--out", str(tmp_path / "sim")], stdout=subprocess.PIPE, text=True)
+    try:
+        lines = [process.stdout.readline().strip() for _ in range(2)]
+        url = lines[0].removeprefix("url: ")
+        ca = lines[1].removeprefix("ca: ")
+        answer = requests.get(f"{url}/api/v5/public/time", verify=ca, timeout=5).json()
+        assert answer["code"] == "0"
+        assert abs(int(answer["data"][0]["ts"]) - time.time() * 1000) < 5000
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert process.returncode is not None
