@@ -1,0 +1,68 @@
+"""Run-time fault switches of the simulator (mutable from tests while the server runs)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+
+@dataclass
+class SimFaults:
+    """Fault injection. Plain attributes: assign them at any time (``sim.faults.server_errors = 2``).
+
+    - ``latency_s``: sleep added to every request (echo included).
+    - ``drop_after_order``: the next N order placements (``POST /api/v5/trade/order`` requests that
+      reach the order handler) are processed (committed, if valid) and then the TCP connection is
+      closed without sending any response bytes.
+    - ``server_errors``: the next N OKX API requests answer HTTP 503 ``{"code":"50001"}``.
+    - ``rate_limit_storm``: the next N authenticated private requests answer HTTP 429 ``50011``.
+    - ``clock_offset_ms``: server clock = real clock + offset (``/public/time``, timestamp check,
+      ``expTime``, order times).
+    - ``echo_ip_override``: echo name -> IP reported instead of the real peer.
+    - ``echo_down``: echo names that answer 503.
+    """
+
+    latency_s: float = 0.0
+    drop_after_order: int = 0
+    server_errors: int = 0
+    rate_limit_storm: int = 0
+    clock_offset_ms: int = 0
+    echo_ip_override: dict[str, str] = field(default_factory=dict)
+    echo_down: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+
+    def _take(self, name: str) -> bool:
+        with self._lock:
+            remaining = int(getattr(self, name))
+            if remaining > 0:
+                setattr(self, name, remaining - 1)
+                return True
+            return False
+
+    def take_drop_after_order(self) -> bool:
+        """Consume one ``drop_after_order`` if any is left."""
+        return self._take("drop_after_order")
+
+    def take_server_error(self) -> bool:
+        """Consume one ``server_errors`` if any is left."""
+        return self._take("server_errors")
+
+    def take_rate_limit_storm(self) -> bool:
+        """Consume one ``rate_limit_storm`` if any is left."""
+        return self._take("rate_limit_storm")
+
+    def echo_view(self, name: str) -> tuple[bool, str | None]:
+        """(is the echo ``name`` down, override IP or None), read consistently."""
+        with self._lock:
+            return name in self.echo_down, self.echo_ip_override.get(name)
+
+    def reset(self) -> None:
+        """Switch every fault off."""
+        with self._lock:
+            self.latency_s = 0.0
+            self.drop_after_order = 0
+            self.server_errors = 0
+            self.rate_limit_storm = 0
+            self.clock_offset_ms = 0
+            self.echo_ip_override = {}
+            self.echo_down = set()
