@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -26,6 +27,11 @@ class RuntimeSettings(BaseModel):
     key_secret_prefix: str = Field(default="", alias="KEY_SECRET_PREFIX")
     key_secret_tag: str = Field(default="", alias="KEY_SECRET_TAG")  # "key=value"
     echo_urls: str = Field(default="", alias="ECHO_URLS")
+    # Deployment-wide defaults for what a key's secret does not say itself.
+    okx_default_region: Literal["www", "eea", "us"] = Field(default="www", alias="OKX_REGION")
+    okx_default_demo: bool = Field(default=False, alias="OKX_DEMO")
+    # Shield's static IPs when the Shield secret does not list them.
+    shield_expected_ips: str = Field(default="", alias="SHIELD_EXPECTED_IPS")
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> RuntimeSettings:

@@ -5,10 +5,12 @@ Sessions are cached per process so that warm invocations reuse their pooled tunn
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from handlers.observability import logger
+from aws_lambda_powertools.metrics import MetricUnit
+
+from handlers.observability import logger, metrics
 from handlers.settings import RuntimeSettings
 from okxcore.aws.sns import publish_report
 from okxcore.aws.state import DynamoStateStore
@@ -16,7 +18,7 @@ from okxcore.client import OkxClient
 from okxcore.credentials import OkxKeySecret, ShieldSecret
 from okxcore.report import Report
 from okxcore.secretstore import load_okx_key, load_shield
-from okxcore.shield import ShieldEndpoint
+from okxcore.shield import ShieldEndpoint, normalise_ips
 from okxcore.transport import ShieldSession, shared_session
 
 
@@ -39,7 +41,11 @@ class Wiring:
     def shield(self) -> tuple[ShieldSecret, ShieldEndpoint]:
         """The Shield secret and endpoint; a malformed secret raises an error naming the field."""
         if self._shield is None:
-            self._shield = load_shield(self.settings.shield_secret_name)
+            secret, endpoint = load_shield(self.settings.shield_secret_name)
+            fallback_ips = RuntimeSettings.split(self.settings.shield_expected_ips)
+            if not endpoint.expected_ips and fallback_ips:
+                endpoint = replace(endpoint, expected_ips=normalise_ips(fallback_ips, source="function environment"))
+            self._shield = (secret, endpoint)
         return self._shield
 
     def session(self) -> ShieldSession:
@@ -49,7 +55,8 @@ class Wiring:
         )
 
     def load_key(self, secret_name: str) -> OkxKeySecret:
-        return load_okx_key(secret_name)
+        defaults = {"region": self.settings.okx_default_region, "demo": self.settings.okx_default_demo}
+        return load_okx_key(secret_name, defaults=defaults)
 
     def client(self, key: OkxKeySecret | None, *, key_name: str = "", record_use: bool = True) -> OkxClient:
         """An OKX client through Shield; every authenticated call is recorded as the key's last use."""
@@ -68,6 +75,8 @@ class Wiring:
     def publish(self, report: Report) -> str:
         """Publish to SNS. The full report is always logged first, so an SNS failure loses nothing."""
         logger.info("report", extra={"report": report.as_result()})
+        counts = report.counts()
+        metrics.add_metric(name="CriticalFindings", unit=MetricUnit.Count, value=counts["CRITICAL"] + counts["HIGH"])
         return publish_report(report, self.settings.report_topic_arn)
 
 

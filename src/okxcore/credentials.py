@@ -101,7 +101,12 @@ class ShieldSecret(_SecretModel):
             raise ValueError(exc.problem) from None
 
 
-def _load(model: type[_SecretModel], secret_name: str, raw: str | bytes | Mapping[str, Any]) -> Any:
+def _load(
+    model: type[_SecretModel],
+    secret_name: str,
+    raw: str | bytes | Mapping[str, Any],
+    defaults: Mapping[str, Any] | None = None,
+) -> Any:
     if isinstance(raw, str | bytes):
         try:
             raw = json.loads(raw)
@@ -111,6 +116,8 @@ def _load(model: type[_SecretModel], secret_name: str, raw: str | bytes | Mappin
             ) from None
     if not isinstance(raw, Mapping):
         raise SecretFormatError(secret_name, "(whole secret)", "is not a JSON object", hint="Store a JSON object.")
+    if defaults:
+        raw = {**defaults, **raw}
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
@@ -141,8 +148,11 @@ _FORMAT_HINTS = {
 }
 
 
-def parse_okx_key_secret(secret_name: str, raw: str | bytes | Mapping[str, Any]) -> OkxKeySecret:
-    result: OkxKeySecret = _load(OkxKeySecret, secret_name, raw)
+def parse_okx_key_secret(
+    secret_name: str, raw: str | bytes | Mapping[str, Any], *, defaults: Mapping[str, Any] | None = None
+) -> OkxKeySecret:
+    """defaults fill fields the secret does not set (the deployment's region and demo mode)."""
+    result: OkxKeySecret = _load(OkxKeySecret, secret_name, raw, defaults)
     return result
 
 

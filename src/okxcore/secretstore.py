@@ -6,7 +6,9 @@ code paths which never read a secret do not pay for it at cold start.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from okxcore.credentials import OkxKeySecret, ShieldSecret, parse_okx_key_secret, parse_shield_secret
 from okxcore.errors import InvalidInputError
@@ -44,8 +46,10 @@ def clear_secret_cache() -> None:
     parameters.clear_caches()
 
 
-def load_okx_key(name: str, *, max_age_s: int = DEFAULT_MAX_AGE_S) -> OkxKeySecret:
-    return parse_okx_key_secret(name, fetch_secret_text(name, max_age_s=max_age_s))
+def load_okx_key(
+    name: str, *, max_age_s: int = DEFAULT_MAX_AGE_S, defaults: Mapping[str, Any] | None = None
+) -> OkxKeySecret:
+    return parse_okx_key_secret(name, fetch_secret_text(name, max_age_s=max_age_s), defaults=defaults)
 
 
 def load_shield(name: str, *, max_age_s: int = DEFAULT_MAX_AGE_S) -> tuple[ShieldSecret, ShieldEndpoint]:
