@@ -31,3 +31,12 @@ if [ ! -f "$stamp" ] || [ requirements-dev.txt -nt "$stamp" ] || [ src/requireme
   .venv/bin/python -m pip install -q --no-deps -e .
   touch "$stamp"
 fi
+
+# sam (build, validate --lint) and checkov, for the template checks in the test suite.
+tools_stamp=.venv-tools/.installed
+if [ ! -f "$tools_stamp" ] || [ requirements-tools.txt -nt "$tools_stamp" ]; then
+  [ -x .venv-tools/bin/python ] || "$PYTHON" -m venv .venv-tools
+  .venv-tools/bin/python -m pip install -q --upgrade pip
+  .venv-tools/bin/python -m pip install -q -r requirements-tools.txt
+  touch "$tools_stamp"
+fi
