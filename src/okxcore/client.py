@@ -232,6 +232,13 @@ class OkxClient:
             attempt += 1
             try:
                 response = self._send(method, request_path, body_bytes, auth=auth, extra_headers=headers)
+            except requests.exceptions.SSLError:
+                # The TLS handshake with OKX failed before any request byte was sent: retrying cannot help,
+                # and an order was certainly not placed.
+                raise OkxTransportError(
+                    f"TLS to OKX failed on {method} {path}: the certificate was not trusted or the handshake broke",
+                    hint="Something between Shield and OKX is intercepting TLS, or the CA bundle is wrong.",
+                ) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if order is not None:
                     raise OrderOutcomeUnknownError(

@@ -382,3 +382,20 @@ def test_no_secret_in_any_error_text(https_proxy, sim, ca_path, trade_key):
     text = caught.value.describe() + repr(caught.value) + json.dumps(caught.value.args)
     for secret in ("Z" * 32, trade_key.passphrase, trade_key.api_key, https_proxy.password):
         assert secret not in text
+
+
+def test_an_untrusted_okx_certificate_is_refused_without_retries(https_proxy, sim, tmp_path, trade_key):
+    import trustme
+
+    other_ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))
+    session = build_session(
+        ShieldEndpoint.parse(https_proxy.url()), ca_bundle=str(other_ca), proxy_ca_bundle=str(https_proxy.ca_path)
+    )
+    client = OkxClient(session, key=key_secret(trade_key), base_url=sim.url)
+    from okxcore.errors import OkxTransportError
+
+    with pytest.raises(OkxTransportError, match="TLS to OKX failed"):
+        client.account_config()
+    assert session.tunnel.stats.tunnels_opened == 1  # one attempt, no retry
+    assert sim.stats.total_requests() == 0
