@@ -48,12 +48,38 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--out", type=Path, default=Path("okx-sim"), help="folder for the CA and certificate")
     sim.add_argument("--port", type=int, default=0)
 
+    demo = commands.add_parser("demo", help="run the three Lambdas end to end on the embedded local stack")
+    demo.add_argument(
+        "--proxy",
+        choices=[k.value for k in _proxy_kinds()],
+        default="https",
+        help="which Shield form the local proxy uses (default: https, Shield's dashboard URL)",
+    )
+
+    invoke = commands.add_parser("invoke", help="run one Lambda handler in-process (Docker-free sam local invoke)")
+    invoke.add_argument("function", choices=["probe", "audit", "trade"])
+    invoke.add_argument("--event", type=Path, required=True, help="event JSON, e.g. events/probe.json")
+    invoke.add_argument(
+        "--real",
+        action="store_true",
+        help="use real AWS and OKX with this shell's AWS credentials and environment variables "
+        "(SHIELD_SECRET_NAME, REPORT_TOPIC_ARN, STATE_TABLE_NAME, ...) instead of the local stack",
+    )
+    invoke.add_argument("--proxy", choices=[k.value for k in _proxy_kinds()], default="https")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "call":
             return _call(args)
         if args.command == "sim":
             return _sim(args)
+        if args.command == "demo":
+            from okxlocal.demo import run_demo
+            from okxlocal.proxies import ProxyKind
+
+            return run_demo(proxy_kind=ProxyKind(args.proxy))
+        if args.command == "invoke":
+            return _invoke(args)
     except InvalidInputError as error:
         print(f"error: {error.describe()}", file=sys.stderr)
         return EXIT_INPUT
@@ -115,6 +141,33 @@ def _param(text: str) -> tuple[str, str]:
     if not sep or not name:
         raise InvalidInputError("okx-shield call", "--param", "must be NAME=VALUE")
     return name, value
+
+
+def _proxy_kinds() -> list[Any]:
+    from okxlocal.proxies import ProxyKind
+
+    return list(ProxyKind)
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    from okxlocal.demo import demo_seed, invoke, load_event, print_reports
+    from okxlocal.proxies import ProxyKind
+    from okxlocal.stack import running_stack
+
+    try:
+        event = load_event(args.event) if not args.real else json.loads(args.event.read_text())
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError("okx-shield invoke", "--event", f"cannot be read as JSON ({exc})") from None
+    if args.real:
+        print(json.dumps(invoke(args.function, event), indent=2, default=str))
+        return 0
+    with running_stack(demo_seed(), proxy_kind=ProxyKind(args.proxy)) as stack:
+        try:
+            result = invoke(args.function, event)
+        finally:
+            print_reports(stack, sys.stdout)
+    print(json.dumps(result, indent=2, default=str))
+    return 0
 
 
 def _sim(args: argparse.Namespace) -> int:
