@@ -37,6 +37,7 @@ from okxcore.errors import (
 from okxcore.models import (
     AccountConfig,
     Balance,
+    CreatedSubAccountApiKey,
     Instrument,
     Order,
     OrderAck,
@@ -183,15 +184,16 @@ class OkxClient:
 
     def create_subaccount_api_key(
         self, sub_acct: str, *, label: str, passphrase: str, perm: str, ips: list[str]
-    ) -> list[dict[str, Any]]:
-        # The answer holds the new key's secret: it is returned raw for the caller to store, never modelled
-        # into anything that could be logged.
+    ) -> CreatedSubAccountApiKey:
         body = {"subAcct": sub_acct, "label": label, "passphrase": passphrase, "perm": perm, "ip": ",".join(ips)}
-        return self._call("POST", "/api/v5/users/subaccount/apikey", body=body, safe=False)
+        data = self._call("POST", "/api/v5/users/subaccount/apikey", body=body, safe=False)
+        return self._one(CreatedSubAccountApiKey, data)
 
-    def delete_subaccount_api_key(self, sub_acct: str, api_key: str) -> None:
+    def delete_subaccount_api_key(self, sub_acct: str, api_key: str) -> str:
+        """Deletes the key; returns the sub-account OKX confirmed."""
         body = {"subAcct": sub_acct, "apiKey": api_key}
-        self._call("POST", "/api/v5/users/subaccount/delete-apikey", body=body, safe=False)
+        data = self._call("POST", "/api/v5/users/subaccount/delete-apikey", body=body, safe=False)
+        return self._one(SubAccount, data).sub_acct
 
     # --- the one request path -----------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
 
 
 def _blank_to_none(value: object) -> object:
@@ -187,3 +187,12 @@ class SubAccountApiKey(OkxModel):
     ip: IpList = ()
     ts: OptInt = None
     sub_acct: str = Field(default="", alias="subAcct")
+
+
+class CreatedSubAccountApiKey(SubAccountApiKey):
+    """A new sub-account key: the only answer that carries a secret, so its secret fields are SecretStr."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True, hide_input_in_errors=True)
+
+    secret_key: SecretStr = Field(alias="secretKey")
+    passphrase: SecretStr

@@ -399,3 +399,32 @@ def test_an_untrusted_okx_certificate_is_refused_without_retries(https_proxy, si
         client.account_config()
     assert session.tunnel.stats.tunnels_opened == 1  # one attempt, no retry
     assert sim.stats.total_requests() == 0
+
+
+def test_master_key_manages_sub_account_keys(https_proxy, pki, ca_path):
+    from okxlocal.sim import OkxSimulator, SimAccount
+
+    master = new_key("7000", "master", ips=[EGRESS_IP])
+    sub_key = new_key("7001", "sub-bot", ips=[])
+    accounts = [SimAccount(uid="7000", label="master"), SimAccount(uid="7001", main_uid="7000", sub_acct="bots1")]
+    cert = pki.server_cert("okx-sim")
+    with OkxSimulator(
+        seed_with([master, sub_key], accounts),
+        certfile=cert.cert_chain_path,
+        keyfile=cert.key_path,
+        hostname=local_okx_hostname(),
+    ) as sim:
+        client = make_client(https_proxy.url(), sim, ca_path, master)
+        [sub] = client.subaccounts()
+        assert sub.sub_acct == "bots1"
+        [listed] = client.subaccount_api_keys("bots1")
+        assert listed.api_key == sub_key.api_key
+        assert listed.ip == ()
+        rebound = client.modify_subaccount_api_key("bots1", sub_key.api_key, ips=[EGRESS_IP, "127.0.0.3"])
+        assert rebound.ip == (EGRESS_IP, "127.0.0.3")
+        created = client.create_subaccount_api_key(
+            "bots1", label="new-bot", passphrase="Np-" + "x" * 10, perm="read_only,trade", ips=[EGRESS_IP]
+        )
+        assert created.secret_key.get_secret_value()
+        assert client.delete_subaccount_api_key("bots1", created.api_key) == "bots1"
+        assert [k.label for k in client.subaccount_api_keys("bots1")] == ["sub-bot"]

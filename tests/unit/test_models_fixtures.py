@@ -9,6 +9,7 @@ import pytest
 from okxcore.models import (
     AccountConfig,
     Balance,
+    CreatedSubAccountApiKey,
     Instrument,
     Order,
     OrderAck,
@@ -100,3 +101,15 @@ def test_order_request_body_is_okx_shaped():
 def test_order_request_refuses_bad_client_ids(bad):
     with pytest.raises(ValueError, match="clOrdId"):
         OrderRequest(instId="BTC-USDT", side="buy", ordType="market", sz=Decimal(1), clOrdId=bad)
+
+
+def test_created_key_hides_its_secret_and_passphrase():
+    created = CreatedSubAccountApiKey.model_validate(
+        {**first("post_users_subaccount_apikey.response.json"), "secretKey": "NEWSECRET123", "passphrase": "NEWPASS456"}
+    )
+    assert created.secret_key.get_secret_value() == "NEWSECRET123"
+    assert created.ip == ("1.1.1.1", "2.2.2.2")
+    shown = repr(created) + created.model_dump_json()
+    assert "NEWSECRET123" not in shown
+    assert "NEWPASS456" not in shown
+    assert SubAccount.model_validate(first("post_users_subaccount_delete_apikey.response.json")).sub_acct == "test00001"
