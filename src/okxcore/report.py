@@ -103,7 +103,8 @@ class Report(BaseModel):
             f"{self.title}",
             f"Overall: {self.overall.value}   Environment: {self.environment}   "
             f"Generated: {self.generated_at.isoformat(timespec='seconds')}",
-            "Problems by severity: " + (", ".join(f"{k} {v}" for k, v in self.counts().items() if v) or "none"),
+            "Problems by severity: "
+            + (", ".join(f"{k} {v}" for k, v in reversed(self.counts().items()) if v) or "none"),
             "",
             *self.summary,
         ]
