@@ -26,6 +26,8 @@ class RuntimeSettings(BaseModel):
     key_secret_names: str = Field(default="", alias="KEY_SECRET_NAMES")
     key_secret_prefix: str = Field(default="", alias="KEY_SECRET_PREFIX")
     key_secret_tag: str = Field(default="", alias="KEY_SECRET_TAG")  # "key=value"
+    # The audit's master key (its sub-accounts' keys are audited too) when the event names none.
+    master_key_secret_name: str = Field(default="", alias="MASTER_KEY_SECRET_NAME")
     echo_urls: str = Field(default="", alias="ECHO_URLS")
     # Deployment-wide defaults for what a key's secret does not say itself.
     okx_default_region: Literal["www", "eea", "us"] = Field(default="www", alias="OKX_REGION")

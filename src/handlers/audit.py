@@ -1,0 +1,145 @@
+"""Lambda: the scheduled key-age audit of a fleet of OKX keys (deletion countdown, IPs, permissions, age, use).
+
+Parse the Scheduler Input, run `okxcore.audit.run_audit`, publish the one report, emit metrics, return the full
+result. A bad event or a bad Shield secret is reported (naming the field) and then raised, so that the failed
+run is also visible to Lambda's retries and alarms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from handlers.observability import logger, metrics
+from handlers.settings import RuntimeSettings
+from handlers.wiring import Wiring, result_for
+from okxcore.audit import AuditRequest, AuditSources, Thresholds, invalid_input_report, metric_points, run_audit
+from okxcore.aws.fleet_secrets import SecretMetadata, TagSelector, describe_secret, list_secrets
+from okxcore.client import OkxClient
+from okxcore.credentials import OkxKeySecret
+from okxcore.errors import InvalidInputError
+from okxcore.transport import ShieldSession, build_session
+
+EVENT_SOURCE = "audit event"
+# transport.shared_session() pools 10 connections; a pool smaller than the workers would open and drop tunnels.
+SHARED_POOL_SIZE = 10
+
+
+class AuditEvent(BaseModel):
+    """The Scheduler Input. Omitted selectors fall back to KEY_SECRET_TAG / KEY_SECRET_PREFIX /
+    MASTER_KEY_SECRET_NAME; an explicit "" switches one off. Tag and prefix both set: a secret needs both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scheduled_time: str = ""  # "<aws.scheduler.scheduled-time>": the slot, used as correlation id
+    key_secret_tag: str | None = None  # "key=value" or "key"
+    key_secret_prefix: str | None = None
+    # A main account's key: its sub-accounts' keys are audited too. Omitted: MASTER_KEY_SECRET_NAME.
+    master_secret: str | None = None
+    thresholds: Thresholds = Thresholds()
+    max_workers: int = Field(default=8, ge=1, le=16)
+
+
+EVENT_MODEL = AuditEvent
+
+
+def _invalid(exc: ValidationError, *, source: str = EVENT_SOURCE) -> InvalidInputError:
+    first = exc.errors(include_input=False, include_url=False)[0]
+    field = ".".join(str(part) for part in first["loc"])
+    problem = "is missing" if first["type"] == "missing" else str(first["msg"]).removeprefix("Value error, ")
+    if not field:  # a whole-event problem: not a JSON object, or no keys selected
+        field = (
+            "(whole event)" if first["type"] == "model_type" else "key_secret_tag / key_secret_prefix / master_secret"
+        )
+    return InvalidInputError(source, field, problem, hint="See events/audit*.json for valid Scheduler Inputs.")
+
+
+def parse_request(event: Any, settings: RuntimeSettings) -> AuditRequest:
+    """The event merged with the function's defaults; errors name the field, never its value."""
+    try:
+        parsed = AuditEvent.model_validate(event)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    try:
+        return AuditRequest(
+            environment=settings.environment,
+            key_secret_tag=parsed.key_secret_tag if parsed.key_secret_tag is not None else settings.key_secret_tag,
+            key_secret_prefix=(
+                parsed.key_secret_prefix if parsed.key_secret_prefix is not None else settings.key_secret_prefix
+            ),
+            master_secret=(
+                parsed.master_secret if parsed.master_secret is not None else settings.master_key_secret_name
+            ),
+            thresholds=parsed.thresholds,
+            max_workers=parsed.max_workers,
+        )
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+
+
+@contextmanager
+def audit_sources(wiring: Wiring, workers: int) -> Iterator[AuditSources]:
+    """What the audit reads and calls, built in this thread: boto3 clients are created here, before the pool's
+    threads share them (creating them concurrently is not thread-safe)."""
+    import boto3
+
+    _shield, endpoint = wiring.shield()
+    settings = wiring.settings
+    dedicated: ShieldSession | None = None
+    if workers > SHARED_POOL_SIZE:
+        dedicated = build_session(
+            endpoint, ca_bundle=settings.okx_ca_bundle, proxy_ca_bundle=settings.shield_ca_bundle, pool_maxsize=workers
+        )
+    session = dedicated or wiring.session()
+    state = wiring.state
+    secrets_client = boto3.client("secretsmanager")
+
+    def client_for(key: OkxKeySecret, _secret_name: str) -> OkxClient:
+        # Not recorded as the key's use: the record must show the bots' use, or a daily audit would hide a dead
+        # bot from every later audit. (OKX does count this call as use; the report says so.)
+        return OkxClient(session, key=key, base_url=settings.okx_base_url)
+
+    def selected(tag: TagSelector | None, prefix: str) -> list[SecretMetadata]:
+        return list_secrets(tag=tag, prefix=prefix, client=secrets_client)
+
+    try:
+        yield AuditSources(
+            list_secrets=selected,
+            describe_secret=lambda name: describe_secret(name, client=secrets_client),
+            load_key=wiring.load_key,
+            client_for=client_for,
+            last_key_use_ms=state.last_key_use,
+            expected_ips=endpoint.expected_ips,  # the secret's, or SHIELD_EXPECTED_IPS when it lists none
+        )
+    finally:
+        if dedicated is not None:
+            dedicated.close()
+
+
+def _correlation_id(event: Any, context: LambdaContext) -> str:
+    slot = event.get("scheduled_time") if isinstance(event, dict) else None
+    return f"audit:{slot}" if isinstance(slot, str) and slot else f"audit:{context.aws_request_id}"
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    logger.set_correlation_id(_correlation_id(event, context))
+    wiring = Wiring.from_environ()
+    try:
+        request = parse_request(event, wiring.settings)
+        wiring.shield()  # a malformed Shield secret stops the run here, named, instead of failing every key
+    except InvalidInputError as exc:
+        wiring.publish(invalid_input_report(exc, environment=wiring.settings.environment))
+        raise
+    with audit_sources(wiring, request.max_workers) as sources:
+        report = run_audit(request, sources)
+    for point in metric_points(report):
+        metrics.add_metric(name=point.name, unit=MetricUnit(point.unit), value=point.value)
+    wiring.publish(report)
+    return result_for(report)

@@ -1,0 +1,397 @@
+"""Running the audit over a fleet of keys, concurrently, within OKX's rate limits and Shield's connections.
+
+One signed call per key (account/config: perm, ip, uid), on a bounded thread pool. Keys of one OKX user
+share that endpoint's limit (5 per 2 s) and nothing tells a key's user before the call, so collisions are
+expected: OkxClient retries 50011 with jittered backoff, and when a key is still rate limited after the
+client's retries this runner tries it again, later, a few more times, counting every such retry. Nothing is
+lost to a rate limit without an ERROR finding saying so.
+
+The optional master key lists its sub-accounts' keys (perm, ip, creation `ts`); those calls go through a
+client-side gate below OKX's 20-per-2-s limit for the master.
+
+Every key's task catches everything: one failing key never stops the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from okxcore.audit.models import AuditRequest, CreationTime, FleetStats, KeyOrigin, KeySubject, KeyVerdict
+from okxcore.audit.reporting import build_report
+from okxcore.audit.rules import (
+    account_limit_findings,
+    evaluate_key,
+    listing_error_finding,
+    master_error_finding,
+    master_finding,
+    master_truncation_finding,
+    no_expected_ips_finding,
+    no_keys_finding,
+)
+from okxcore.aws.fleet_secrets import SecretMetadata, TagSelector
+from okxcore.client import OkxClient
+from okxcore.credentials import OkxKeySecret
+from okxcore.errors import RateLimitedError
+from okxcore.models import AccountConfig, SubAccount, SubAccountApiKey
+from okxcore.report import Finding, Report
+
+T = TypeVar("T")
+
+# OKX: sub-account key listing, 20 requests per 2 s per user (the master). The window is stretched a little so
+# that network jitter cannot squeeze 21 requests into OKX's 2 s.
+MASTER_LISTING_LIMIT = 20
+MASTER_LISTING_WINDOW_S = 2.2
+# OKX returns at most this many sub-accounts per page of users/subaccount/list.
+SUBACCOUNT_PAGE = 100
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class FleetRetry:
+    """Retries of a rate-limited call after the client's own retries gave up (the call did nothing at OKX)."""
+
+    rounds: int = 6
+    base_delay_s: float = 0.5
+    max_delay_s: float = 4.0
+
+    def delay(self, round_number: int) -> float:
+        # Full jitter, growing past OKX's 2 s window so that keys of one user spread out.
+        return random.uniform(self.base_delay_s, min(self.max_delay_s, self.base_delay_s * 2**round_number))
+
+
+@dataclass
+class AuditSources:
+    """Where the audit gets things: injected so that okxcore needs neither boto3 nor Lambda here."""
+
+    list_secrets: Callable[[TagSelector | None, str], list[SecretMetadata]]
+    describe_secret: Callable[[str], SecretMetadata | None]
+    load_key: Callable[[str], OkxKeySecret]
+    # An OKX client through Shield for the key held in the named secret.
+    client_for: Callable[[OkxKeySecret, str], OkxClient]
+    # The last authenticated use okx-shield recorded for the named secret's key (epoch ms).
+    last_key_use_ms: Callable[[str], int | None]
+    expected_ips: tuple[str, ...] = ()
+    now_ms: Callable[[], int] = _now_ms
+    sleep: Callable[[float], None] = time.sleep
+    retry: FleetRetry = field(default_factory=FleetRetry)
+
+
+class RateGate:
+    """A blocking sliding-window limiter shared by threads: at most `limit` passes per `window_s`."""
+
+    def __init__(
+        self,
+        limit: int,
+        window_s: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._passes: list[float] = []
+
+    def acquire(self) -> None:
+        while True:
+            with self._lock:
+                now = self._clock()
+                self._passes = [t for t in self._passes if now - t < self.window_s]
+                if len(self._passes) < self.limit:
+                    self._passes.append(now)
+                    return
+                wait = self.window_s - (now - self._passes[0])
+            self._sleep(max(wait, 0.01))
+
+
+class _Tracker:
+    """Counts tasks in flight (each task has at most one request in flight) and fleet-level retries."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.retried = 0
+        self.unretried = 0
+
+    def run(self, task: Callable[[], T]) -> T:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return task()
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def count_retry(self) -> None:
+        with self._lock:
+            self.retried += 1
+
+    def count_unretried(self) -> None:
+        with self._lock:
+            self.unretried += 1
+
+
+def _with_fleet_retry(call: Callable[[], T], sources: AuditSources, tracker: _Tracker) -> T:
+    rounds = max(1, sources.retry.rounds)
+    for round_number in range(1, rounds + 1):
+        try:
+            return call()
+        except RateLimitedError:
+            if round_number == rounds:
+                tracker.count_unretried()
+                raise
+            tracker.count_retry()
+            sources.sleep(sources.retry.delay(round_number))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def fingerprint(api_key: str) -> str:
+    """Matches a secret's key with the master's listing without keeping or comparing the key as such."""
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+@dataclass
+class _Observation:
+    """What one key secret and one signed call told (kept in memory only; credentials never leave `key`)."""
+
+    name: str
+    role: KeyOrigin
+    meta: SecretMetadata | None
+    key: OkxKeySecret | None = None
+    fingerprint: str = ""
+    secret_error: Exception | None = None
+    last_use_ms: int | None = None
+    config: AccountConfig | None = None
+    call_error: Exception | None = None
+
+
+@dataclass
+class _Listing:
+    keys: list[SubAccountApiKey] = field(default_factory=list)
+    subaccounts: list[SubAccount] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+
+def _observe(
+    name: str, role: KeyOrigin, meta: SecretMetadata | None, sources: AuditSources, tracker: _Tracker
+) -> _Observation:
+    observation = _Observation(name=name, role=role, meta=meta)
+    try:
+        key = sources.load_key(name)
+    except Exception as exc:  # a malformed or unreadable secret is this key's finding, not the fleet's end
+        observation.secret_error = exc
+        return observation
+    observation.key = key
+    observation.fingerprint = fingerprint(key.api_key.get_secret_value())
+    try:
+        # Read BEFORE the audit's own signed call: that call is use for OKX, not for the bot.
+        observation.last_use_ms = sources.last_key_use_ms(name)
+        client = sources.client_for(key, name)
+        observation.config = _with_fleet_retry(client.account_config, sources, tracker)
+    except Exception as exc:
+        observation.call_error = exc
+    return observation
+
+
+def _list_subaccount_keys(
+    master: _Observation, sources: AuditSources, pool: ThreadPoolExecutor, tracker: _Tracker
+) -> _Listing:
+    listing = _Listing()
+    if master.key is None or master.config is None:
+        listing.findings.append(master_error_finding(master.name, "the master key itself could not be used"))
+        return listing
+    if master.config.is_sub_account:
+        listing.findings.append(
+            master_error_finding(master.name, "the master secret holds a sub-account's key, not the main account's")
+        )
+        return listing
+    key = master.key
+    try:
+        client = sources.client_for(key, master.name)
+        listing.subaccounts = pool.submit(
+            tracker.run, lambda: _with_fleet_retry(client.subaccounts, sources, tracker)
+        ).result()
+    except Exception as exc:
+        listing.findings.append(master_error_finding(master.name, "listing the sub-accounts failed", exc))
+        return listing
+    if len(listing.subaccounts) >= SUBACCOUNT_PAGE:
+        listing.findings.append(master_truncation_finding(master.name, len(listing.subaccounts)))
+    gate = RateGate(MASTER_LISTING_LIMIT, MASTER_LISTING_WINDOW_S, sleep=sources.sleep)
+
+    def keys_of(sub_acct: str) -> list[SubAccountApiKey]:
+        def call() -> list[SubAccountApiKey]:
+            gate.acquire()
+            return client.subaccount_api_keys(sub_acct)
+
+        return _with_fleet_retry(call, sources, tracker)
+
+    futures: list[tuple[str, Future[list[SubAccountApiKey]]]] = [
+        (sub.sub_acct, pool.submit(tracker.run, lambda name=sub.sub_acct: keys_of(name))) for sub in listing.subaccounts
+    ]
+    for sub_acct, future in futures:
+        try:
+            listing.keys.extend(future.result())
+        except Exception as exc:
+            listing.findings.append(
+                master_error_finding(
+                    f"subaccount:{sub_acct}", f"listing the keys of sub-account {sub_acct} failed", exc
+                )
+            )
+    listing.findings.append(
+        master_finding(master.name, listed_subaccounts=len(listing.subaccounts), listed_keys=len(listing.keys))
+    )
+    return listing
+
+
+def _ms(value: object) -> int | None:
+    timestamp = getattr(value, "timestamp", None)
+    return int(timestamp() * 1000) if callable(timestamp) else None
+
+
+def _secret_subject(observation: _Observation, listed: SubAccountApiKey | None) -> KeySubject:
+    key, config, meta = observation.key, observation.config, observation.meta
+    created: CreationTime | None = None
+    if key is not None and key.created_at is not None:
+        created = CreationTime(int(key.created_at.timestamp() * 1000), "the secret's created_at")
+    elif listed is not None and listed.ts:
+        # OKX's own record beats the secret's CreatedDate: a key may predate its secret, and a rotation into an
+        # existing secret keeps the old CreatedDate.
+        created = CreationTime(listed.ts, "OKX's creation time from the master's listing")
+    elif meta is not None and (at := _ms(meta.created)) is not None:
+        created = CreationTime(at, "the secret's CreatedDate")
+    return KeySubject(
+        resource=observation.name,
+        label=(key.label if key else "") or (config.label if config else ""),
+        origin=observation.role,
+        demo=key.demo if key else False,
+        purpose=key.purpose if key else None,
+        allowed_permissions=frozenset(key.allowed_permissions) if key else frozenset(),
+        perm=config.perm if config else None,
+        ips=config.ip if config else None,
+        uid=config.uid if config else "",
+        account=(listed.sub_acct if listed else "") or (config.uid if config else ""),
+        created=created,
+        use_tracked=True,
+        product_last_use_ms=observation.last_use_ms,
+        secret_last_accessed_ms=_ms(meta.last_accessed) if meta else None,
+        secret_error=observation.secret_error,
+        call_error=observation.call_error,
+    )
+
+
+def _listed_subject(listed: SubAccountApiKey, index: int) -> KeySubject:
+    label = listed.label or f"key-{index}"
+    return KeySubject(
+        resource=f"subaccount:{listed.sub_acct}/{label}",
+        label=listed.label,
+        origin="sub-account",
+        perm=listed.perm,
+        ips=listed.ip,
+        account=listed.sub_acct,
+        created=CreationTime(listed.ts, "OKX's creation time (ts)") if listed.ts else None,
+    )
+
+
+def run_audit(request: AuditRequest, sources: AuditSources) -> Report:
+    """Audit every selected key (and the master's sub-account keys) and return the one report of the run."""
+    started = time.monotonic()
+    now_ms = sources.now_ms()
+    tracker = _Tracker()
+    fleet_findings: list[Finding] = []
+    metas: dict[str, SecretMetadata | None] = {}
+    selection = ", ".join(
+        part
+        for part in (
+            f"tag {request.key_secret_tag}" if request.key_secret_tag else "",
+            f"prefix {request.key_secret_prefix}" if request.key_secret_prefix else "",
+        )
+        if part
+    )
+    if selection:
+        try:
+            for meta in sources.list_secrets(request.tag, request.key_secret_prefix):
+                metas[meta.name] = meta
+        except Exception as exc:
+            fleet_findings.append(listing_error_finding(exc))
+    if request.master_secret and request.master_secret not in metas:
+        try:
+            metas[request.master_secret] = sources.describe_secret(request.master_secret)
+        except Exception:  # the key's own load reports an unreadable secret; its dates are a nicety
+            metas[request.master_secret] = None
+    if selection and not fleet_findings and not [n for n in metas if n != request.master_secret]:
+        fleet_findings.append(no_keys_finding(selection))
+    if not sources.expected_ips:
+        fleet_findings.append(no_expected_ips_finding())
+
+    with ThreadPoolExecutor(max_workers=request.max_workers, thread_name_prefix="okx-audit") as pool:
+        futures = [
+            pool.submit(
+                tracker.run,
+                lambda name=name, meta=meta: _observe(
+                    name, "master" if name == request.master_secret else "secret", meta, sources, tracker
+                ),
+            )
+            for name, meta in metas.items()
+        ]
+        observations = [future.result() for future in futures]
+        listing = _Listing()
+        master = next((o for o in observations if o.role == "master"), None)
+        if master is not None:
+            listing = _list_subaccount_keys(master, sources, pool, tracker)
+
+    by_fingerprint = {o.fingerprint: o for o in observations if o.fingerprint}
+    matched: dict[str, SubAccountApiKey] = {}
+    listed_only: list[SubAccountApiKey] = []
+    for listed in listing.keys:
+        fp = fingerprint(listed.api_key) if listed.api_key else ""
+        if fp in by_fingerprint:
+            matched[fp] = listed
+        else:
+            listed_only.append(listed)
+    subjects = [_secret_subject(o, matched.get(o.fingerprint)) for o in observations]
+    subjects += [_listed_subject(listed, index) for index, listed in enumerate(listed_only, start=1)]
+    verdicts: list[KeyVerdict] = [
+        evaluate_key(s, thresholds=request.thresholds, expected_ips=sources.expected_ips, now_ms=now_ms)
+        for s in subjects
+    ]
+
+    # OKX's 50-key budget: the master's listing counts every key of a sub-account; elsewhere only the keys held
+    # here are known, a lower bound that is still worth a warning when it nears the limit.
+    keys_per_account: Counter[str] = Counter(f"subaccount:{k.sub_acct}" for k in listing.keys)
+    listed_accounts = {k.sub_acct for k in listing.keys}
+    for subject in subjects:
+        if subject.origin != "sub-account" and subject.uid and subject.account not in listed_accounts:
+            keys_per_account[f"account uid {subject.uid}"] += 1
+    fleet_findings += listing.findings
+    fleet_findings += account_limit_findings(keys_per_account, request.thresholds)
+
+    stats = FleetStats(
+        workers=request.max_workers,
+        max_in_flight=tracker.max_in_flight,
+        rate_limited_retried=tracker.retried,
+        rate_limited_unretried=tracker.unretried,
+        elapsed_s=round(time.monotonic() - started, 3),
+    )
+    return build_report(
+        request,
+        verdicts,
+        fleet_findings,
+        stats,
+        listed_subaccounts=len(listing.subaccounts),
+        listed_keys=len(listed_only),
+    )

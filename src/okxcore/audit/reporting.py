@@ -1,0 +1,222 @@
+"""The audit's one report per run, and the metrics drawn from it.
+
+The rules decide every finding; this module only orders, summarises and budgets: the per-key table is cut
+to a fixed share of the SNS message (worst keys first) so that the findings always have room, whatever the
+fleet size. The full per-key result is in `details` (the function's return value).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from okxcore.audit.models import AuditRequest, FleetStats, KeyVerdict
+from okxcore.audit.rules import AUDIT_USE_NOTE, invalid_event_finding
+from okxcore.errors import InvalidInputError
+from okxcore.report import Finding, Report
+
+# The table gets at most this share of the text body (Report.render_text budgets ~200 KiB in all).
+TABLE_BUDGET_BYTES = 48 * 1024
+TABLE_KEY_WIDTH = 48
+TABLE_HEADER = ["key", "worst", "IPs", "perm", "age d", "deletes in d", "idle d"]
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _perm(perm: frozenset[str] | None) -> str:
+    if perm is None:
+        return "?"
+    return "".join(letter for name, letter in (("read_only", "r"), ("trade", "t"), ("withdraw", "w")) if name in perm)
+
+
+def _short(text: str, width: int = TABLE_KEY_WIDTH) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _sort_key(verdict: KeyVerdict) -> tuple[int, float, str]:
+    worst = verdict.worst
+    rank = worst.rank if worst is not None else -1
+    deletion = verdict.days_until_deletion if verdict.days_until_deletion is not None else float("inf")
+    return (-rank, deletion, verdict.subject.resource)
+
+
+def key_table(verdicts: list[KeyVerdict], *, budget_bytes: int = TABLE_BUDGET_BYTES) -> list[list[str]]:
+    """The compact per-key table, worst keys first, cut to the budget with a last row saying how many are left."""
+    rows = [TABLE_HEADER]
+    used = sum(len(cell) + 2 for cell in TABLE_HEADER) * 2
+    ordered = sorted(verdicts, key=_sort_key)
+    for index, verdict in enumerate(ordered):
+        subject = verdict.subject
+        ips = "?" if subject.ips is None else (str(len(subject.ips)) if subject.ips else "none")
+        row = [
+            _short(subject.resource),
+            verdict.worst.value if verdict.worst is not None else "OK",
+            ips,
+            _perm(subject.perm),
+            _num(verdict.age_days),
+            _num(verdict.days_until_deletion),
+            _num(verdict.idle_days),
+        ]
+        # Rendered rows are padded to the widest cell: budget with the widest possible key cell.
+        size = TABLE_KEY_WIDTH + sum(len(cell) + 2 for cell in row[1:]) + 4
+        if used + size > budget_bytes - 200:
+            rows.append(
+                [f"... {len(ordered) - index} more key(s): see the function's return value", "", "", "", "", "", ""]
+            )
+            break
+        rows.append(row)
+        used += size
+    return rows
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _key_details(verdict: KeyVerdict) -> dict[str, Any]:
+    subject = verdict.subject
+    return {
+        "resource": subject.resource,
+        "label": subject.label,
+        "origin": subject.origin,
+        "account": subject.account,
+        "worst": verdict.worst.value if verdict.worst is not None else None,
+        "problems": len(verdict.problems),
+        "demo": subject.demo,
+        "perm": sorted(subject.perm) if subject.perm is not None else None,
+        "ips": list(subject.ips) if subject.ips is not None else None,
+        "days_until_deletion": round(verdict.days_until_deletion, 3)
+        if verdict.days_until_deletion is not None
+        else None,
+        "deletion_basis": verdict.deletion_basis,
+        "age_days": _rounded(verdict.age_days),
+        "age_source": subject.created.source if subject.created else None,
+        "idle_days": _rounded(verdict.idle_days),
+    }
+
+
+def build_report(
+    request: AuditRequest,
+    verdicts: list[KeyVerdict],
+    fleet_findings: list[Finding],
+    stats: FleetStats,
+    *,
+    listed_subaccounts: int = 0,
+    listed_keys: int = 0,
+) -> Report:
+    findings = [f for v in verdicts for f in v.findings] + fleet_findings
+    needing_attention = sum(1 for v in verdicts if v.problems)
+    secrets = sum(1 for v in verdicts if v.subject.origin != "sub-account")
+    summary = [
+        f"Audited {len(verdicts)} key(s): {secrets} from Secrets Manager"
+        + (
+            f", {listed_keys} more listed by the master in {listed_subaccounts} sub-account(s)"
+            if request.master_secret
+            else ""
+        )
+        + f"; {needing_attention} need attention.",
+        "Selection: "
+        + ", ".join(
+            f"{name} {value}"
+            for name, value in (
+                ("tag", request.key_secret_tag),
+                ("prefix", request.key_secret_prefix),
+                ("master", request.master_secret),
+            )
+            if value
+        )
+        + ".",
+    ]
+    countdowns = sorted(
+        (v for v in verdicts if v.days_until_deletion is not None), key=lambda v: v.days_until_deletion or 0.0
+    )
+    if countdowns:
+        nearest = countdowns[0]
+        summary.append(
+            f"{len(countdowns)} key(s) can be deleted by OKX (not bound to an IP); nearest: {nearest.subject.resource} "
+            f"in {_num(nearest.days_until_deletion)} day(s) ({nearest.deletion_basis})."
+        )
+    summary.append(AUDIT_USE_NOTE)
+    summary.append(
+        f"Rate limits: {stats.rate_limited_retried} call(s) still rate limited after the client's retries were "
+        f"retried again; {stats.rate_limited_unretried} left unretried. Concurrency: {stats.workers} worker(s), "
+        f"at most {stats.max_in_flight} key(s) in flight; {stats.elapsed_s:.1f} s."
+    )
+    worst = max((f.severity for f in findings if f.is_problem), key=lambda s: s.rank, default=None)
+    title = f"Key audit: {len(verdicts)} key(s), {needing_attention} need attention" + (
+        f" (worst {worst.value})" if worst is not None else ""
+    )
+    return Report(
+        report_type="audit",
+        environment=request.environment,
+        title=title,
+        findings=findings,
+        summary=summary,
+        tables={"Keys": key_table(verdicts)},
+        details={
+            "keys": [_key_details(v) for v in sorted(verdicts, key=_sort_key)],
+            "fleet": {
+                "workers": stats.workers,
+                "max_in_flight": stats.max_in_flight,
+                "rate_limited_retried": stats.rate_limited_retried,
+                "rate_limited_unretried": stats.rate_limited_unretried,
+                "elapsed_s": stats.elapsed_s,
+            },
+            "selection": {
+                "key_secret_tag": request.key_secret_tag,
+                "key_secret_prefix": request.key_secret_prefix,
+                "master_secret": request.master_secret,
+            },
+            "thresholds": request.thresholds.model_dump(),
+            "audit_use_note": AUDIT_USE_NOTE,
+        },
+    )
+
+
+def invalid_input_report(error: InvalidInputError, *, environment: str) -> Report:
+    """The audit could not start: one ERROR finding naming the field (never its value)."""
+    return Report(
+        report_type="audit",
+        environment=environment,
+        title="Key audit did not run: invalid input",
+        findings=[invalid_event_finding(error)],
+        summary=[error.describe()],
+    )
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    name: str
+    unit: str  # a CloudWatch unit name ("Count", "None")
+    value: float
+
+
+def metric_points(report: Report) -> list[MetricPoint]:
+    """Metrics for a dashboard, without per-key dimensions.
+
+    Per-key values (DaysUntilDeletion, KeyAgeDays) are emitted as many values of one dimension-free metric:
+    CloudWatch keeps their distribution (Minimum = the nearest deletion, Maximum = the oldest key) at the cost
+    of one metric, where a key dimension would make one custom metric per key. Which key it is, the report
+    and the logs say.
+    """
+    points: list[MetricPoint] = []
+    keys = report.details.get("keys", [])
+    for key in keys:
+        if key.get("days_until_deletion") is not None:
+            points.append(MetricPoint("DaysUntilDeletion", "None", float(key["days_until_deletion"])))
+        if key.get("age_days") is not None:
+            points.append(MetricPoint("KeyAgeDays", "None", float(key["age_days"])))
+    # CriticalFindings is emitted by Wiring.publish for every report; not repeated here.
+    points += [
+        MetricPoint("KeysAudited", "Count", float(len(keys))),
+        MetricPoint("KeysNeedingAttention", "Count", float(sum(1 for k in keys if k.get("problems")))),
+    ]
+    fleet = report.details.get("fleet")
+    if fleet:
+        points += [
+            MetricPoint("RateLimitedRetried", "Count", float(fleet["rate_limited_retried"])),
+            MetricPoint("RateLimitedUnretried", "Count", float(fleet["rate_limited_unretried"])),
+        ]
+    return points

@@ -1,0 +1,648 @@
+"""The audit's checks: the ONE place where a finding's check id, severity and status are decided.
+
+Everything here is pure: facts in (a `KeySubject`, thresholds, the expected Shield IPs, "now"), findings
+out. The fleet runner gathers the facts; the report only sorts and renders what these rules said.
+
+Severity policy, in words:
+- CRITICAL: the key is lost or about to be (gone, the last days of OKX's deletion countdown) or can move
+  money out (withdraw not explicitly allowed).
+- HIGH: the key is intact but the bot cannot work with it as configured (wrong secret, passphrase,
+  environment, bound to other IPs, a Shield IP missing), the countdown's middle days, rotation overdue,
+  or the key could not be audited at all (ERROR).
+- MEDIUM: needs attention soon: the countdown's early days, more permission than the purpose needs, unknown
+  extra IPs, rotation due, dormancy, limits nearing.
+- LOW: a gap in what the audit can see. INFO: passes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from okxcore.audit.models import (
+    DAY_MS,
+    OKX_MAX_IPS_PER_KEY,
+    OKX_MAX_KEYS_PER_ACCOUNT,
+    OKX_UNBOUND_DELETION_DAYS,
+    KeySubject,
+    KeyVerdict,
+    Thresholds,
+)
+from okxcore.credentials import PURPOSE_PERMISSIONS
+from okxcore.errors import (
+    EnvironmentMismatchError,
+    InvalidInputError,
+    InvalidSignatureError,
+    IpNotAllowedError,
+    KeyGoneError,
+    OkxShieldError,
+    PassphraseError,
+    ProxyError,
+    RateLimitedError,
+)
+from okxcore.report import Finding, Severity, Status
+
+CHECK_SECRET = "audit.secret"  # noqa: S105 - a check id, not a password
+CHECK_AUTH = "audit.auth"
+CHECK_IP_BINDING = "audit.ip_binding"
+CHECK_SHIELD_IPS_MISSING = "audit.shield_ips.missing"
+CHECK_SHIELD_IPS_UNKNOWN = "audit.shield_ips.unknown"
+CHECK_WITHDRAW = "audit.permissions.withdraw"
+CHECK_PURPOSE = "audit.permissions.purpose"
+CHECK_AGE = "audit.key_age"
+CHECK_DORMANCY = "audit.dormancy"
+CHECK_IP_LIMIT = "audit.limits.ips"
+CHECK_KEY_LIMIT = "audit.limits.keys"
+CHECK_MASTER = "audit.master"
+CHECK_FLEET = "audit.fleet"
+
+AUDIT_USE_NOTE = (
+    "This audit's own signed call (account/config) counts as use for OKX and may restart OKX's inactivity "
+    "clock; countdowns and dormancy use the last use okx-shield recorded for the bots, read before that "
+    "call, so a dead bot stays visible."
+)
+
+
+def _finding(
+    check_id: str,
+    severity: Severity,
+    status: Status,
+    subject: KeySubject | str,
+    message: str,
+    *,
+    observed: str = "",
+    expected: str = "",
+    remediation: str = "",
+) -> Finding:
+    resource = subject if isinstance(subject, str) else subject.resource
+    return Finding(
+        check_id=check_id,
+        severity=severity,
+        status=status,
+        resource=resource,
+        message=message,
+        observed=observed,
+        expected=expected,
+        remediation=remediation,
+    )
+
+
+def _days(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def _iso_day(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d")
+
+
+# --- one key ------------------------------------------------------------------------------------
+
+
+def evaluate_key(
+    subject: KeySubject, *, thresholds: Thresholds, expected_ips: tuple[str, ...], now_ms: int
+) -> KeyVerdict:
+    """Every check of one key. A key that could not be audited gets exactly one finding saying why."""
+    verdict = KeyVerdict(subject=subject)
+    if subject.created is not None:
+        verdict.age_days = max(0.0, (now_ms - subject.created.at_ms) / DAY_MS)
+    if subject.use_tracked and subject.product_last_use_ms is not None:
+        verdict.idle_days = max(0.0, (now_ms - subject.product_last_use_ms) / DAY_MS)
+    if subject.secret_error is not None:
+        verdict.findings.append(secret_finding(subject.resource, subject.secret_error))
+        return verdict
+    if subject.call_error is not None:
+        verdict.findings.append(call_error_finding(subject, subject.call_error, verdict.age_days))
+        return verdict
+    if subject.perm is None or subject.ips is None:
+        return verdict
+    if subject.origin != "sub-account":
+        verdict.findings.append(
+            _finding(CHECK_AUTH, Severity.INFO, Status.PASS, subject, "authenticated through Shield")
+        )
+    verdict.findings.extend(_ip_binding(subject, verdict, thresholds, expected_ips))
+    verdict.findings.extend(_permissions(subject))
+    verdict.findings.extend(_age(subject, verdict, thresholds))
+    verdict.findings.extend(_dormancy(subject, verdict, thresholds))
+    verdict.findings.extend(_ip_limit(subject, thresholds))
+    return verdict
+
+
+def secret_finding(resource: str, error: Exception) -> Finding:
+    """A secret that cannot be read or does not have the format: names the secret and the field."""
+    if isinstance(error, InvalidInputError):
+        return _finding(
+            CHECK_SECRET,
+            Severity.HIGH,
+            Status.ERROR,
+            resource,
+            f"not audited: secret {error.source}: field '{error.field}': {error.problem}",
+            observed=f"field '{error.field}' {error.problem}",
+            expected="a valid okx-shield key secret",
+            remediation=error.hint,
+        )
+    return _finding(
+        CHECK_SECRET,
+        Severity.HIGH,
+        Status.ERROR,
+        resource,
+        f"not audited: the secret could not be loaded ({type(error).__name__})",
+        remediation="Check the secret and the function's permission to read it.",
+    )
+
+
+def call_error_finding(subject: KeySubject, error: Exception, age_days: float | None = None) -> Finding:
+    """What OKX (or the way to it) answered instead of the key's configuration."""
+    code = getattr(error, "code", "")
+    observed = error.message if isinstance(error, OkxShieldError) else type(error).__name__
+    hint = error.hint if isinstance(error, OkxShieldError) else ""
+    if isinstance(error, KeyGoneError):
+        message = "key gone: probably OKX's 14-day deletion, or revoked"
+        if error.wrong_region_possible:
+            message += ", or the wrong regional host"
+        if age_days is not None:
+            observed += f" (key known for {_days(age_days)} days)"
+        return _finding(
+            CHECK_AUTH,
+            Severity.CRITICAL,
+            Status.FAIL,
+            subject,
+            message,
+            observed=observed,
+            expected="the key authenticates",
+            remediation=hint,
+        )
+    if isinstance(error, InvalidSignatureError | PassphraseError):
+        which = "API secret" if isinstance(error, InvalidSignatureError) else "passphrase"
+        return _finding(
+            CHECK_AUTH,
+            Severity.HIGH,
+            Status.FAIL,
+            subject,
+            f"secret or passphrase wrong: OKX rejected the {which} ({code})",
+            observed=observed,
+            expected="the key authenticates",
+            remediation=hint,
+        )
+    if isinstance(error, EnvironmentMismatchError):
+        return _finding(
+            CHECK_AUTH,
+            Severity.HIGH,
+            Status.FAIL,
+            subject,
+            f"demo/live mismatch: the secret says demo={str(subject.demo).lower()} ({code})",
+            observed=observed,
+            expected="the secret's 'demo' matches how the key was created",
+            remediation=hint,
+        )
+    if isinstance(error, IpNotAllowedError):
+        seen = error.seen_ip or "an unnamed IP"
+        return _finding(
+            CHECK_AUTH,
+            Severity.HIGH,
+            Status.FAIL,
+            subject,
+            f"bound to other IPs: OKX saw the call from {seen}, which is not bound to this key",
+            observed=f"OKX saw {seen} ({code})",
+            expected="the key is bound to every Shield static IP",
+            remediation=hint,
+        )
+    if isinstance(error, RateLimitedError):
+        message = "not audited: OKX kept answering 'rate limited' after every retry"
+    elif isinstance(error, ProxyError):
+        message = "not audited: the Shield proxy could not carry the call"
+    elif isinstance(error, OkxShieldError):
+        message = f"not audited: {type(error).__name__}"
+    else:  # an unexpected failure: only its type, its text might carry anything
+        message = f"not audited: internal error ({type(error).__name__})"
+        observed = type(error).__name__
+    return _finding(
+        CHECK_AUTH,
+        Severity.HIGH,
+        Status.ERROR,
+        subject,
+        message,
+        observed=observed,
+        expected="OKX answers account/config",
+        remediation=hint or "Retry the audit; if it persists, check the function's logs.",
+    )
+
+
+def _ip_binding(
+    subject: KeySubject, verdict: KeyVerdict, thresholds: Thresholds, expected_ips: tuple[str, ...]
+) -> list[Finding]:
+    ips = subject.ips or ()
+    shield = ", ".join(expected_ips) or "the Shield static IPs"
+    if not ips:
+        if subject.demo:
+            return [
+                _finding(
+                    CHECK_IP_BINDING,
+                    Severity.INFO,
+                    Status.PASS,
+                    subject,
+                    "not bound to an IP; demo-trading keys are not deleted by OKX",
+                )
+            ]
+        if not subject.can_trade_or_withdraw:
+            return [
+                _finding(
+                    CHECK_IP_BINDING,
+                    Severity.INFO,
+                    Status.PASS,
+                    subject,
+                    "not bound to an IP; read-only keys are not deleted by OKX",
+                )
+            ]
+        return [_deletion_countdown(subject, verdict, thresholds, shield)]
+    findings = [_finding(CHECK_IP_BINDING, Severity.INFO, Status.PASS, subject, f"bound to {len(ips)} IP(s)")]
+    if not expected_ips:
+        return findings
+    missing = [ip for ip in expected_ips if not _covered(ip, ips)]
+    unknown = [entry for entry in ips if not any(_covered(ip, (entry,)) for ip in expected_ips)]
+    fix_prefix = (
+        "The master key can rebind it (modify-apikey replaces the whole list): "
+        if subject.origin == "sub-account"
+        else "In OKX's API management, edit the key's IP whitelist: "
+    )
+    if missing:
+        findings.append(
+            _finding(
+                CHECK_SHIELD_IPS_MISSING,
+                Severity.HIGH,
+                Status.FAIL,
+                subject,
+                f"not bound to Shield IP(s) {', '.join(missing)}: calls leaving from them fail with 50110 "
+                "(Shield balances over both IPs, so about half of all calls)",
+                observed="bound: " + ", ".join(ips),
+                expected="bound: every Shield IP (" + shield + ")",
+                remediation=fix_prefix + "add " + ", ".join(missing) + ".",
+            )
+        )
+    if unknown:
+        findings.append(
+            _finding(
+                CHECK_SHIELD_IPS_UNKNOWN,
+                Severity.MEDIUM,
+                Status.WARN,
+                subject,
+                f"bound to {len(unknown)} IP(s) that are not Shield's: anyone calling from there with the "
+                "key's credentials is let in",
+                observed="not Shield's: " + ", ".join(unknown),
+                expected="only the Shield IPs (" + shield + ")",
+                remediation=fix_prefix + "remove the IPs you do not recognise.",
+            )
+        )
+    return findings
+
+
+def _covered(ip: str, bound: tuple[str, ...]) -> bool:
+    """Is the IP bound, directly or through a CIDR entry (OKX accepts both)?"""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip in bound
+    for entry in bound:
+        try:
+            if address in ipaddress.ip_network(entry.strip(), strict=False):
+                return True
+        except ValueError:
+            if entry.strip() == ip:
+                return True
+    return False
+
+
+def _deletion_countdown(subject: KeySubject, verdict: KeyVerdict, thresholds: Thresholds, shield: str) -> Finding:
+    """Both readings of OKX's rule: 14 days after the last use, and 14 days after creation; the sooner wins."""
+    readings: list[tuple[float, str]] = []
+    if verdict.idle_days is not None:
+        readings.append(
+            (OKX_UNBOUND_DELETION_DAYS - verdict.idle_days, f"last use recorded {_days(verdict.idle_days)} days ago")
+        )
+    if verdict.age_days is not None and subject.created is not None:
+        readings.append(
+            (
+                OKX_UNBOUND_DELETION_DAYS - verdict.age_days,
+                f"created {_days(verdict.age_days)} days ago ({subject.created.source})",
+            )
+        )
+    perms = "/".join(sorted((subject.perm or frozenset()) & {"trade", "withdraw"}))
+    remediation = f"Bind both Shield static IPs ({shield}) to the key: bound keys are not deleted. " + (
+        "The master key can do it (modify-apikey)."
+        if subject.origin == "sub-account"
+        else "OKX: API management, edit the key, IP whitelist."
+    )
+    if not readings:
+        verdict.days_until_deletion = None
+        return _finding(
+            CHECK_IP_BINDING,
+            Severity.HIGH,
+            Status.WARN,
+            subject,
+            f"not bound to any IP while it has {perms} permission: OKX deletes such keys after 14 days, and "
+            "neither its creation nor its last use is known",
+            expected="bound to the Shield IPs",
+            remediation=remediation,
+        )
+    days_left, basis = min(readings)
+    verdict.days_until_deletion = days_left
+    verdict.deletion_basis = basis
+    if days_left <= thresholds.deletion_critical_days:
+        severity, status = Severity.CRITICAL, Status.FAIL
+    elif days_left <= thresholds.deletion_high_days:
+        severity, status = Severity.HIGH, Status.WARN
+    else:
+        severity, status = Severity.MEDIUM, Status.WARN
+    if days_left <= 0:
+        when = "past OKX's 14-day limit by the stricter reading: it may be deleted at any moment"
+    else:
+        when = f"about {_days(days_left)} day(s) left before OKX deletes it"
+    observed = "; ".join(f"{_days(left)} day(s) left by {reason}" for left, reason in readings)
+    note = " This audit's own call also counts as use for OKX; the countdown ignores it." if subject.use_tracked else ""
+    return _finding(
+        CHECK_IP_BINDING,
+        severity,
+        status,
+        subject,
+        f"not bound to any IP while it has {perms} permission: {when}.{note}",
+        observed=observed,
+        expected="bound to the Shield IPs",
+        remediation=remediation,
+    )
+
+
+def _permissions(subject: KeySubject) -> list[Finding]:
+    perm = subject.perm or frozenset()
+    findings: list[Finding] = []
+    if "withdraw" in perm:
+        if "withdraw" in subject.allowed_permissions:
+            findings.append(
+                _finding(
+                    CHECK_WITHDRAW,
+                    Severity.INFO,
+                    Status.PASS,
+                    subject,
+                    "has withdraw permission, explicitly allowed by the secret's allowed_permissions",
+                )
+            )
+        else:
+            findings.append(
+                _finding(
+                    CHECK_WITHDRAW,
+                    Severity.CRITICAL,
+                    Status.FAIL,
+                    subject,
+                    "has withdraw permission: whoever holds the key can move funds out",
+                    observed="perm: " + ",".join(sorted(perm)),
+                    expected="no withdraw (unless allowed_permissions in the secret lists it)",
+                    remediation="Permissions cannot be edited: create a new key without withdraw, bound to both "
+                    "Shield IPs, store it in the secret, and delete this one.",
+                )
+            )
+    else:
+        findings.append(_finding(CHECK_WITHDRAW, Severity.INFO, Status.PASS, subject, "no withdraw permission"))
+    if subject.purpose is not None:
+        needed = PURPOSE_PERMISSIONS.get(subject.purpose, frozenset())
+        excess = perm - needed - {"withdraw"}
+        if excess:
+            findings.append(
+                _finding(
+                    CHECK_PURPOSE,
+                    Severity.MEDIUM,
+                    Status.WARN,
+                    subject,
+                    f"has {', '.join(sorted(excess))} permission, more than its declared purpose "
+                    f"'{subject.purpose}' needs",
+                    observed="perm: " + ",".join(sorted(perm)),
+                    expected="perm: " + ",".join(sorted(needed)),
+                    remediation="Replace it with a key that has only what the purpose needs (permissions cannot "
+                    "be edited), or correct 'purpose' in the secret.",
+                )
+            )
+    return findings
+
+
+def _age(subject: KeySubject, verdict: KeyVerdict, thresholds: Thresholds) -> list[Finding]:
+    if verdict.age_days is None or subject.created is None:
+        return [_finding(CHECK_AGE, Severity.INFO, Status.PASS, subject, "age unknown")]
+    age = verdict.age_days
+    observed = f"{_days(age)} days old ({subject.created.source}, {_iso_day(subject.created.at_ms)})"
+    remediation = (
+        "Create a new key bound to both Shield IPs, store it in the secret with created_at, then delete the old "
+        "key in OKX. (Without created_at the age comes from the secret's creation date, which a rotation "
+        "into the same secret does not change.)"
+    )
+    if age >= thresholds.rotation_overdue_days:
+        return [
+            _finding(
+                CHECK_AGE,
+                Severity.HIGH,
+                Status.WARN,
+                subject,
+                f"rotation overdue: {_days(age)} days old",
+                observed=observed,
+                expected=f"younger than {thresholds.rotation_overdue_days} days",
+                remediation=remediation,
+            )
+        ]
+    if age >= thresholds.rotation_due_days:
+        return [
+            _finding(
+                CHECK_AGE,
+                Severity.MEDIUM,
+                Status.WARN,
+                subject,
+                f"rotation due: {_days(age)} days old",
+                observed=observed,
+                expected=f"younger than {thresholds.rotation_due_days} days",
+                remediation=remediation,
+            )
+        ]
+    return [_finding(CHECK_AGE, Severity.INFO, Status.PASS, subject, f"{_days(age)} days old", observed=observed)]
+
+
+def _dormancy(subject: KeySubject, verdict: KeyVerdict, thresholds: Thresholds) -> list[Finding]:
+    if not subject.use_tracked:
+        return []  # listed-only keys are used outside okx-shield: nothing here knows their use
+    severity = Severity.MEDIUM if subject.can_trade_or_withdraw else Severity.LOW
+    secret_read = (
+        f"; its secret was last read on {_iso_day(subject.secret_last_accessed_ms)} (any read counts, this "
+        "audit's included)"
+        if subject.secret_last_accessed_ms is not None
+        else "; its secret has no recorded read"
+    )
+    remediation = (
+        "If a bot should be using this key, check that it runs and calls OKX through okx-shield (those calls are "
+        "recorded); if the key is no longer needed, delete it in OKX and remove the secret."
+    )
+    if verdict.idle_days is not None:
+        if verdict.idle_days >= thresholds.dormant_days:
+            return [
+                _finding(
+                    CHECK_DORMANCY,
+                    severity,
+                    Status.WARN,
+                    subject,
+                    f"dormant: unused for {_days(verdict.idle_days)} days",
+                    observed=f"last use okx-shield recorded: {_iso_day(subject.product_last_use_ms or 0)}"
+                    + secret_read,
+                    expected=f"used within {thresholds.dormant_days} days",
+                    remediation=remediation,
+                )
+            ]
+        return [
+            _finding(
+                CHECK_DORMANCY, Severity.INFO, Status.PASS, subject, f"last used {_days(verdict.idle_days)} days ago"
+            )
+        ]
+    if verdict.age_days is not None and verdict.age_days >= thresholds.dormant_days:
+        return [
+            _finding(
+                CHECK_DORMANCY,
+                severity,
+                Status.WARN,
+                subject,
+                f"never used since it was created {_days(verdict.age_days)} days ago",
+                observed="no use recorded by okx-shield" + secret_read,
+                expected=f"used within {thresholds.dormant_days} days",
+                remediation=remediation,
+            )
+        ]
+    return [_finding(CHECK_DORMANCY, Severity.INFO, Status.PASS, subject, "new key, no use recorded yet")]
+
+
+def _ip_limit(subject: KeySubject, thresholds: Thresholds) -> list[Finding]:
+    count = len(subject.ips or ())
+    if count < thresholds.ips_per_key_warn:
+        return []
+    at_limit = count >= OKX_MAX_IPS_PER_KEY
+    return [
+        _finding(
+            CHECK_IP_LIMIT,
+            Severity.HIGH if at_limit else Severity.MEDIUM,
+            Status.WARN,
+            subject,
+            f"{count} of OKX's {OKX_MAX_IPS_PER_KEY} IPs per key are bound"
+            + (": no IP can be added (59503)" if at_limit else ""),
+            observed=f"{count} IPs",
+            expected=f"fewer than {thresholds.ips_per_key_warn}",
+            remediation="Remove bound IPs that are no longer used, so that a new Shield IP can still be added.",
+        )
+    ]
+
+
+# --- across keys ----------------------------------------------------------------------------------
+
+
+def account_limit_findings(keys_per_account: Mapping[str, int], thresholds: Thresholds) -> list[Finding]:
+    """Accounts whose key count nears OKX's 50 (the master's listing counts every key, ours included)."""
+    findings: list[Finding] = []
+    for account, count in sorted(keys_per_account.items()):
+        if count < thresholds.keys_per_account_warn:
+            continue
+        at_limit = count >= OKX_MAX_KEYS_PER_ACCOUNT
+        findings.append(
+            _finding(
+                CHECK_KEY_LIMIT,
+                Severity.HIGH if at_limit else Severity.MEDIUM,
+                Status.WARN,
+                account,
+                f"{count} of OKX's {OKX_MAX_KEYS_PER_ACCOUNT} API keys per account are in use"
+                + (": no key can be created (59501), so no rotation either" if at_limit else ""),
+                observed=f"{count} keys",
+                expected=f"fewer than {thresholds.keys_per_account_warn}",
+                remediation="Delete keys that are no longer used, so that a rotation can still create a new one.",
+            )
+        )
+    return findings
+
+
+def master_finding(resource: str, *, listed_subaccounts: int, listed_keys: int) -> Finding:
+    return _finding(
+        CHECK_MASTER,
+        Severity.INFO,
+        Status.PASS,
+        resource,
+        f"listed {listed_keys} key(s) in {listed_subaccounts} sub-account(s)",
+    )
+
+
+def master_error_finding(resource: str, problem: str, error: Exception | None = None) -> Finding:
+    """The master key could not list sub-account keys: those keys went unaudited."""
+    observed = ""
+    remediation = "Check the master key's secret and that it is the main account's key (read permission suffices)."
+    if isinstance(error, OkxShieldError):
+        observed = error.message
+        remediation = error.hint or remediation
+    elif error is not None:
+        observed = type(error).__name__
+    return _finding(
+        CHECK_MASTER,
+        Severity.HIGH,
+        Status.ERROR,
+        resource,
+        f"sub-account keys not audited: {problem}",
+        observed=observed,
+        expected="the master key lists its sub-accounts' keys",
+        remediation=remediation,
+    )
+
+
+def master_truncation_finding(resource: str, listed: int) -> Finding:
+    return _finding(
+        CHECK_MASTER,
+        Severity.LOW,
+        Status.WARN,
+        resource,
+        f"OKX returned {listed} sub-accounts, a full page: sub-accounts past the first page were not audited",
+        remediation="Audit the remaining sub-accounts' keys through their own secrets (tag or prefix).",
+    )
+
+
+def no_keys_finding(selection: str) -> Finding:
+    return _finding(
+        CHECK_FLEET,
+        Severity.MEDIUM,
+        Status.WARN,
+        "fleet",
+        f"no key secrets matched {selection}: nothing was audited",
+        expected="at least one key secret",
+        remediation="Check the tag/prefix in the event (or KEY_SECRET_TAG / KEY_SECRET_PREFIX) against your secrets.",
+    )
+
+
+def listing_error_finding(error: Exception) -> Finding:
+    observed = error.message if isinstance(error, OkxShieldError) else type(error).__name__
+    hint = error.hint if isinstance(error, OkxShieldError) else ""
+    return _finding(
+        CHECK_FLEET,
+        Severity.HIGH,
+        Status.ERROR,
+        "fleet",
+        "the key secrets could not be listed: the fleet was not audited",
+        observed=observed,
+        remediation=hint or "Check the function's permission secretsmanager:ListSecrets.",
+    )
+
+
+def no_expected_ips_finding() -> Finding:
+    return _finding(
+        CHECK_FLEET,
+        Severity.LOW,
+        Status.WARN,
+        "fleet",
+        "the Shield secret lists no expected_ips: bound IPs were not compared with Shield's",
+        remediation='Add "expected_ips": [the two Shield static IPs] to the Shield secret.',
+    )
+
+
+def invalid_event_finding(error: InvalidInputError) -> Finding:
+    return _finding(
+        "audit.event",
+        Severity.HIGH,
+        Status.ERROR,
+        error.source,
+        f"the audit did not run: field '{error.field}': {error.problem}",
+        observed=f"field '{error.field}' {error.problem}",
+        remediation=error.hint or "Fix the schedule's Input (see events/audit*.json for examples).",
+    )
