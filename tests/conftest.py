@@ -103,3 +103,17 @@ def lambda_context() -> Any:
     context._log_group_name = "/aws/lambda/okx-shield-test"
     context._log_stream_name = "test"
     return context
+
+
+@pytest.fixture
+def log_stream() -> Iterator[Any]:
+    """The structured log: the Powertools logger writes to the stdout of its creation time, so read it here."""
+    import io
+
+    from handlers.observability import logger
+
+    buffer = io.StringIO()
+    stream_handler = logger.registered_handler
+    previous = stream_handler.setStream(buffer)
+    yield buffer
+    stream_handler.setStream(previous)

@@ -23,11 +23,9 @@ from okxcore.aws.fleet_secrets import SecretMetadata, TagSelector, describe_secr
 from okxcore.client import OkxClient
 from okxcore.credentials import OkxKeySecret
 from okxcore.errors import InvalidInputError
-from okxcore.transport import ShieldSession, build_session
+from okxcore.transport import DEFAULT_POOL_SIZE
 
 EVENT_SOURCE = "audit event"
-# transport.shared_session() pools 10 connections; a pool smaller than the workers would open and drop tunnels.
-SHARED_POOL_SIZE = 10
 
 
 class AuditEvent(BaseModel):
@@ -90,12 +88,8 @@ def audit_sources(wiring: Wiring, workers: int) -> Iterator[AuditSources]:
 
     _shield, endpoint = wiring.shield()
     settings = wiring.settings
-    dedicated: ShieldSession | None = None
-    if workers > SHARED_POOL_SIZE:
-        dedicated = build_session(
-            endpoint, ca_bundle=settings.okx_ca_bundle, proxy_ca_bundle=settings.shield_ca_bundle, pool_maxsize=workers
-        )
-    session = dedicated or wiring.session()
+    # A pool smaller than the workers would open and drop tunnels; the pooled session outlives the invocation.
+    session = wiring.session(pool_maxsize=max(workers, DEFAULT_POOL_SIZE))
     state = wiring.state
     secrets_client = boto3.client("secretsmanager")
 
@@ -107,18 +101,14 @@ def audit_sources(wiring: Wiring, workers: int) -> Iterator[AuditSources]:
     def selected(tag: TagSelector | None, prefix: str) -> list[SecretMetadata]:
         return list_secrets(tag=tag, prefix=prefix, client=secrets_client)
 
-    try:
-        yield AuditSources(
-            list_secrets=selected,
-            describe_secret=lambda name: describe_secret(name, client=secrets_client),
-            load_key=wiring.load_key,
-            client_for=client_for,
-            last_key_use_ms=state.last_key_use,
-            expected_ips=endpoint.expected_ips,  # the secret's, or SHIELD_EXPECTED_IPS when it lists none
-        )
-    finally:
-        if dedicated is not None:
-            dedicated.close()
+    yield AuditSources(
+        list_secrets=selected,
+        describe_secret=lambda name: describe_secret(name, client=secrets_client),
+        load_key=wiring.load_key,
+        client_for=client_for,
+        last_key_use_ms=state.last_key_use,
+        expected_ips=endpoint.expected_ips,  # the secret's, or SHIELD_EXPECTED_IPS when it lists none
+    )
 
 
 def _correlation_id(event: Any, context: LambdaContext) -> str:

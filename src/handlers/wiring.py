@@ -5,6 +5,8 @@ Sessions are cached per process so that warm invocations reuse their pooled tunn
 
 from __future__ import annotations
 
+import json
+import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,7 +21,7 @@ from okxcore.credentials import OkxKeySecret, ShieldSecret
 from okxcore.report import Report
 from okxcore.secretstore import load_okx_key, load_shield
 from okxcore.shield import ShieldEndpoint, normalise_ips
-from okxcore.transport import ShieldSession, shared_session
+from okxcore.transport import DEFAULT_POOL_SIZE, ShieldSession, shared_session
 
 
 @dataclass
@@ -48,10 +50,14 @@ class Wiring:
             self._shield = (secret, endpoint)
         return self._shield
 
-    def session(self) -> ShieldSession:
+    def session(self, *, pool_maxsize: int = DEFAULT_POOL_SIZE) -> ShieldSession:
+        """The process-wide session for the Shield endpoint; pool_maxsize bounds connections per host."""
         _secret, endpoint = self.shield()
         return shared_session(
-            endpoint, ca_bundle=self.settings.okx_ca_bundle, proxy_ca_bundle=self.settings.shield_ca_bundle
+            endpoint,
+            ca_bundle=self.settings.okx_ca_bundle,
+            proxy_ca_bundle=self.settings.shield_ca_bundle,
+            pool_maxsize=pool_maxsize,
         )
 
     def load_key(self, secret_name: str) -> OkxKeySecret:
@@ -74,10 +80,29 @@ class Wiring:
 
     def publish(self, report: Report) -> str:
         """Publish to SNS. The full report is always logged first, so an SNS failure loses nothing."""
-        logger.info("report", extra={"report": report.as_result()})
+        log_report(report)
         counts = report.counts()
         metrics.add_metric(name="CriticalFindings", unit=MetricUnit.Count, value=counts["CRITICAL"] + counts["HIGH"])
         return publish_report(report, self.settings.report_topic_arn)
+
+
+LOG_EVENT_BUDGET_BYTES = 200 * 1024  # CloudWatch Logs takes at most 256 KB per event
+
+
+def log_report(report: Report) -> None:
+    """The full report in the structured log, split into numbered parts when it exceeds one log event."""
+    result = report.as_result()
+    text = json.dumps(result, default=str, separators=(",", ":"))
+    if len(text) <= LOG_EVENT_BUDGET_BYTES:
+        logger.info("report", extra={"report": result})
+        return
+    report_id = uuid.uuid4().hex
+    parts = [text[i : i + LOG_EVENT_BUDGET_BYTES] for i in range(0, len(text), LOG_EVENT_BUDGET_BYTES)]
+    summary = {k: result[k] for k in ("report_type", "environment", "title", "overall", "counts")}
+    logger.info("report", extra={"report": summary, "report_id": report_id, "parts": len(parts)})
+    for number, part in enumerate(parts, start=1):
+        # Concatenating json_part of parts 1..n in order gives the full report JSON back.
+        logger.info("report part", extra={"report_id": report_id, "part": number, "of": len(parts), "json_part": part})
 
 
 def result_for(report: Report, **extra: Any) -> dict[str, Any]:

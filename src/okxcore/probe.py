@@ -688,7 +688,9 @@ def _check_key(
     check.label = label
     resource = label if label == secret_name else f"{label} ({secret_name})"
     try:
-        config = wiring.client(key, key_name=secret_name).account_config()
+        # A health check is not the bot's use: recording it would hide a dead bot from the audit's dormancy
+        # check. OKX still counts it as use; the audit's countdown reads the bot's own record (conservative).
+        config = wiring.client(key, key_name=secret_name, record_use=False).account_config()
     except ProxyError:
         raise
     except IpNotAllowedError as exc:

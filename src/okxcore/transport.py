@@ -26,6 +26,8 @@ from okxcore.errors import OkxTransportError
 from okxcore.shield import ShieldEndpoint
 from okxcore.tunnel import TunnelOpener
 
+DEFAULT_POOL_SIZE = 10  # connections kept per host; the fleet audit asks for more
+
 
 class DirectConnectionRefusedError(OkxTransportError):
     hint = "okx-shield only talks https through the Shield proxy; this request tried another path."
@@ -99,7 +101,7 @@ class ShieldPoolManager(urllib3.PoolManager):
 
 
 class ShieldAdapter(HTTPAdapter):
-    def __init__(self, tunnel: TunnelOpener, *, pool_maxsize: int = 10) -> None:
+    def __init__(self, tunnel: TunnelOpener, *, pool_maxsize: int = DEFAULT_POOL_SIZE) -> None:
         self._tunnel = tunnel
         # urllib3 must not retry on its own: the OKX client decides what is safe to retry.
         super().__init__(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=0)
@@ -143,7 +145,7 @@ def build_session(
     proxy_ca_bundle: str | None = None,
     connect_timeout: float = 5.0,
     handshake_timeout: float = 10.0,
-    pool_maxsize: int = 10,
+    pool_maxsize: int = DEFAULT_POOL_SIZE,
 ) -> ShieldSession:
     tunnel = TunnelOpener(
         endpoint=endpoint,
@@ -157,7 +159,9 @@ def build_session(
 class ShieldSession(requests.Session):
     """A requests session that can only reach https hosts through the Shield tunnel."""
 
-    def __init__(self, tunnel: TunnelOpener, *, ca_bundle: str | None = None, pool_maxsize: int = 10) -> None:
+    def __init__(
+        self, tunnel: TunnelOpener, *, ca_bundle: str | None = None, pool_maxsize: int = DEFAULT_POOL_SIZE
+    ) -> None:
         super().__init__()
         self.tunnel = tunnel
         self.trust_env = False  # HTTP(S)_PROXY / ALL_PROXY / NO_PROXY / REQUESTS_CA_BUNDLE have no say
@@ -179,19 +183,25 @@ class ShieldSession(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
-_SESSIONS: dict[tuple[ShieldEndpoint, str | None, str | None], ShieldSession] = {}
+_SESSIONS: dict[tuple[ShieldEndpoint, str | None, str | None, int], ShieldSession] = {}
 _SESSIONS_LOCK = threading.Lock()
 
 
 def shared_session(
-    endpoint: ShieldEndpoint, *, ca_bundle: str | None = None, proxy_ca_bundle: str | None = None
+    endpoint: ShieldEndpoint,
+    *,
+    ca_bundle: str | None = None,
+    proxy_ca_bundle: str | None = None,
+    pool_maxsize: int = DEFAULT_POOL_SIZE,
 ) -> ShieldSession:
-    """One session per endpoint per process: warm Lambda invocations reuse its pooled tunnels."""
-    key = (endpoint, ca_bundle, proxy_ca_bundle)
+    """One session per endpoint (and pool size) per process: warm invocations reuse its pooled tunnels."""
+    key = (endpoint, ca_bundle, proxy_ca_bundle, pool_maxsize)
     with _SESSIONS_LOCK:
         session = _SESSIONS.get(key)
         if session is None:
-            session = build_session(endpoint, ca_bundle=ca_bundle, proxy_ca_bundle=proxy_ca_bundle)
+            session = build_session(
+                endpoint, ca_bundle=ca_bundle, proxy_ca_bundle=proxy_ca_bundle, pool_maxsize=pool_maxsize
+            )
             _SESSIONS[key] = session
         return session
 

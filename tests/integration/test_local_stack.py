@@ -43,3 +43,24 @@ def test_trading_guard_round_trip(local_stack):
     assert "1.2.3.4" in guard.reason
     assert state.resume_trading(set_by="probe") is True
     assert not state.trading_guard().paused
+
+
+def test_a_report_larger_than_one_log_event_is_logged_whole_in_parts(local_stack, log_stream):
+    import json
+
+    local_stack(seed_with([new_key("8008", "log-bot")]))
+    findings = [
+        Finding(
+            check_id="t.big", severity=Severity.MEDIUM, status=Status.WARN, resource=f"bot-{i:05d}", message="x" * 200
+        )
+        for i in range(3000)
+    ]
+    report = Report(report_type="audit", environment="local", title="big fleet", findings=findings)
+    Wiring.from_environ().publish(report)
+    lines = [json.loads(line) for line in log_stream.getvalue().splitlines() if line.startswith("{")]
+    parts = [line for line in lines if line.get("message") == "report part"]
+    assert len(parts) > 1
+    assert all(len(json.dumps(line)) < 256 * 1024 for line in lines)
+    whole = json.loads("".join(p["json_part"] for p in sorted(parts, key=lambda p: p["part"])))
+    assert len(whole["findings"]) == 3000
+    assert whole["overall"] == "WARNING"

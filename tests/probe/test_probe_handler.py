@@ -6,14 +6,12 @@ Echo services are the simulator's /echo/<name> endpoints, so an echo call throug
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
 import boto3
 import pytest
 
-from handlers.observability import logger
 from handlers.probe import handler
 from handlers.wiring import Wiring
 from okxcore.aws.probe_keys import KeyListingError
@@ -28,16 +26,6 @@ SHIELD_IP, OTHER_SHIELD_IP, DIRECT_IP = "127.0.0.2", "127.0.0.3", "127.0.0.1"
 BOTH = [SHIELD_IP, OTHER_SHIELD_IP]
 STRANGER_IP = "198.51.100.7"
 ECHO_NAMES = ("quotaguard", "ipify", "checkip")
-
-
-@pytest.fixture
-def log_stream():
-    """The Powertools logger writes to the stdout of its creation time; read it here instead."""
-    buffer = io.StringIO()
-    stream_handler = logger.registered_handler
-    previous = stream_handler.setStream(buffer)
-    yield buffer
-    stream_handler.setStream(previous)
 
 
 def emitted_metrics(stdout: str) -> dict[str, Any]:
@@ -116,8 +104,9 @@ def test_egress_in_the_expected_set_gives_an_ok_report_metrics_and_no_direct_cal
     assert metrics["dimensions:EgressMatch"] == {"service": "okx-shield"}
     # and the structured log carries the correlation id of the scheduled slot
     assert '"correlation_id":"probe:2026-01-15T06:00:00Z"' in log_stream.getvalue()
-    # and the probe's authenticated call counts as the key's use
-    assert Wiring.from_environ().state.last_key_use(KEY_SECRET_PREFIX + "bot-main") is not None
+    # and the probe's health check is not recorded as the bot's use (it would hide a dead bot from the audit)
+    assert Wiring.from_environ().state.last_key_use(KEY_SECRET_PREFIX + "bot-main") is None
+    assert stack.sim.key_last_used_ms(stack.seed.keys[0].api_key) is not None  # while OKX did see the use
     assert not guard().paused
 
 
