@@ -1,0 +1,31 @@
+"""Scheduled trading: plans (plan.py), order arithmetic (sizing.py), clOrdIds (order_ids.py), the run
+(executor.py, whose docstring states the exactly-once rules) and its report (reporting.py)."""
+
+from okxcore.trading.executor import LegResult, LegStatus, Problem, RunStatus, TradeRun, run_plan
+from okxcore.trading.order_ids import derive_cl_ord_id
+from okxcore.trading.plan import (
+    IDEMPOTENCY_KEY_JMESPATH,
+    SCHEDULER_PLACEHOLDER,
+    PlanValidationError,
+    TradePlan,
+    parse_plan,
+)
+from okxcore.trading.reporting import crash_report, invalid_plan_report, trade_report
+
+__all__ = [
+    "IDEMPOTENCY_KEY_JMESPATH",
+    "SCHEDULER_PLACEHOLDER",
+    "LegResult",
+    "LegStatus",
+    "PlanValidationError",
+    "Problem",
+    "RunStatus",
+    "TradePlan",
+    "TradeRun",
+    "crash_report",
+    "derive_cl_ord_id",
+    "invalid_plan_report",
+    "parse_plan",
+    "run_plan",
+    "trade_report",
+]

@@ -1,0 +1,218 @@
+"""A trade plan: the EventBridge Scheduler Input of the trade Lambda, validated before anything else runs.
+
+One plan run is one scheduled slot: (plan_id, scheduled_time). Every order of the slot derives its
+clOrdId from that pair, so the slot, not the delivery, is what runs exactly once.
+
+Amounts are Decimal. JSON numbers are accepted, but strings ("100.5") are recommended: a float such as
+0.1 is not exactly representable and pydantic converts it through its shortest repr.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from okxcore.errors import InvalidInputError
+
+SCHEDULER_PLACEHOLDER = "<aws.scheduler.scheduled-time>"
+EVENT_SOURCE = "trade plan (Scheduler Input)"
+WEIGHT_TOLERANCE = Decimal("0.0001")
+MAX_LEGS = 10
+PLAN_HINT = "Fix the schedule's Input JSON; the examples in events/trade-*.json show every field."
+
+Side = Literal["buy", "sell"]
+InstId = Annotated[str, Field(pattern=r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}$", description="spot instrument, e.g. BTC-USDT")]
+Ccy = Annotated[str, Field(pattern=r"^[A-Z0-9]{1,20}$")]
+Amount = Annotated[Decimal, Field(gt=0, max_digits=30, decimal_places=8, allow_inf_nan=False)]
+Percent = Annotated[Decimal, Field(ge=0, lt=50, decimal_places=4, allow_inf_nan=False)]
+
+
+def _not_placeholder(value: object) -> object:
+    if isinstance(value, str) and value.strip() == SCHEDULER_PLACEHOLDER:
+        raise ValueError(
+            f"is the unsubstituted placeholder {SCHEDULER_PLACEHOLDER}: only EventBridge Scheduler fills it in; "
+            "for a manual run put the slot's ISO time, e.g. 2026-01-05T09:00:00Z"
+        )
+    return value
+
+
+ScheduledTime = Annotated[AwareDatetime, BeforeValidator(_not_placeholder)]
+
+
+class _PlanModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+class SafetyCaps(_PlanModel):
+    """Limits checked before the first order is sent; a plan that would exceed one is rejected whole."""
+
+    max_notional: Amount = Field(description="most quote currency all orders of one run may move together")
+    quote_ccy: Ccy = "USDT"
+    max_deviation_pct: Annotated[Decimal, Field(gt=0, le=50, decimal_places=4, allow_inf_nan=False)] = Decimal(2)
+    # A delivery later than this after its slot trades nothing: Scheduler and Lambda retries can arrive hours late.
+    max_delay_s: int = Field(default=600, ge=30, le=86_400)
+
+
+class _Leg(_PlanModel):
+    # The request validity sent as OKX's expTime header: a send stuck longer than this is discarded by OKX.
+    # Kept under a minute so that it is over before any Lambda retry (the first one waits a minute).
+    expire_after_s: int = Field(default=10, ge=1, le=55)
+
+
+class MarketLeg(_Leg):
+    """A market order for an amount of quote currency (tgtCcy=quote_ccy): the DCA case."""
+
+    kind: Literal["market"]
+    inst_id: InstId
+    side: Side
+    quote_amount: Amount
+
+
+class LimitLeg(_Leg):
+    """A limit order priced at an offset from the best bid (buy, below it) or ask (sell, above it)."""
+
+    kind: Literal["limit"]
+    inst_id: InstId
+    side: Side
+    size: Amount | None = Field(default=None, description="base currency; or give quote_amount")
+    quote_amount: Amount | None = None
+    offset_pct: Percent = Decimal(0)
+    post_only: bool = False
+
+    @model_validator(mode="after")
+    def _one_amount(self) -> LimitLeg:
+        if (self.size is None) == (self.quote_amount is None):
+            raise ValueError("give exactly one of 'size' (base currency) or 'quote_amount'")
+        return self
+
+
+class RebalanceLeg(_Leg):
+    """Trade the listed assets toward target weights of their combined value (in caps.quote_ccy)."""
+
+    kind: Literal["rebalance"]
+    targets: dict[Ccy, Annotated[Decimal, Field(ge=0, le=1, decimal_places=6, allow_inf_nan=False)]] = Field(
+        min_length=2, max_length=8
+    )
+    drift_threshold_pct: Annotated[Decimal, Field(gt=0, le=100, decimal_places=4, allow_inf_nan=False)] = Decimal(5)
+
+    @field_validator("targets")
+    @classmethod
+    def _sum_to_one(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        total = sum(value.values(), Decimal(0))
+        if abs(total - 1) > WEIGHT_TOLERANCE:
+            raise ValueError(f"weights sum to {total.normalize():f}; they must sum to 1")
+        return value
+
+
+Leg = Annotated[MarketLeg | LimitLeg | RebalanceLeg, Field(discriminator="kind")]
+
+
+class TradePlan(_PlanModel):
+    """The Scheduler Input. `scheduled_time` is "<aws.scheduler.scheduled-time>" in the schedule's Input."""
+
+    plan_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    key_secret: str = Field(min_length=1, max_length=512, description="name or ARN of the key's secret")
+    scheduled_time: ScheduledTime
+    dry_run: bool = False
+    demo: bool | None = Field(default=None, description="if set, the key's secret must say the same")
+    fill_wait_s: Annotated[Decimal, Field(ge=0, le=10, decimal_places=2)] = Decimal(3)
+    caps: SafetyCaps
+    legs: list[Leg] = Field(min_length=1, max_length=MAX_LEGS)
+
+    @field_validator("legs")
+    @classmethod
+    def _rebalance_rules(cls, value: list[Any], info: ValidationInfo) -> list[Any]:
+        if sum(isinstance(leg, RebalanceLeg) for leg in value) > 1:
+            raise ValueError("at most one rebalance leg per plan (two would fight over the same balances)")
+        caps = info.data.get("caps")  # validated before legs, as declared
+        quote = caps.quote_ccy if isinstance(caps, SafetyCaps) else None
+        for index, leg in enumerate(value):
+            # Leaving the quote currency out would mean a 0% target for it: every unit of it spent on buys.
+            if isinstance(leg, RebalanceLeg) and quote and quote not in leg.targets:
+                raise ValueError(
+                    f"legs[{index}].targets must list caps.quote_ccy ({quote}), with weight 0 if that is intended"
+                )
+        return value
+
+    @property
+    def slot(self) -> str:
+        return self.scheduled_time.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+    @property
+    def slot_label(self) -> str:
+        return f"{self.plan_id}@{self.slot}"
+
+    def idempotency_data(self) -> dict[str, Any]:
+        """The plan as JSON for Powertools, which hashes the IDEMPOTENCY_KEY_JMESPATH fields of it.
+
+        The key is the slot plus the dry-run flag, so a dry run never uses up the live slot.
+        """
+        return self.model_dump(mode="json")
+
+
+# Powertools' event_key_jmespath over idempotency_data().
+IDEMPOTENCY_KEY_JMESPATH = "[plan_id, scheduled_time, dry_run]"
+
+
+class PlanValidationError(InvalidInputError):
+    """The event is not a valid plan. `problems` lists every (field, problem); the message names the first."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        field, problem = problems[0]
+        if len(problems) > 1:
+            problem += f" (and {len(problems) - 1} more problem(s))"
+        super().__init__(EVENT_SOURCE, field, problem, hint=PLAN_HINT)
+
+
+def parse_plan(event: Any) -> TradePlan:
+    """The plan from a Scheduler Input; any problem raises PlanValidationError naming the field(s)."""
+    if not isinstance(event, dict):
+        raise PlanValidationError([("(whole event)", "is not a JSON object")])
+    try:
+        return TradePlan.model_validate(event)
+    except ValidationError as exc:
+        raise PlanValidationError(
+            [(field_path(err["loc"]), _problem(err)) for err in exc.errors(include_input=False, include_url=False)]
+        ) from None
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """pydantic's loc as people write it: legs[0].quote_amount (the union's tag is dropped)."""
+    out = ""
+    for index, part in enumerate(loc):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif index > 0 and isinstance(loc[index - 1], int) and part in {"market", "limit", "rebalance"}:
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(whole event)"
+
+
+def _problem(error: Any) -> str:
+    kind = error.get("type", "")
+    if kind == "missing":
+        return "is missing"
+    if kind == "extra_forbidden":
+        return "is not a known field (check its spelling)"
+    if kind == "union_tag_invalid":
+        return "kind must be one of 'market', 'limit', 'rebalance'"
+    if kind == "union_tag_not_found":
+        return "needs a 'kind': 'market', 'limit' or 'rebalance'"
+    if kind == "timezone_aware":
+        return "must include a time zone, e.g. 2026-01-05T09:00:00Z"
+    return str(error.get("msg", "is invalid")).removeprefix("Value error, ")
