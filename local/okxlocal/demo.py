@@ -6,7 +6,9 @@ exactly as EventBridge Scheduler would invoke them, and prints the SNS reports a
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import json
 import sys
 import textwrap
@@ -20,30 +22,30 @@ from typing import Any, TextIO
 from okxlocal.proxies import ProxyKind
 from okxlocal.seeds import new_key, seed_with
 from okxlocal.sim import SimAccount, SimSeed
-from okxlocal.stack import EGRESS_IP, KEY_SECRET_PREFIX, SECOND_SHIELD_IP, LocalStack, running_stack
+from okxlocal.stack import EGRESS_IP, SECOND_SHIELD_IP, LocalStack, running_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 FUNCTIONS = ("probe", "audit", "trade")
-DEMO_TRADE_KEY = "dca-bot"
 
 
 def demo_seed() -> SimSeed:
-    """A fleet with one of each case a user meets: healthy, about to be deleted, withdraw, deleted, half bound."""
+    """A fleet with one of each case a user meets: healthy, about to be deleted, withdraw, deleted, half bound.
+
+    The healthy keys carry the names the files in events/ use, so `okx-shield invoke` runs any of them.
+    """
     both = [EGRESS_IP, SECOND_SHIELD_IP]
     keys = [
-        new_key("1001", "healthy-bot", ips=both, created_days_ago=20),
-        new_key("1002", DEMO_TRADE_KEY, ips=both, created_days_ago=30),
+        new_key("1001", "bot-main", ips=both, created_days_ago=30),
+        new_key("1002", "bot-dca", ips=both, created_days_ago=20),
+        new_key("1007", "bot-demo", ips=[], created_days_ago=60, demo=True),  # OKX never deletes demo keys
         new_key("1003", "expiring-bot", ips=[], created_days_ago=13),
         new_key("1004", "withdraw-key", perm={"read_only", "trade", "withdraw"}, ips=both, created_days_ago=45),
         new_key("1005", "deleted-bot", ips=[], created_days_ago=40, deleted=True),
         new_key("1006", "half-bound-bot", ips=[EGRESS_IP], created_days_ago=5),
     ]
     funds = {"USDT": Decimal("5000"), "BTC": Decimal("0.05"), "ETH": Decimal("1")}
-    accounts = [
-        SimAccount(uid=uid, label=f"demo account {uid}", balances=dict(funds))
-        for uid in ("1001", "1002", "1003", "1004", "1005", "1006")
-    ]
+    accounts = [SimAccount(uid=key.uid, label=f"demo account {key.uid}", balances=dict(funds)) for key in keys]
     return seed_with(keys, accounts)
 
 
@@ -115,11 +117,11 @@ def run_demo(out: TextIO = sys.stdout, proxy_kind: ProxyKind = ProxyKind.HTTPS) 
         ]
         for function, path in plan:
             event = load_event(path)
-            if function == "trade":
-                event["key_secret"] = KEY_SECRET_PREFIX + DEMO_TRADE_KEY
             out.write(f"\n>>> invoking {function} with {path.relative_to(ROOT)}\n")
             try:
-                invoke(function, event)
+                # Logs and EMF metrics go to CloudWatch in AWS; here the reports are what a user reads.
+                with contextlib.redirect_stdout(io.StringIO()):
+                    invoke(function, event)
             except Exception as error:  # the demo shows failures the way Lambda would record them
                 failures += 1
                 out.write(f"    the invocation failed: {error}\n")

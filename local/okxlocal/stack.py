@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,8 @@ def key_secret_body(key: SimKey, **extra: Any) -> dict[str, Any]:
         "label": key.label,
         "demo": key.demo,
         "region": key.region,
+        # OKX has no API for a key's creation time: the product records it in the secret (README).
+        "created_at": datetime.fromtimestamp(key.created_ms / 1000, tz=UTC).isoformat(timespec="seconds"),
     }
     body.update(extra)
     return body
@@ -79,6 +82,9 @@ class LocalStack:
     def start(self, exits: ExitStack) -> LocalStack:
         from moto import mock_aws
 
+        # Secrets are cached by name (Powertools) and sessions by endpoint: a new stack must not see an old one's.
+        _forget_cached_secrets_and_sessions()
+        exits.callback(_forget_cached_secrets_and_sessions)
         self.pki = LocalPKI(self.workdir / "pki")
         cert = self.pki.server_cert("okx-sim")
         self.sim = OkxSimulator(
@@ -175,6 +181,15 @@ def running_stack(
             workdir = Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="okx-shield-")))
         stack = LocalStack(seed=seed, workdir=workdir, proxy_kind=proxy_kind, **options)
         yield stack.start(exits)
+
+
+def _forget_cached_secrets_and_sessions() -> None:
+    from aws_lambda_powertools.utilities import parameters
+
+    from okxcore.transport import close_shared_sessions
+
+    parameters.clear_caches()
+    close_shared_sessions()
 
 
 def _fake_aws_environ() -> dict[str, str]:

@@ -208,6 +208,10 @@ class OrderExpiredError(OrderRejectedError):
     hint = "The order arrived after its expTime and OKX discarded it; nothing was placed."
 
 
+class UnknownInstrumentError(OkxApiError):
+    hint = "OKX does not list this instrument: check the instId (e.g. BTC-USDT) in the plan."
+
+
 class OrderNotFoundError(OkxApiError):
     hint = "No order with that id (canceled unfilled orders are only kept about 2 hours)."
 
@@ -238,6 +242,7 @@ _ERRORS_BY_CODE: dict[str, type[OkxApiError]] = {
     "51016": DuplicateClientOrderIdError,
     "50037": OrderExpiredError,
     "51603": OrderNotFoundError,
+    "51001": UnknownInstrumentError,
     "59501": KeyLimitError,
     "59503": IpLimitError,
 }

@@ -1,0 +1,43 @@
+"""`okx-shield demo` (README's first command) runs all three functions and shows each seeded case."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from okxlocal.demo import run_demo
+
+
+def test_demo_shows_every_case_and_only_the_static_ip_reached_okx():
+    out = io.StringIO()
+    assert run_demo(out) == 0
+    text = out.getvalue()
+    subjects = re.findall(r"SNS  Subject: (.*)", text)
+    assert [s.split()[2] for s in subjects] == ["probe", "audit", "trade"]
+    assert subjects[0].startswith("[CRITICAL]")  # the fleet has problems, and the probe says so
+    assert "Egress: 127.0.0.2, a Shield static IP" in text
+    assert re.search(r"expiring-bot.*1\.0 day\(s\) left before OKX deletes it", text)
+    assert re.search(r"deleted-bot.*50111|50111.*deleted-bot", text, re.S)
+    assert re.search(r"withdraw-key: has withdraw permission", text)
+    assert re.search(r"half-bound-bot.*127\.0\.0\.3", text)
+    assert re.search(r"\[OK\] okx-shield trade .* 1 order\(s\) placed", text)
+    assert "received" in text
+    assert "from: 127.0.0.2 (only the proxy's static IP" in text
+    assert "Orders at the simulator: 1." in text
+    assert '"_aws"' not in text  # metrics and logs are not mixed into what the user reads
+
+
+def test_invoke_runs_every_event_file_on_the_local_stack(capsys):
+    import json
+    from pathlib import Path
+
+    from okxlocal.cli import main
+
+    events = sorted((Path(__file__).resolve().parents[2] / "events").glob("*.json"))
+    assert len(events) >= 6
+    for path in events:
+        function = path.stem.split("-")[0]
+        assert main(["invoke", function, "--event", str(path)]) == 0, path.name
+        printed = capsys.readouterr().out
+        result = json.loads(printed[printed.index("\n{") + 1 :] if not printed.startswith("{") else printed)
+        assert result["report_type"] == function, path.name
