@@ -92,17 +92,9 @@ def local_stack(tmp_path: Path) -> Iterator[Callable[..., LocalStack]]:
 @pytest.fixture
 def lambda_context() -> Any:
     """The real LambdaContext class with its private fields set, as aws.md recommends."""
-    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from okxlocal.demo import lambda_context as make_context
 
-    context = LambdaContext()
-    context._function_name = "okx-shield-test"
-    context._function_version = "$LATEST"
-    context._invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:okx-shield-test"
-    context._memory_limit_in_mb = 256
-    context._aws_request_id = "00000000-0000-0000-0000-000000000000"
-    context._log_group_name = "/aws/lambda/okx-shield-test"
-    context._log_stream_name = "test"
-    return context
+    return make_context("test")
 
 
 @pytest.fixture

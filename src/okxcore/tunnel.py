@@ -243,17 +243,4 @@ def _socks_address(host: str) -> bytes:
     return (b"\x01" if ip.version == 4 else b"\x04") + ip.packed
 
 
-def _recv_exact(sock: socket.socket, size: int, deadline: _Deadline) -> bytes:
-    data = b""
-    while len(data) < size:
-        deadline.arm(sock)
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise ProxyTunnelError(
-                "the proxy closed the connection during the handshake", proxy=f"{sock.getpeername()}"
-            )
-        data += chunk
-    return data
-
-
 __all__ = ["ProxyScheme", "TunnelOpener", "TunnelStats"]

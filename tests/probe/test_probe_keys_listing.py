@@ -7,7 +7,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from okxcore.aws.probe_keys import KeyListingError, list_key_secret_names, parse_tag_filter
+from okxcore.aws.probe_keys import KeyListingError, list_key_secret_names
 
 
 @pytest.fixture
@@ -65,9 +65,3 @@ def test_listing_errors_name_the_aws_error_code_only():
         list_key_secret_names("okx-shield/keys/", secrets_client=Client())
     assert "AccessDeniedException" in str(caught.value)
     assert "ListSecrets" in caught.value.hint
-
-
-def test_tag_filter_parsing():
-    assert parse_tag_filter("") is None
-    assert parse_tag_filter(" okx-shield = managed ") == ("okx-shield", "managed")
-    assert parse_tag_filter("okx-shield") == ("okx-shield", None)
