@@ -52,7 +52,7 @@ def key_secret_body(key: SimKey, **extra: Any) -> dict[str, Any]:
         "created_at": datetime.fromtimestamp(key.created_ms / 1000, tz=UTC).isoformat(timespec="seconds"),
     }
     body.update(extra)
-    return body
+    return {name: value for name, value in body.items() if value is not None}  # None in extra drops a field
 
 
 @dataclass

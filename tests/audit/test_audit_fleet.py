@@ -82,6 +82,7 @@ def fleet(local_stack):
         seed,
         key_secret_extras={
             "expiring-created": {"created_at": days_ago_iso(13)},
+            "desk1-bot-c": {"created_at": None},  # no created_at in the secret: OKX's ts is the creation time
             "withdraw-allowed": {"allowed_permissions": ["read_only", "trade", "withdraw"]},
             "wrong-secret": {"api_secret": "0" * 32},
             "wrong-passphrase": {"passphrase": "not-the-passphrase"},
@@ -179,7 +180,7 @@ def test_each_key_gets_exactly_its_findings_and_the_report_reaches_sns_without_s
     details = {k["resource"]: k for k in result["details"]["keys"]}
     assert details[P + "expiring-created"]["days_until_deletion"] == pytest.approx(1.0, abs=0.01)
     assert details[P + "expiring-idle"]["days_until_deletion"] == pytest.approx(1.0, abs=0.01)
-    assert details[P + "young-unbound"]["days_until_deletion"] == pytest.approx(14.0, abs=0.01)
+    assert details[P + "young-unbound"]["days_until_deletion"] == pytest.approx(13.0, abs=0.01)  # created 1 day ago
     assert details["subaccount:desk1/desk1-bot-b"]["days_until_deletion"] == pytest.approx(2.0, abs=0.01)
     assert details[P + "demo"]["days_until_deletion"] is None
     assert details[P + "rotation-overdue"]["age_days"] == pytest.approx(200.0, abs=0.01)
