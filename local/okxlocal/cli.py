@@ -150,6 +150,10 @@ def _proxy_kinds() -> list[Any]:
 
 
 def _invoke(args: argparse.Namespace) -> int:
+    """Like `sam local invoke`: the function's logs (and here its SNS reports) on stderr, its result on stdout."""
+    import contextlib
+
+    from handlers.observability import logger
     from okxlocal.demo import demo_seed, invoke, load_event, print_reports
     from okxlocal.proxies import ProxyKind
     from okxlocal.stack import running_stack
@@ -158,14 +162,16 @@ def _invoke(args: argparse.Namespace) -> int:
         event = load_event(args.event) if not args.real else json.loads(args.event.read_text())
     except (OSError, ValueError) as exc:
         raise InvalidInputError("okx-shield invoke", "--event", f"cannot be read as JSON ({exc})") from None
-    if args.real:
-        print(json.dumps(invoke(args.function, event), indent=2, default=str))
-        return 0
-    with running_stack(demo_seed(), proxy_kind=ProxyKind(args.proxy)) as stack:
+    with contextlib.ExitStack() as scope:
+        previous_stream = logger.registered_handler.setStream(sys.stderr)
+        scope.callback(logger.registered_handler.setStream, previous_stream)
+        scope.enter_context(contextlib.redirect_stdout(sys.stderr))  # EMF metrics are printed
+        stack = None if args.real else scope.enter_context(running_stack(demo_seed(), proxy_kind=ProxyKind(args.proxy)))
         try:
             result = invoke(args.function, event)
         finally:
-            print_reports(stack, sys.stdout)
+            if stack is not None:
+                print_reports(stack, sys.stderr)
     print(json.dumps(result, indent=2, default=str))
     return 0
 

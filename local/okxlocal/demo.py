@@ -10,10 +10,11 @@ import contextlib
 import importlib
 import io
 import json
+import os
 import sys
 import textwrap
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -92,16 +93,28 @@ def print_reports(stack: LocalStack, out: TextIO) -> None:
         out.write(textwrap.indent(message.body, "  ") + "\n")
 
 
-def _quiet_logs() -> None:
-    import os
-
-    # The structured logs go to CloudWatch in AWS; in the demo the reports are what a user reads.
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+@contextlib.contextmanager
+def _quiet_logs() -> Iterator[None]:
+    """The structured logs go to CloudWatch in AWS; in the demo the reports are what a user reads."""
+    quiet = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+    saved = {name: os.environ.get(name) for name in quiet}
+    os.environ.update(quiet)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def run_demo(out: TextIO = sys.stdout, proxy_kind: ProxyKind = ProxyKind.HTTPS) -> int:
-    _quiet_logs()
+    with _quiet_logs():
+        return _run_demo(out, proxy_kind)
+
+
+def _run_demo(out: TextIO, proxy_kind: ProxyKind) -> int:
     out.write(
         "okx-shield demo: the three Lambdas on the embedded local stack\n"
         f"  OKX simulator (HTTPS, throwaway CA), a real {proxy_kind.value} proxy standing in for Shield with\n"
