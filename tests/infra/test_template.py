@@ -181,3 +181,19 @@ def test_samconfig_has_the_three_environments():
     assert config["version"] == 0.1
     for environment in ("default", "dev", "prod"):
         assert "parameter_overrides" in config[environment]["deploy"]["parameters"]
+
+
+def test_every_custom_metric_the_template_watches_is_emitted_by_the_code(template):
+    """An alarm or dashboard widget on a metric nobody emits would stay silent forever."""
+    watched = set()
+    for resource in template["Resources"].values():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::CloudWatch::Alarm" and properties.get("Namespace") == "OkxShield":
+            watched.add(properties["MetricName"])
+        if resource["Type"] == "AWS::CloudWatch::Dashboard":
+            body = properties["DashboardBody"]["Sub"]
+            watched.update(re.findall(r'\["OkxShield", "([A-Za-z]+)"', body))
+    assert {"EgressMatch", "CriticalFindings", "DaysUntilDeletion", "TradeOrdersPlaced"} <= watched
+    code = "\n".join(path.read_text() for path in (ROOT / "src").rglob("*.py"))
+    for metric in watched:
+        assert f'"{metric}"' in code, f"{metric} is watched by template.yaml but never emitted"

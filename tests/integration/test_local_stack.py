@@ -64,3 +64,37 @@ def test_a_report_larger_than_one_log_event_is_logged_whole_in_parts(local_stack
     whole = json.loads("".join(p["json_part"] for p in sorted(parts, key=lambda p: p["part"])))
     assert len(whole["findings"]) == 3000
     assert whole["overall"] == "WARNING"
+
+
+def test_the_documented_critical_only_filter_policy_delivers_only_critical_reports(local_stack):
+    import json
+
+    import boto3
+
+    stack = local_stack(seed_with([new_key("9009", "filter-bot")]))
+    sqs = boto3.client("sqs")
+    queue_url = sqs.create_queue(QueueName="critical-only")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    boto3.client("sns").subscribe(
+        TopicArn=stack.topic_arn,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"FilterPolicy": json.dumps({"severity": ["CRITICAL"]}), "FilterPolicyScope": "MessageAttributes"},
+    )
+    wiring = Wiring.from_environ()
+    ok = Report(report_type="probe", environment="local", title="all good")
+    critical = Report(
+        report_type="probe",
+        environment="local",
+        title="egress wrong",
+        findings=[
+            Finding(check_id="t.2", severity=Severity.CRITICAL, status=Status.FAIL, resource="egress", message="bad")
+        ],
+    )
+    wiring.publish(ok)
+    wiring.publish(critical)
+    received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    subjects = [json.loads(m["Body"])["Subject"] for m in received]
+    assert len(subjects) == 1
+    assert subjects[0].startswith("[CRITICAL]")
+    assert len(stack.reports()) == 2  # the unfiltered subscriber got both
