@@ -338,17 +338,20 @@ def run_audit(request: AuditRequest, sources: AuditSources) -> Report:
     if not sources.expected_ips:
         fleet_findings.append(no_expected_ips_finding())
 
+    selected = list(metas.items())
+    # One user's keys tend to sit together in the name-sorted listing (a desk's bots share a prefix), and
+    # together they would queue behind that user's 5-per-2-s limit while holding every worker. Spread them.
+    submit_order = list(range(len(selected)))
+    random.Random(len(selected)).shuffle(submit_order)
     with ThreadPoolExecutor(max_workers=request.max_workers, thread_name_prefix="okx-audit") as pool:
-        futures = [
-            pool.submit(
-                tracker.run,
-                lambda name=name, meta=meta: _observe(
-                    name, "master" if name == request.master_secret else "secret", meta, sources, tracker
-                ),
+        futures: dict[int, Future[_Observation]] = {}
+        for index in submit_order:
+            name, meta = selected[index]
+            role: KeyOrigin = "master" if name == request.master_secret else "secret"
+            futures[index] = pool.submit(
+                tracker.run, lambda name=name, meta=meta, role=role: _observe(name, role, meta, sources, tracker)
             )
-            for name, meta in metas.items()
-        ]
-        observations = [future.result() for future in futures]
+        observations = [futures[index].result() for index in range(len(selected))]
         listing = _Listing()
         master = next((o for o in observations if o.role == "master"), None)
         if master is not None:
