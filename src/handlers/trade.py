@@ -25,10 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyPersistenceLayerError,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handlers.observability import logger, metrics
@@ -97,6 +93,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         raise
     logger.set_correlation_id(plan.slot_label)
     logger.append_keys(plan_id=plan.plan_id, slot=plan.slot, dry_run=plan.dry_run)
+
+    # Imported here, not at module level: the idempotency package loads boto3's DynamoDB layer, which only a
+    # valid plan needs (an invalid one is reported without it), and module import is the cold start.
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyPersistenceLayerError,
+    )
 
     ran = _Ran()
     try:
