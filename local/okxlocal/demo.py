@@ -10,11 +10,10 @@ import contextlib
 import importlib
 import io
 import json
-import os
 import sys
 import textwrap
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any, TextIO
 from okxlocal.proxies import ProxyKind
 from okxlocal.seeds import new_key, seed_with
 from okxlocal.sim import SimAccount, SimSeed
-from okxlocal.stack import EGRESS_IP, SECOND_SHIELD_IP, LocalStack, running_stack
+from okxlocal.stack import EGRESS_IP, SECOND_SHIELD_IP, LocalStack, patched_environ, running_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -93,20 +92,9 @@ def print_reports(stack: LocalStack, out: TextIO) -> None:
         out.write(textwrap.indent(message.body, "  ") + "\n")
 
 
-@contextlib.contextmanager
-def _quiet_logs() -> Iterator[None]:
+def _quiet_logs() -> contextlib.AbstractContextManager[None]:
     """The structured logs go to CloudWatch in AWS; in the demo the reports are what a user reads."""
-    quiet = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
-    saved = {name: os.environ.get(name) for name in quiet}
-    os.environ.update(quiet)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    return patched_environ({"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"})
 
 
 def run_demo(out: TextIO = sys.stdout, proxy_kind: ProxyKind = ProxyKind.HTTPS) -> int:

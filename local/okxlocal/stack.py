@@ -94,7 +94,7 @@ class LocalStack:
         exits.callback(self.sim.stop)
         self.proxy = start_proxy(self.proxy_kind, self.workdir / f"proxy-{self.proxy_kind.name.lower()}", self.pki)
         exits.callback(self.proxy.stop)
-        exits.enter_context(_patched_environ(_fake_aws_environ()))
+        exits.enter_context(patched_environ(_fake_aws_environ()))
         exits.enter_context(mock_aws())
         self._create_aws_resources()
         self.env = {
@@ -112,7 +112,7 @@ class LocalStack:
             "POWERTOOLS_SERVICE_NAME": "okx-shield",
             "POWERTOOLS_METRICS_NAMESPACE": "OkxShield",
         }
-        exits.enter_context(_patched_environ(self.env))
+        exits.enter_context(patched_environ(self.env))
         return self
 
     def _create_aws_resources(self) -> None:
@@ -203,7 +203,7 @@ def _fake_aws_environ() -> dict[str, str]:
 
 
 @contextmanager
-def _patched_environ(values: dict[str, str]) -> Iterator[None]:
+def patched_environ(values: dict[str, str]) -> Iterator[None]:
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:

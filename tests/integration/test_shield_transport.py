@@ -37,21 +37,13 @@ from okxcore.transport import build_session
 from okxlocal.pki import local_okx_hostname
 from okxlocal.proxies import ProxyKind, StalledListener
 from okxlocal.seeds import new_key, seed_with
+from okxlocal.stack import key_secret_body
 
 EGRESS_IP = "127.0.0.2"
 
 
 def key_secret(key, **changes) -> OkxKeySecret:
-    values = {
-        "api_key": key.api_key,
-        "api_secret": key.secret,
-        "passphrase": key.passphrase,
-        "label": key.label,
-        "demo": key.demo,
-        "region": key.region,
-    }
-    values.update(changes)
-    return OkxKeySecret.model_validate(values)
+    return OkxKeySecret.model_validate(key_secret_body(key, **changes))
 
 
 def make_client(url: str, sim, ca_path, key=None, *, handshake_timeout: float = 5.0, **client_kw) -> OkxClient:
