@@ -128,6 +128,11 @@ def test_sam_build_succeeds_on_this_machine(tmp_path):
         assert (built / "handlers").is_dir()
         assert not (built / "okxlocal").exists()  # the local stack never ships
         assert not (built / "boto3").exists()  # the Lambda runtime provides it
+        # /var/task is read-only: dependencies ship as bytecode, or every cold start compiles them again
+        assert (built / "pydantic" / "__init__.pyc").exists()
+        assert not (built / "pydantic" / "__init__.py").exists()
+        assert (built / "okxcore" / "client.pyc").exists()
+        assert "aarch64" in next((built / "pydantic_core").glob("_pydantic_core*.so")).name  # the arm64 runtime
 
 
 def test_every_handler_resolves_to_a_function_taking_event_and_context(template):
