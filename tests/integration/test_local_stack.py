@@ -98,3 +98,15 @@ def test_the_documented_critical_only_filter_policy_delivers_only_critical_repor
     assert len(subjects) == 1
     assert subjects[0].startswith("[CRITICAL]")
     assert len(stack.reports()) == 2  # the unfiltered subscriber got both
+
+
+def test_warm_invocations_reuse_one_tunnel(local_stack, lambda_context):
+    from handlers.probe import handler
+
+    stack = local_stack(seed_with([new_key("9100", "warm-bot", ips=["127.0.0.2", "127.0.0.3"])]))
+    first = handler({"scheduled_time": "2026-11-23T08:00:00Z"}, lambda_context)
+    second = handler({"scheduled_time": "2026-11-23T08:15:00Z"}, lambda_context)
+    assert first["overall"] == second["overall"] == "OK"
+    assert stack.sim.stats.requests_from("127.0.0.2") >= 8  # both runs: the echo services and the key
+    assert stack.sim.stats.connections_from("127.0.0.2") == 1  # one tunnel, kept across invocations
+    assert Wiring.from_environ().session().tunnel.stats.tunnels_opened == 1
