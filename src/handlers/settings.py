@@ -32,6 +32,9 @@ class RuntimeSettings(BaseModel):
     # Deployment-wide defaults for what a key's secret does not say itself.
     okx_default_region: Literal["www", "eea", "us"] = Field(default="www", alias="OKX_REGION")
     okx_default_demo: bool = Field(default=False, alias="OKX_DEMO")
+    # Bounds on reaching Shield: TCP connect, then TLS to the proxy plus its SOCKS5/CONNECT handshake.
+    shield_connect_timeout_s: float = Field(default=5.0, gt=0, le=60, alias="SHIELD_CONNECT_TIMEOUT_S")
+    shield_handshake_timeout_s: float = Field(default=10.0, gt=0, le=60, alias="SHIELD_HANDSHAKE_TIMEOUT_S")
     # Shield's static IPs when the Shield secret does not list them.
     shield_expected_ips: str = Field(default="", alias="SHIELD_EXPECTED_IPS")
 

@@ -58,6 +58,8 @@ class Wiring:
             ca_bundle=self.settings.okx_ca_bundle,
             proxy_ca_bundle=self.settings.shield_ca_bundle,
             pool_maxsize=pool_maxsize,
+            connect_timeout=self.settings.shield_connect_timeout_s,
+            handshake_timeout=self.settings.shield_handshake_timeout_s,
         )
 
     def load_key(self, secret_name: str) -> OkxKeySecret:

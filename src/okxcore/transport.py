@@ -183,7 +183,7 @@ class ShieldSession(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
-_SESSIONS: dict[tuple[ShieldEndpoint, str | None, str | None, int], ShieldSession] = {}
+_SESSIONS: dict[tuple[ShieldEndpoint, str | None, str | None, int, float, float], ShieldSession] = {}
 _SESSIONS_LOCK = threading.Lock()
 
 
@@ -193,14 +193,21 @@ def shared_session(
     ca_bundle: str | None = None,
     proxy_ca_bundle: str | None = None,
     pool_maxsize: int = DEFAULT_POOL_SIZE,
+    connect_timeout: float = 5.0,
+    handshake_timeout: float = 10.0,
 ) -> ShieldSession:
-    """One session per endpoint (and pool size) per process: warm invocations reuse its pooled tunnels."""
-    key = (endpoint, ca_bundle, proxy_ca_bundle, pool_maxsize)
+    """One session per endpoint and settings per process: warm invocations reuse its pooled tunnels."""
+    key = (endpoint, ca_bundle, proxy_ca_bundle, pool_maxsize, connect_timeout, handshake_timeout)
     with _SESSIONS_LOCK:
         session = _SESSIONS.get(key)
         if session is None:
             session = build_session(
-                endpoint, ca_bundle=ca_bundle, proxy_ca_bundle=proxy_ca_bundle, pool_maxsize=pool_maxsize
+                endpoint,
+                ca_bundle=ca_bundle,
+                proxy_ca_bundle=proxy_ca_bundle,
+                pool_maxsize=pool_maxsize,
+                connect_timeout=connect_timeout,
+                handshake_timeout=handshake_timeout,
             )
             _SESSIONS[key] = session
         return session

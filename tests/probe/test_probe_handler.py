@@ -7,6 +7,7 @@ Echo services are the simulator's /echo/<name> endpoints, so an echo call throug
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import boto3
@@ -381,17 +382,21 @@ def test_wrong_proxy_password_fails_closed(local_stack, lambda_context, capsys, 
     assert_no_secret_in(texts, [wrong])
 
 
-def test_stalled_proxy_fails_closed_within_the_handshake_timeout(local_stack, lambda_context):
-    # Given a "proxy" that accepts TCP and then never says a word (the default handshake budget is 10 s)
+def test_stalled_proxy_fails_closed_within_the_handshake_timeout(local_stack, lambda_context, monkeypatch):
+    # Given a "proxy" that accepts TCP and then never says a word, and a 1.5 s handshake budget
     stack = local_stack(seed_with([new_key("3003", "bot", ips=BOTH)]))
+    monkeypatch.setenv("SHIELD_HANDSHAKE_TIMEOUT_S", "1.5")
     with StalledListener() as stalled:
         _replace_shield_url(stack, stalled.url("https"))
 
+        started = time.monotonic()
         with pytest.raises(ProbeFailedError) as caught:
             invoke({}, lambda_context)
+        elapsed = time.monotonic() - started
 
         assert stalled.accepted == 1  # one attempt, then the run ended: no retry loop against a dead proxy
-    assert "did not complete its handshake" in str(caught.value)
+    assert "did not complete its handshake within 1.5 s" in str(caught.value)
+    assert 1.4 < elapsed < 5  # bounded by the configured budget, not the default 10 s
     [message] = stack.reports()
     assert message.attributes["severity"] == "CRITICAL"
     assert stack.sim.stats.total_requests() == 0
