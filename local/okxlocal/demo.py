@@ -22,7 +22,15 @@ from typing import Any, TextIO
 from okxlocal.proxies import ProxyKind
 from okxlocal.seeds import new_key, seed_with
 from okxlocal.sim import SimAccount, SimSeed
-from okxlocal.stack import EGRESS_IP, SECOND_SHIELD_IP, LocalStack, patched_environ, running_stack
+from okxlocal.stack import (
+    EGRESS_IP,
+    KEY_SECRET_PREFIX,
+    SECOND_SHIELD_IP,
+    TABLE_NAME,
+    LocalStack,
+    patched_environ,
+    running_stack,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -47,6 +55,20 @@ def demo_seed() -> SimSeed:
     funds = {"USDT": Decimal("5000"), "BTC": Decimal("0.05"), "ETH": Decimal("1")}
     accounts = [SimAccount(uid=key.uid, label=f"demo account {key.uid}", balances=dict(funds)) for key in keys]
     return seed_with(keys, accounts)
+
+
+# The healthy bots have been trading: the state store holds their last authenticated use, as the trade
+# function records it. The others never traded through okx-shield, which the audit flags.
+RECENTLY_TRADING = ("bot-main", "bot-dca", "bot-demo")
+
+
+def _bots_traded_recently(stack: LocalStack) -> None:
+    from okxcore.aws.state import DynamoStateStore
+
+    state = DynamoStateStore(TABLE_NAME)
+    an_hour_ago_ms = int(datetime.now(UTC).timestamp() * 1000) - 3_600_000
+    for label in RECENTLY_TRADING:
+        state.record_key_use(KEY_SECRET_PREFIX + label, an_hour_ago_ms)
 
 
 def lambda_context(function: str) -> Any:
@@ -111,6 +133,7 @@ def _run_demo(out: TextIO, proxy_kind: ProxyKind) -> int:
     )
     failures = 0
     with running_stack(demo_seed(), proxy_kind=proxy_kind) as stack:
+        _bots_traded_recently(stack)
         plan = [
             ("probe", EVENTS / "probe.json"),
             ("audit", EVENTS / "audit.json"),
