@@ -20,6 +20,9 @@ def test_demo_shows_every_case_and_only_the_static_ip_reached_okx():
     assert re.search(r"deleted-bot.*50111|50111.*deleted-bot", text, re.S)
     assert re.search(r"withdraw-key: has withdraw permission", text)
     assert re.search(r"half-bound-bot.*127\.0\.0\.3", text)
+    for healthy in ("bot-main", "bot-dca", "bot-demo"):  # trading bots bound to both IPs (demo keys: exempt)
+        assert re.search(rf"okx-shield/keys/{healthy}\s+OK\s", text)
+    assert "7 key(s), 4 need attention" in text
     assert re.search(r"\[OK\] okx-shield trade .* 1 order\(s\) placed", text)
     assert "received" in text
     assert "from: 127.0.0.2 (only the proxy's static IP" in text
