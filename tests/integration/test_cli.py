@@ -22,14 +22,13 @@ def write_secrets(tmp_path, key, proxy):
     return key_file, shield_file
 
 
-def test_call_prints_the_answer_through_shield(tmp_path, proxy_stack, sim, ca_path, trade_key):
-    key_file, shield_file = write_secrets(tmp_path, trade_key, proxy_stack.get(ProxyKind.SOCKS5_TLS))
-    done = subprocess.run(
+def run_call(*args, key_file, shield_file, sim, ca_path) -> subprocess.CompletedProcess:
+    """`okx-shield call ARGS`, pointed at the simulator and trusting the local CA for OKX and the proxy."""
+    return subprocess.run(
         [
             *CLI,
             "call",
-            "GET",
-            "/api/v5/account/config",
+            *args,
             "--key-file",
             str(key_file),
             "--shield-file",
@@ -46,6 +45,13 @@ def test_call_prints_the_answer_through_shield(tmp_path, proxy_stack, sim, ca_pa
         timeout=60,
         check=False,
     )
+
+
+def test_call_prints_the_answer_through_shield(tmp_path, proxy_stack, sim, ca_path, trade_key):
+    key_file, shield_file = write_secrets(tmp_path, trade_key, proxy_stack.get(ProxyKind.SOCKS5_TLS))
+    done = run_call(
+        "GET", "/api/v5/account/config", key_file=key_file, shield_file=shield_file, sim=sim, ca_path=ca_path
+    )
     assert done.returncode == 0, done.stderr
     [config] = json.loads(done.stdout)
     assert config["ip"] == "127.0.0.2"
@@ -56,29 +62,15 @@ def test_call_prints_the_answer_through_shield(tmp_path, proxy_stack, sim, ca_pa
 def test_call_prints_a_typed_error_in_words(tmp_path, proxy_stack, sim, ca_path, trade_key):
     trade_key_copy = trade_key.model_copy(update={"passphrase": "wrong-passphrase-123"})
     key_file, shield_file = write_secrets(tmp_path, trade_key_copy, proxy_stack.get(ProxyKind.HTTPS))
-    done = subprocess.run(
-        [
-            *CLI,
-            "call",
-            "GET",
-            "/api/v5/account/balance",
-            "--param",
-            "ccy=BTC,USDT",
-            "--key-file",
-            str(key_file),
-            "--shield-file",
-            str(shield_file),
-            "--base-url",
-            sim.url,
-            "--ca-bundle",
-            str(ca_path),
-            "--proxy-ca-bundle",
-            str(ca_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    done = run_call(
+        "GET",
+        "/api/v5/account/balance",
+        "--param",
+        "ccy=BTC,USDT",
+        key_file=key_file,
+        shield_file=shield_file,
+        sim=sim,
+        ca_path=ca_path,
     )
     assert done.returncode == 3
     assert "50105" in done.stderr

@@ -463,6 +463,16 @@ def _market_price_problem(
     return price, None
 
 
+def _book_or_problem(
+    prep: Preparation, where: str, index: int, inst_id: str, ticker: Ticker
+) -> tuple[Decimal, Decimal] | None:
+    """The best bid and ask, or a problem recorded for the leg when the book is empty."""
+    book = _book(ticker)
+    if book is None:
+        prep.problems.append(Problem(where, f"{inst_id} has no bid/ask right now", "Try again later.", leg_index=index))
+    return book
+
+
 def _prepare_market(
     prep: Preparation,
     plan: TradePlan,
@@ -473,11 +483,8 @@ def _prepare_market(
     cl_ord_id: str,
 ) -> PlannedOrder | None:
     where = f"legs[{index}]"
-    book = _book(ticker)
+    book = _book_or_problem(prep, where, index, leg.inst_id, ticker)
     if book is None:
-        prep.problems.append(
-            Problem(where, f"{leg.inst_id} has no bid/ask right now", "Try again later.", leg_index=index)
-        )
         return None
     price, problem = _market_price_problem(leg.side, ticker, book, plan.caps.max_deviation_pct)
     if problem:
@@ -531,11 +538,8 @@ def _prepare_limit(
     cl_ord_id: str,
 ) -> PlannedOrder | None:
     where = f"legs[{index}]"
-    book = _book(ticker)
+    book = _book_or_problem(prep, where, index, leg.inst_id, ticker)
     if book is None:
-        prep.problems.append(
-            Problem(where, f"{leg.inst_id} has no bid/ask right now", "Try again later.", leg_index=index)
-        )
         return None
     bid, ask = book
     px = limit_price(leg.side, bid=bid, ask=ask, offset_pct=leg.offset_pct, tick_sz=instrument.tick_sz)
