@@ -1,0 +1,363 @@
+"""The per-key checks: which keys, account/config through Shield for each, and the binding findings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from okxcore.egress import (
+    BindingComparison,
+    EgressVerdict,
+    canonical_ip,
+    compare_binding,
+)
+from okxcore.errors import (
+    EnvironmentMismatchError,
+    InvalidInputError,
+    InvalidSignatureError,
+    IpNotAllowedError,
+    KeyGoneError,
+    OkxApiError,
+    OkxShieldError,
+    OkxTransportError,
+    PassphraseError,
+    ProxyError,
+    RateLimitedError,
+    SecretFormatError,
+    ServiceBusyError,
+)
+from okxcore.probe.event import MAX_KEYS_PER_RUN
+from okxcore.report import Severity, Status
+
+if TYPE_CHECKING:
+    from okxcore.credentials import OkxKeySecret
+    from okxcore.models import AccountConfig
+    from okxcore.probe.ports import KeyLister, ProbeWiring
+    from okxcore.probe.reporting import ProbeRun
+
+# No key check starts after this many seconds of a run: the function's timeout is 60 s (template.yaml), and
+# a report about the keys checked so far beats a run killed before it published anything.
+KEY_CHECK_BUDGET_S = 40.0
+
+
+@dataclass
+class KeyCheck:
+    secret_name: str
+    label: str
+    checked: bool = False  # account/config answered
+    perm: frozenset[str] = frozenset()
+    binding: BindingComparison | None = None
+    okx_seen_ip: str | None = None
+    result: str = ""  # a short word for the table
+
+    @property
+    def correctly_bound(self) -> bool:
+        return self.binding is not None and self.binding.complete
+
+
+def _resolve_key_names(run: ProbeRun, list_key_secrets: KeyLister | None) -> list[str]:
+    config = run.config
+    if config.key_secret_names:
+        run.details["keys_from"] = config.key_names_source
+        return list(config.key_secret_names)
+    if not config.key_secret_prefix:
+        run.add(
+            "probe.keys.discovery",
+            Severity.LOW,
+            Status.WARN,
+            "keys",
+            "No OKX keys are configured for the probe, so no key binding was checked.",
+            remediation="Set KEY_SECRET_NAMES (comma-separated secret names) or KEY_SECRET_PREFIX, or list "
+            "key_secret_names in the schedule's Input.",
+        )
+        return []
+    lister = list_key_secrets
+    if lister is None:
+        from okxcore.aws.probe_keys import list_key_secret_names
+
+        lister = list_key_secret_names
+    run.details["keys_from"] = f"secrets named {config.key_secret_prefix}*"
+    try:
+        names = lister(config.key_secret_prefix, tag=config.key_secret_tag, exclude=(config.shield_secret_name,))
+    except OkxShieldError as exc:
+        run.add("probe.keys.discovery", Severity.HIGH, Status.ERROR, "keys", exc.message, remediation=exc.hint)
+        return []
+    if not names:
+        run.add(
+            "probe.keys.discovery",
+            Severity.LOW,
+            Status.WARN,
+            "keys",
+            f"No secrets named {config.key_secret_prefix}* were found, so no key binding was checked.",
+            remediation="Store each OKX key as a secret under that prefix, or fix KEY_SECRET_PREFIX / KEY_SECRET_TAG.",
+        )
+    if len(names) > MAX_KEYS_PER_RUN:
+        run.add(
+            "probe.keys.discovery",
+            Severity.MEDIUM,
+            Status.WARN,
+            "keys",
+            f"{len(names)} key secrets found; only the first {MAX_KEYS_PER_RUN} were checked in this run.",
+            remediation="Split the keys over several schedules with key_secret_names.",
+        )
+        names = names[:MAX_KEYS_PER_RUN]
+    return names
+
+
+def check_keys(
+    run: ProbeRun,
+    wiring: ProbeWiring,
+    verdict: EgressVerdict,
+    list_key_secrets: KeyLister | None,
+    *,
+    out_of_time: Callable[[], bool],
+) -> list[KeyCheck]:
+    names = _resolve_key_names(run, list_key_secrets)
+    # Without expected IPs the best available yardstick is what the echo services saw.
+    yardstick = verdict.expected_ips or verdict.distinct_ips
+    checks: list[KeyCheck] = []
+    for index, name in enumerate(names):
+        if out_of_time():
+            left = names[index:]
+            run.add(
+                "probe.keys.budget",
+                Severity.MEDIUM,
+                Status.WARN,
+                "keys",
+                f"{len(left)} key(s) were not checked: the run used up its {KEY_CHECK_BUDGET_S:g} s budget "
+                f"(first not checked: {left[0]}).",
+                remediation="OKX or Shield answered slowly; if it persists, split the keys over several schedules "
+                "with key_secret_names.",
+            )
+            break
+        checks.append(_check_key(run, wiring, name, yardstick, bool(verdict.expected_ips)))
+    if checks:
+        rows = [["key", "permissions", "bound IPs", "result"]]
+        for check in checks:
+            bound = ", ".join(check.binding.bound) if check.binding and check.binding.bound else "-"
+            if check.binding is not None and check.binding.unbound:
+                bound = "(none)"
+            rows.append([check.label, ",".join(sorted(check.perm)) or "-", bound, check.result])
+        run.tables["Keys"] = rows
+    return checks
+
+
+def _check_key(
+    run: ProbeRun, wiring: ProbeWiring, secret_name: str, yardstick: tuple[str, ...], configured: bool
+) -> KeyCheck:
+    check = KeyCheck(secret_name=secret_name, label=secret_name)
+    try:
+        key = wiring.load_key(secret_name)
+    except SecretFormatError as exc:
+        check.result = "bad secret"
+        run.add(
+            "probe.keys.secret",
+            Severity.HIGH,
+            Status.ERROR,
+            secret_name,
+            f"The key secret is malformed: {exc.message}",
+            remediation=exc.hint,
+        )
+        return check
+    except InvalidInputError as exc:
+        check.result = "unreadable"
+        run.add("probe.keys.secret", Severity.HIGH, Status.ERROR, secret_name, exc.message, remediation=exc.hint)
+        return check
+    label = key.display_name(secret_name)
+    check.label = label
+    resource = label if label == secret_name else f"{label} ({secret_name})"
+    try:
+        # A health check is not the bot's use: recording it would hide a dead bot from the audit's dormancy
+        # check. OKX still counts it as use; the audit's countdown reads the bot's own record (conservative).
+        config = wiring.client(key, key_name=secret_name, record_use=False).account_config()
+    except ProxyError:
+        raise
+    except IpNotAllowedError as exc:
+        _ip_not_allowed(run, check, exc, resource, yardstick, configured)
+        return check
+    except KeyGoneError as exc:
+        check.result = "key gone"
+        run.add(
+            "probe.keys.okx",
+            Severity.CRITICAL,
+            Status.FAIL,
+            resource,
+            f"OKX does not know this key ({exc.code}).",
+            observed=exc.message,
+            remediation=exc.hint,
+        )
+        return check
+    except (InvalidSignatureError, PassphraseError, EnvironmentMismatchError) as exc:
+        check.result = "rejected"
+        run.add(
+            "probe.keys.okx",
+            Severity.HIGH,
+            Status.FAIL,
+            resource,
+            f"OKX rejected the key ({exc.code}): every call with it fails.",
+            observed=exc.message,
+            remediation=exc.hint,
+        )
+        return check
+    except (RateLimitedError, ServiceBusyError, OkxTransportError) as exc:
+        check.result = "not checked"
+        run.add(
+            "probe.keys.okx",
+            Severity.MEDIUM,
+            Status.WARN,
+            resource,
+            "The binding could not be checked in this run (OKX busy, rate-limited or unreachable).",
+            observed=exc.message,
+            remediation=exc.hint,
+        )
+        return check
+    except OkxApiError as exc:
+        check.result = "error"
+        run.add(
+            "probe.keys.okx",
+            Severity.HIGH,
+            Status.FAIL,
+            resource,
+            f"account/config failed ({exc.code}).",
+            observed=exc.message,
+            remediation=exc.hint,
+        )
+        return check
+    except Exception as exc:  # e.g. the state table while recording the key's use; one key must not end the run
+        check.result = "error"
+        run.add(
+            "probe.keys.okx",
+            Severity.HIGH,
+            Status.ERROR,
+            resource,
+            f"The check stopped on an unexpected {exc.__class__.__name__}.",
+            remediation="See the function's log; check the state table and the function's permissions.",
+        )
+        return check
+    check.checked = True
+    check.perm = config.perm
+    check.binding = compare_binding(config.ip, yardstick)
+    _binding_findings(run, check, key, config, resource, yardstick, configured)
+    return check
+
+
+def _ip_not_allowed(
+    run: ProbeRun, check: KeyCheck, exc: IpNotAllowedError, resource: str, yardstick: tuple[str, ...], configured: bool
+) -> None:
+    check.okx_seen_ip = canonical_ip(exc.seen_ip) if exc.seen_ip else None
+    seen = check.okx_seen_ip or "an unnamed IP"
+    if check.okx_seen_ip and configured and check.okx_seen_ip not in yardstick:
+        check.result = "50110 (egress)"
+        message = f"OKX rejected the call from {seen} (50110), which is not a Shield static IP."
+        remediation = "Egress is wrong (see the egress finding); the key's binding could not be read."
+    else:
+        check.result = "not bound"
+        message = (
+            f"OKX rejected the call from Shield IP {seen} (50110): the key is not bound to it, so calls leaving "
+            "from it fail."
+        )
+        remediation = (
+            f"Bind BOTH Shield static IPs ({', '.join(yardstick) or seen}) to the key in OKX's API management."
+        )
+    run.add(
+        "probe.keys.binding",
+        Severity.HIGH,
+        Status.FAIL,
+        resource,
+        message,
+        observed=f"OKX saw {seen}",
+        expected=", ".join(yardstick),
+        remediation=remediation,
+    )
+
+
+def _binding_findings(
+    run: ProbeRun,
+    check: KeyCheck,
+    key: OkxKeySecret,
+    config: AccountConfig,
+    resource: str,
+    yardstick: tuple[str, ...],
+    configured: bool,
+) -> None:
+    binding = check.binding
+    assert binding is not None
+    expected_text = ", ".join(yardstick)
+    bind_fix = f"Bind both Shield static IPs ({expected_text}) to the key in OKX's API management."
+    risky = " and ".join(sorted(config.perm & {"trade", "withdraw"}))
+    if binding.unbound:
+        check.result = "UNBOUND"
+        if config.can_trade_or_withdraw and not key.demo:
+            run.add(
+                "probe.keys.binding",
+                Severity.CRITICAL,
+                Status.FAIL,
+                resource,
+                f"The key has {risky} permission and is bound to no IP: OKX deletes such keys (after 14 days "
+                "of inactivity, or 14 days after creation by QuotaGuard's reading). Deletion risk.",
+                observed="no IP bound",
+                expected=expected_text,
+                remediation=bind_fix,
+            )
+        else:
+            kind = "a demo key (not deleted by OKX)" if key.demo else "read-only (not deleted by OKX)"
+            run.add(
+                "probe.keys.binding",
+                Severity.LOW,
+                Status.WARN,
+                resource,
+                f"The key is bound to no IP; it is {kind}, but anyone holding it can use it from anywhere.",
+                observed="no IP bound",
+                expected=expected_text,
+                remediation=bind_fix,
+            )
+    elif not binding.compared:
+        check.result = "unverified"
+        run.add(
+            "probe.keys.binding",
+            Severity.MEDIUM,
+            Status.WARN,
+            resource,
+            "The key's binding could not be verified: no expected_ips are configured and no echo service answered.",
+            observed=", ".join(binding.bound),
+            remediation='Add "expected_ips" (both Shield static IPs) to the Shield secret.',
+        )
+        return
+    elif binding.missing:
+        check.result = "missing " + ", ".join(binding.missing)
+        run.add(
+            "probe.keys.binding",
+            Severity.HIGH,
+            Status.FAIL,
+            resource,
+            f"The key is not bound to Shield IP {', '.join(binding.missing)}: Shield sends traffic from both static "
+            "IPs, so about half of all calls will fail with 50110.",
+            observed=", ".join(binding.bound),
+            expected=expected_text,
+            remediation=f"Add {', '.join(binding.missing)} to the key's IP list (keep both Shield IPs bound).",
+        )
+    else:
+        check.result = "ok"
+        note = "" if configured else " (compared with the echoed egress IP: expected_ips is not configured)"
+        run.add(
+            "probe.keys.binding",
+            Severity.INFO,
+            Status.PASS,
+            resource,
+            f"The key is bound to every Shield static IP{note}.",
+            observed=", ".join(binding.bound),
+            expected=expected_text,
+        )
+    if binding.extra and not binding.unbound:
+        run.add(
+            "probe.keys.extra_ips",
+            Severity.LOW,
+            Status.WARN,
+            resource,
+            f"The key also allows {', '.join(binding.extra)}, which is not a Shield static IP.",
+            observed=", ".join(binding.bound),
+            expected=expected_text,
+            remediation="Remove IPs that are no longer used (old proxies, home or office IPs): each one is a place "
+            "the key works from.",
+        )

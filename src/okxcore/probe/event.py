@@ -1,0 +1,146 @@
+"""The probe's input: the Scheduler event (every field optional) and the function settings it overrides."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+
+from okxcore.egress import (
+    DEFAULT_ECHO_URLS,
+    EchoResult,
+    EchoUrlError,
+    validate_echo_urls,
+)
+from okxcore.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from okxcore.egress import EchoResult  # noqa: F401
+
+MAX_KEYS_PER_RUN = 100  # OKX allows 50 keys per account; a run over this would outlast the Lambda timeout
+
+# --- the event --------------------------------------------------------------------------------------
+
+
+class ProbeEvent(BaseModel):
+    """What EventBridge Scheduler (or a person) sends. Every field is optional: `{}` is a valid run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    # Scheduler's "<aws.scheduler.scheduled-time>": the same for every retry of one slot (correlation id).
+    scheduled_time: str | None = Field(default=None, max_length=64)
+    # Override ECHO_URLS / the defaults for this run.
+    echo_urls: tuple[str, ...] | None = None
+    # Override KEY_SECRET_NAMES / KEY_SECRET_PREFIX for this run.
+    key_secret_names: tuple[str, ...] | None = Field(default=None, max_length=MAX_KEYS_PER_RUN)
+    # One non-proxied echo call to show the rotating Lambda IP next to Shield's. Never touches OKX.
+    direct_echo_for_contrast: StrictBool = False
+
+    @field_validator("echo_urls")
+    @classmethod
+    def _echo_urls(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        try:
+            return validate_echo_urls(value, source="probe event", field="echo_urls")
+        except EchoUrlError as exc:
+            # pydantic names the list; the entry's index is only known here.
+            raise ValueError(exc.problem if exc.field == "echo_urls" else f"{exc.field} {exc.problem}") from None
+
+    @field_validator("key_secret_names")
+    @classmethod
+    def _key_names(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        names = tuple(dict.fromkeys(name.strip() for name in value))
+        if not names or any(not name or len(name) > 512 for name in names):
+            raise ValueError("must list one or more non-empty secret names (at most 512 characters each)")
+        return names
+
+
+def parse_probe_event(event: object) -> ProbeEvent:
+    """The validated event; an InvalidInputError naming the first bad field otherwise (never its value)."""
+    if event is None:
+        event = {}
+    if not isinstance(event, Mapping):
+        raise InvalidInputError(
+            "probe event", "(whole event)", "is not a JSON object", hint='Send a JSON object, e.g. {} or {"...": ..}.'
+        )
+    try:
+        return ProbeEvent.model_validate(dict(event))
+    except ValidationError as exc:
+        first = exc.errors(include_input=False, include_url=False)[0]
+        name = ".".join(str(part) for part in first["loc"]) or "(whole event)"
+        kind = first.get("type", "")
+        if kind == "extra_forbidden":
+            problem = "is not a known field (check its spelling)"
+        else:
+            problem = str(first.get("msg", "is invalid")).removeprefix("Value error, ")
+        raise InvalidInputError(
+            "probe event",
+            name,
+            problem,
+            hint="Known fields: scheduled_time, echo_urls (2+ https URLs), key_secret_names (list), "
+            "direct_echo_for_contrast (true/false).",
+        ) from None
+
+
+class ProbeSettings(Protocol):
+    """The function settings the probe reads (handlers.settings.RuntimeSettings has them all)."""
+
+    @property
+    def environment(self) -> str: ...
+    @property
+    def shield_secret_name(self) -> str: ...
+    @property
+    def key_secret_names(self) -> str: ...
+    @property
+    def key_secret_prefix(self) -> str: ...
+    @property
+    def key_secret_tag(self) -> str: ...
+    @property
+    def echo_urls(self) -> str: ...
+    @property
+    def okx_ca_bundle(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    environment: str
+    echo_urls: tuple[str, ...]
+    key_secret_names: tuple[str, ...]  # explicit names; empty: discover by prefix
+    key_names_source: str
+    key_secret_prefix: str
+    key_secret_tag: str
+    shield_secret_name: str
+    direct_echo_for_contrast: bool = False
+    direct_echo_ca_bundle: str | None = None
+
+
+def probe_config(event: ProbeEvent, settings: ProbeSettings) -> ProbeConfig:
+    """The event's choices over the function's settings over the defaults. Bad ECHO_URLS raise, naming it."""
+    if event.echo_urls is not None:
+        echo_urls = event.echo_urls
+    elif settings.echo_urls.strip():
+        parts = [part for part in settings.echo_urls.split(",") if part.strip()]
+        echo_urls = validate_echo_urls(parts, source="function environment", field="ECHO_URLS")
+    else:
+        echo_urls = DEFAULT_ECHO_URLS
+    if event.key_secret_names is not None:
+        names, source = event.key_secret_names, "the event's key_secret_names"
+    else:
+        names = tuple(dict.fromkeys(p.strip() for p in settings.key_secret_names.split(",") if p.strip()))
+        source = "KEY_SECRET_NAMES" if names else ""
+    return ProbeConfig(
+        environment=settings.environment,
+        echo_urls=echo_urls,
+        key_secret_names=names,
+        key_names_source=source,
+        key_secret_prefix=settings.key_secret_prefix,
+        key_secret_tag=settings.key_secret_tag,
+        shield_secret_name=settings.shield_secret_name,
+        direct_echo_for_contrast=event.direct_echo_for_contrast,
+        direct_echo_ca_bundle=settings.okx_ca_bundle,
+    )

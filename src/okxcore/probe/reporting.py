@@ -1,0 +1,245 @@
+"""The probe's report: the findings collector, the outcome the handler reads, and the report texts for
+the egress verdict, a proxy failure and an invalid event."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from okxcore.egress import (
+    MIN_ECHO_SERVICES,
+    EchoResult,
+    EgressState,
+    EgressVerdict,
+)
+from okxcore.errors import InvalidInputError, OkxShieldError, ProxyError
+from okxcore.report import Finding, Report, Severity, Status
+
+if TYPE_CHECKING:
+    from okxcore.probe.checks import KeyCheck
+    from okxcore.probe.event import ProbeConfig
+
+PROBE_TITLE = "Shield egress and key binding probe"
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+class ProbeFailedError(OkxShieldError):
+    """The probe could not do its job (proxy down, bad configuration, invalid event). Raised after the
+    CRITICAL report was published, so that Lambda's error metrics and the DLQ see the run too."""
+
+
+@dataclass
+class ProbeOutcome:
+    report: Report
+    egress_match: bool = False
+    latency_ms: float | None = None
+    keys_checked: int = 0
+    keys_correctly_bound: int = 0
+    trading: str = "unchanged"  # paused | resumed | running | stays-paused | unchanged
+    failure: ProbeFailedError | None = None
+
+    @property
+    def metrics(self) -> list[tuple[str, str, float]]:
+        """(name, CloudWatch unit, value). No dimension is derived from a key, label or secret."""
+        out: list[tuple[str, str, float]] = [
+            ("EgressMatch", "Count", 1.0 if self.egress_match else 0.0),
+            ("KeysChecked", "Count", float(self.keys_checked)),
+            ("KeysCorrectlyBound", "Count", float(self.keys_correctly_bound)),
+        ]
+        if self.latency_ms is not None:
+            out.append(("ProbeLatencyMs", "Milliseconds", float(self.latency_ms)))
+        return out
+
+    def raise_if_failed(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+
+@dataclass
+class ProbeRun:
+    config: ProbeConfig
+    findings: list[Finding] = field(default_factory=list)
+    summary: list[str] = field(default_factory=list)
+    tables: dict[str, list[list[str]]] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, check_id: str, severity: Severity, status: Status, resource: str, message: str, **kw: str) -> None:
+        self.findings.append(
+            Finding(check_id=check_id, severity=severity, status=status, resource=resource, message=message, **kw)
+        )
+
+    def report(self, title: str = PROBE_TITLE) -> Report:
+        return Report(
+            report_type="probe",
+            environment=self.config.environment,
+            title=title,
+            findings=self.findings,
+            summary=self.summary,
+            tables=self.tables,
+            details=self.details,
+        )
+
+
+def invalid_event_report(error: InvalidInputError, *, environment: str) -> Report:
+    """The report for an event the probe cannot run with; the handler raises after publishing it."""
+    return Report(
+        report_type="probe",
+        environment=environment,
+        title=f"{PROBE_TITLE}: invalid event",
+        findings=[
+            Finding(
+                check_id="probe.event",
+                severity=Severity.HIGH,
+                status=Status.ERROR,
+                resource=error.field,
+                message=f"The probe did not run: {error.message}",
+                remediation=error.hint,
+            )
+        ],
+        summary=["Nothing was checked: fix the event (or the schedule's Input) and run again."],
+    )
+
+
+def proxy_failure(run: ProbeRun, error: ProxyError) -> ProbeOutcome:
+    run.add(
+        "probe.proxy",
+        Severity.CRITICAL,
+        Status.ERROR,
+        "shield-proxy",
+        error.message,
+        observed=error.__class__.__name__,
+        remediation=error.hint,
+    )
+    run.summary[:0] = [
+        f"Shield is not usable: {error.describe()}",
+        "Nothing was sent to OKX (okx-shield never falls back to a direct connection), so every trade fails closed "
+        "until the proxy works again. Egress and key bindings could not be checked in this run.",
+    ]
+    run.details["proxy_error"] = error.__class__.__name__
+    return ProbeOutcome(run.report(), failure=ProbeFailedError(f"Shield proxy failure: {error.describe()}"))
+
+
+def echo_findings(run: ProbeRun, results: Sequence[EchoResult], verdict: EgressVerdict) -> None:
+    rows = [["echo service (through Shield)", "answer", "ms"]]
+    for result in results:
+        rows.append(
+            [
+                result.service,
+                result.ip or f"- ({result.problem})",
+                f"{result.latency_ms:.0f}" if result.latency_ms else "",
+            ]
+        )
+        if not result.answered:
+            run.add(
+                "probe.egress.echo",
+                Severity.LOW,
+                Status.WARN,
+                result.service,
+                f"Echo service {result.service} gave no usable answer through Shield: {result.problem}.",
+                remediation="Usually the echo service's own trouble; if it persists, replace it in ECHO_URLS.",
+            )
+    run.tables["Echo services"] = rows
+    expected_text = ", ".join(verdict.expected_ips)
+    observed = "; ".join(f"{service}: {ip}" for service, ip in verdict.answers.items()) or "no answers"
+    asked, answered = len(results), len(verdict.answers)
+    if verdict.state is EgressState.UNCONFIGURED:
+        run.add(
+            "probe.egress.expected_ips",
+            Severity.HIGH,
+            Status.FAIL,
+            "shield-secret",
+            "No expected static IPs are configured, so the probe cannot tell whether traffic leaves through Shield.",
+            observed=observed,
+            expected="Shield's two static IPs in the Shield secret's expected_ips",
+            remediation='Add "expected_ips": ["IP1", "IP2"] (both static IPs from the Shield dashboard) to the '
+            "Shield secret, or set the stack parameter ExpectedStaticIps (SHIELD_EXPECTED_IPS).",
+        )
+    elif verdict.state is EgressState.UNKNOWN:
+        run.add(
+            "probe.egress.consensus",
+            Severity.HIGH,
+            Status.FAIL,
+            "egress",
+            f"None of the {asked} echo services answered through Shield: the egress IP is unknown.",
+            expected=expected_text,
+            remediation="Check the echo services in ECHO_URLS and Shield's status; trading was not paused for this "
+            "alone (nothing proves the egress wrong).",
+        )
+    elif verdict.state is EgressState.MISMATCH:
+        seen_by = ", ".join(s for s, ip in verdict.answers.items() if ip in verdict.outside)
+        run.add(
+            "probe.egress.consensus",
+            Severity.CRITICAL,
+            Status.FAIL,
+            "egress",
+            f"Egress {', '.join(verdict.outside)} is not a Shield static IP (seen by {seen_by}).",
+            observed=observed,
+            expected=expected_text,
+            remediation="Traffic is not leaving through Shield's static IPs: check the Shield URL in the secret "
+            "(copy the Connection URL again) and that expected_ips lists the dashboard's static IPs.",
+        )
+    else:
+        if verdict.split:
+            message = (
+                f"Echo services saw different Shield static IPs ({', '.join(verdict.distinct_ips)}): Shield "
+                "load-balances over both, as expected."
+            )
+        else:
+            message = (
+                f"Egress {verdict.consensus_ip} is a Shield static IP ({answered} of {asked} echo services agree)."
+            )
+        single = answered < MIN_ECHO_SERVICES
+        run.add(
+            "probe.egress.consensus",
+            Severity.MEDIUM if single else Severity.INFO,
+            Status.WARN if single else Status.PASS,
+            "egress",
+            message + (" Only one service answered, so there was no independent confirmation." if single else ""),
+            observed=observed,
+            expected=expected_text,
+            remediation="Replace echo services that keep failing in ECHO_URLS." if single else "",
+        )
+    if verdict.split and verdict.state is not EgressState.MATCH:
+        run.add(
+            "probe.egress.disagreement",
+            Severity.MEDIUM,
+            Status.WARN,
+            "egress",
+            f"The echo services disagree: {observed}.",
+            remediation="If one service keeps disagreeing, replace it in ECHO_URLS; if the answers include a "
+            "non-Shield IP, some traffic is leaving another way.",
+        )
+
+
+def summarise(
+    run: ProbeRun,
+    verdict: EgressVerdict,
+    expected: tuple[str, ...],
+    checks: list[KeyCheck],
+    checked: list[KeyCheck],
+    bound_ok: list[KeyCheck],
+    egress_ok: bool,
+    wrong_ips: tuple[str, ...],
+) -> None:
+    answered, asked = len(verdict.answers), len(verdict.answers) + len(verdict.unanswered)
+    if wrong_ips:
+        line = f"Egress: WRONG. {', '.join(wrong_ips)} is not a Shield static IP."
+    elif egress_ok and verdict.split:
+        line = (
+            f"Egress: Shield static IPs {', '.join(verdict.distinct_ips)}; the echo services saw different ones, "
+            f"as Shield load-balances over both ({answered} of {asked} answered)."
+        )
+    elif egress_ok:
+        line = f"Egress: {verdict.consensus_ip}, a Shield static IP ({answered} of {asked} echo services agree)."
+    elif verdict.state is EgressState.UNCONFIGURED:
+        line = f"Egress: {verdict.consensus_ip or 'unknown'}; not verified (no expected_ips configured)."
+    else:
+        line = f"Egress: unknown ({answered} of {asked} echo services answered)."
+    lines = [line, f"Shield static IPs expected: {', '.join(expected) or '(none configured)'}."]
+    if checks:
+        lines.append(
+            f"Keys: {len(checks)} configured, {len(checked)} checked at OKX, {len(bound_ok)} bound to every Shield IP."
+        )
+    run.summary[:0] = lines
