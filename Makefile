@@ -1,4 +1,5 @@
-# The two commands of README: `make demo` runs the whole product locally, `make test` runs the tests.
+# The two commands of README: `make demo` runs the whole product locally, `make test` runs the tests
+# (ruff, mypy --strict over src/ as configured in pyproject.toml, then pytest).
 .PHONY: setup demo test lint bench
 
 setup:
@@ -9,6 +10,7 @@ demo: setup
 
 test: setup
 	.venv/bin/ruff check .
+	.venv/bin/python -m mypy
 	.venv/bin/python -m pytest
 
 bench: setup

@@ -43,7 +43,7 @@ def fetch_secret_text(name: str, *, max_age_s: int = DEFAULT_MAX_AGE_S) -> str:
 def clear_secret_cache() -> None:
     from aws_lambda_powertools.utilities import parameters
 
-    parameters.clear_caches()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated
 
 
 def load_okx_key(

@@ -324,8 +324,8 @@ def run_audit(request: AuditRequest, sources: AuditSources) -> Report:
     )
     if selection:
         try:
-            for meta in sources.list_secrets(request.tag, request.key_secret_prefix):
-                metas[meta.name] = meta
+            for found in sources.list_secrets(request.tag, request.key_secret_prefix):
+                metas[found.name] = found
         except Exception as exc:
             fleet_findings.append(listing_error_finding(exc))
     if request.master_secret and request.master_secret not in metas:
