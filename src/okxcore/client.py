@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlencode
@@ -46,6 +46,7 @@ from okxcore.models import (
     SubAccount,
     SubAccountApiKey,
     Ticker,
+    ip_list_text,
 )
 from okxcore.signing import okx_timestamp, sign
 from okxcore.transport import ShieldSession
@@ -176,11 +177,14 @@ class OkxClient:
         data = self._call("GET", "/api/v5/users/subaccount/apikey", params=params)
         return [key.model_copy(update={"sub_acct": sub_acct}) for key in self._many(SubAccountApiKey, data)]
 
-    def modify_subaccount_api_key(self, sub_acct: str, api_key: str, *, ips: list[str]) -> SubAccountApiKey:
-        """Replace the key's whole IP list (OKX semantics: an empty list unbinds every IP)."""
-        body = {"subAcct": sub_acct, "apiKey": api_key, "ip": ",".join(ips)}
+    def modify_subaccount_api_key(self, sub_acct: str, api_key: str, *, ips: Sequence[str]) -> SubAccountApiKey:
+        """Replace the key's whole IP list (OKX semantics: an empty list unbinds every IP); returns the key as OKX
+        answers. Sends neither `perm` nor `label`: OKX resets whatever is passed, and the product never changes a
+        key's permissions (they cannot be raised safely, and a lost answer must leave nothing but the IPs open).
+        The list is checked first (bad entry, more than 20: InvalidInputError, nothing sent)."""
+        body = {"subAcct": sub_acct, "apiKey": api_key, "ip": ip_list_text(ips, source="modify-apikey")}
         data = self._call("POST", "/api/v5/users/subaccount/modify-apikey", body=body, safe=False)
-        return self._one(SubAccountApiKey, data)
+        return self._one(SubAccountApiKey, data).model_copy(update={"sub_acct": sub_acct})
 
     def create_subaccount_api_key(
         self, sub_acct: str, *, label: str, passphrase: str, perm: str, ips: list[str]

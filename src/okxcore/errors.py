@@ -224,6 +224,27 @@ class IpLimitError(OkxApiError):
     hint = "The key has 20 bound IPs, OKX's limit: remove IPs that are no longer used."
 
 
+class MasterKeyRequiredError(OkxAuthError):
+    hint = (
+        "Only the main (master) account's key may manage sub-account keys: put the main account's key, bound to "
+        "both Shield IPs and with trade permission, in the master secret."
+    )
+
+
+class SubAccountKeyNotFoundError(OkxApiError):
+    hint = "OKX does not list this key under the sub-account: it was deleted, or it belongs to another sub-account."
+
+
+class SubAccountNotFoundError(OkxApiError):
+    hint = "The master account has no sub-account of that name: check the name (case-sensitive)."
+
+
+class SubAccountKeyRejectedError(OkxApiError):
+    """OKX refused a sub-account key's settings (label taken, passphrase format, withdraw on a sub-account)."""
+
+    hint = "OKX refused the key's settings; the message names which."
+
+
 _ERRORS_BY_CODE: dict[str, type[OkxApiError]] = {
     "50110": IpNotAllowedError,
     "50111": KeyGoneError,
@@ -245,6 +266,12 @@ _ERRORS_BY_CODE: dict[str, type[OkxApiError]] = {
     "51001": UnknownInstrumentError,
     "59501": KeyLimitError,
     "59503": IpLimitError,
+    "59500": MasterKeyRequiredError,
+    "59502": SubAccountKeyRejectedError,
+    "59504": SubAccountKeyRejectedError,
+    "59505": SubAccountKeyRejectedError,
+    "59506": SubAccountKeyNotFoundError,
+    "59510": SubAccountNotFoundError,
 }
 
 # Codes that mean "not now, try again": retried with backoff, for safe reads only.

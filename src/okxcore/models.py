@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
+
+from okxcore.errors import InvalidInputError
+
+OKX_MAX_IPS_PER_KEY = 20  # 59503 beyond this
 
 
 def _blank_to_none(value: object) -> object:
@@ -187,6 +193,28 @@ class SubAccountApiKey(OkxModel):
     ip: IpList = ()
     ts: OptInt = None
     sub_acct: str = Field(default="", alias="subAcct")
+
+
+def ip_list_text(ips: Sequence[str], *, source: str) -> str:
+    """A key's IP list as OKX's `ip` field: comma-separated IPv4/IPv6 addresses or CIDR blocks, at most 20.
+
+    Checked before sending because modify-apikey replaces the whole list: a bad entry must stop the call, not
+    reach OKX half-formed. The error names the field and the entry's position, never the list.
+    """
+    entries = list(dict.fromkeys(entry.strip() for entry in ips))
+    for position, entry in enumerate(entries, start=1):
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise InvalidInputError(source, "ip", f"entry {position} is not an IP address or CIDR block") from None
+    if len(entries) > OKX_MAX_IPS_PER_KEY:
+        raise InvalidInputError(
+            source,
+            "ip",
+            f"lists {len(entries)} IPs; OKX binds at most {OKX_MAX_IPS_PER_KEY} to one key (59503)",
+            hint="Remove IPs that are no longer used.",
+        )
+    return ",".join(entries)
 
 
 class CreatedSubAccountApiKey(SubAccountApiKey):
