@@ -23,6 +23,7 @@ from okxcore.aws.fleet_secrets import SecretMetadata, TagSelector, describe_secr
 from okxcore.client import OkxClient
 from okxcore.credentials import OkxKeySecret
 from okxcore.errors import InvalidInputError
+from okxcore.keys.modes import RepairMode
 from okxcore.transport import DEFAULT_POOL_SIZE
 
 EVENT_SOURCE = "audit event"
@@ -41,6 +42,8 @@ class AuditEvent(BaseModel):
     master_secret: str | None = None
     thresholds: Thresholds = Thresholds()
     max_workers: int = Field(default=8, ge=1, le=16)
+    # IP-binding repair of the master's sub-account keys. Omitted: KEY_REPAIR_MODE (default off).
+    repair_mode: RepairMode | None = None
 
 
 EVENT_MODEL = AuditEvent
@@ -75,6 +78,7 @@ def parse_request(event: Any, settings: RuntimeSettings) -> AuditRequest:
             ),
             thresholds=parsed.thresholds,
             max_workers=parsed.max_workers,
+            repair_mode=parsed.repair_mode or settings.key_repair_mode,
         )
     except ValidationError as exc:
         raise _invalid(exc) from None
@@ -108,6 +112,7 @@ def audit_sources(wiring: Wiring, workers: int) -> Iterator[AuditSources]:
         client_for=client_for,
         last_key_use_ms=state.last_key_use,
         expected_ips=endpoint.expected_ips,  # the secret's, or SHIELD_EXPECTED_IPS when it lists none
+        repair_recorder=state,
     )
 
 

@@ -35,6 +35,8 @@ class RuntimeSettings(BaseModel):
     # Bounds on reaching Shield: TCP connect, then TLS to the proxy plus its SOCKS5/CONNECT handshake.
     shield_connect_timeout_s: float = Field(default=5.0, gt=0, le=60, alias="SHIELD_CONNECT_TIMEOUT_S")
     shield_handshake_timeout_s: float = Field(default=10.0, gt=0, le=60, alias="SHIELD_HANDSHAKE_TIMEOUT_S")
+    # IP-binding repair of sub-account keys by the audit and probe (an event's repair_mode overrides it).
+    key_repair_mode: Literal["off", "plan", "apply"] = Field(default="off", alias="KEY_REPAIR_MODE")
     # Shield's static IPs when the Shield secret does not list them.
     shield_expected_ips: str = Field(default="", alias="SHIELD_EXPECTED_IPS")
 

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from okxcore.audit.models import AuditRequest, CreationTime, FleetStats, KeyOrigin, KeySubject, KeyVerdict
 from okxcore.audit.reporting import build_report
@@ -42,6 +42,9 @@ from okxcore.credentials import OkxKeySecret
 from okxcore.errors import RateLimitedError
 from okxcore.models import AccountConfig, SubAccount, SubAccountApiKey
 from okxcore.report import Finding, Report
+
+if TYPE_CHECKING:
+    from okxcore.keys.repair import RepairRecorder
 
 T = TypeVar("T")
 
@@ -85,6 +88,8 @@ class AuditSources:
     now_ms: Callable[[], int] = _now_ms
     sleep: Callable[[float], None] = time.sleep
     retry: FleetRetry = field(default_factory=FleetRetry)
+    # Where applied IP-binding repairs are recorded (the state table); None: not recorded.
+    repair_recorder: RepairRecorder | None = None
 
 
 class RateGate:
@@ -185,6 +190,7 @@ class _Listing:
     keys: list[SubAccountApiKey] = field(default_factory=list)
     subaccounts: list[SubAccount] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    client: OkxClient | None = None  # the master's client, once it proved to be a main account's key
 
 
 def _observe(
@@ -223,6 +229,7 @@ def _list_subaccount_keys(
     key = master.key
     try:
         client = sources.client_for(key, master.name)
+        listing.client = client
         listing.subaccounts = pool.submit(
             tracker.run, lambda: _with_fleet_retry(client.subaccounts, sources, tracker)
         ).result()
@@ -372,6 +379,26 @@ def run_audit(request: AuditRequest, sources: AuditSources) -> Report:
         evaluate_key(s, thresholds=request.thresholds, expected_ips=sources.expected_ips, now_ms=now_ms)
         for s in subjects
     ]
+    repair_lines: tuple[str, list[list[str]]] | None = None
+    if request.repair_mode != "off":
+        from okxcore.keys.repair_audit import repair_in_audit  # only when on: the audit's cold start stays as it was
+
+        listed_by = {o.name: matched[o.fingerprint] for o in observations if o.fingerprint in matched}
+        listed_by.update({s.resource: k for s, k in zip(subjects[len(observations) :], listed_only, strict=True)})
+        done = repair_in_audit(
+            verdicts,
+            listed_by,
+            listing.client,
+            mode=request.repair_mode,
+            shield_ips=sources.expected_ips,
+            recorder=sources.repair_recorder,
+            thresholds=request.thresholds,
+            now_ms=now_ms,
+            master_uid=master.config.uid if master is not None and master.config is not None else "",
+        )
+        verdicts = done.verdicts
+        fleet_findings += done.result.findings()
+        repair_lines = (done.result.summary(), done.result.table())
 
     # OKX's 50-key budget: the master's listing counts every key of a sub-account; elsewhere only the keys held
     # here are known, a lower bound that is still worth a warning when it nears the limit.
@@ -390,7 +417,7 @@ def run_audit(request: AuditRequest, sources: AuditSources) -> Report:
         rate_limited_unretried=tracker.unretried,
         elapsed_s=round(time.monotonic() - started, 3),
     )
-    return build_report(
+    report = build_report(
         request,
         verdicts,
         fleet_findings,
@@ -398,3 +425,7 @@ def run_audit(request: AuditRequest, sources: AuditSources) -> Report:
         listed_subaccounts=len(listing.subaccounts),
         listed_keys=len(listed_only),
     )
+    if repair_lines is not None:
+        report.summary.append(repair_lines[0])
+        report.tables[f"IP-binding repair ({request.repair_mode})"] = repair_lines[1]
+    return report

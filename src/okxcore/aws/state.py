@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import contextlib
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+if TYPE_CHECKING:
+    from okxcore.keys.repair import RepairRecord
+
 GUARD_ID = "guard#trading"
 KEY_USE_PREFIX = "keyuse#"
+KEY_REPAIR_PREFIX = "keyrepair#"
 
 
 class TradingGuard(BaseModel):
@@ -88,3 +92,22 @@ class DynamoStateStore:
         item = self._client.get_item(TableName=self.table_name, Key={"id": {"S": KEY_USE_PREFIX + key_name}})
         value = item.get("Item", {}).get("last_used_ms", {}).get("N")
         return int(value) if value is not None else None
+
+    # --- key repairs ---------------------------------------------------------------------------
+
+    def record_key_repair(self, record: RepairRecord) -> None:
+        """One item per applied IP-binding change (labels and IP lists only: the record holds no key or secret)."""
+        self._client.put_item(
+            TableName=self.table_name,
+            Item={
+                "id": {"S": f"{KEY_REPAIR_PREFIX}{record.resource}#{record.at}"},
+                "at": {"S": record.at},
+                "by": {"S": record.by},
+                "resource": {"S": record.resource},
+                "key_label": {"S": record.key_label},
+                "sub_acct": {"S": record.sub_acct},
+                "old_ips": {"L": [{"S": ip} for ip in record.old_ips]},
+                "new_ips": {"L": [{"S": ip} for ip in record.new_ips]},
+                "confirmed": {"BOOL": record.confirmed},
+            },
+        )

@@ -1,0 +1,1 @@
+"""Key lifecycle through the master key: IP-binding repair (repair*.py) and rotation (rotation*.py)."""

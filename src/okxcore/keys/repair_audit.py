@@ -1,0 +1,83 @@
+"""The audit's repair step: the keys the audit judged unbound or missing a Shield IP are repaired through the
+master key, and each repaired key is judged again with the IP list OKX shows afterwards, so that the report
+describes the fleet as it is at the end of the run (the repair table keeps the before and after)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from okxcore.audit.models import KeySubject, KeyVerdict, Thresholds
+from okxcore.audit.rules import CHECK_IP_BINDING, CHECK_SHIELD_IPS_MISSING, evaluate_key
+from okxcore.client import OkxClient
+from okxcore.keys.modes import RepairMode
+from okxcore.keys.repair import BindingRepairer, RepairRecorder, RepairResult, SubKeyRef, manual_item
+from okxcore.models import SubAccountApiKey
+
+# The audit's own judgement decides what needs binding: a read-only or demo key without IPs is not a finding,
+# so it is not bound (binding it could lock out whoever uses it from elsewhere).
+NEEDS_BINDING = frozenset({CHECK_IP_BINDING, CHECK_SHIELD_IPS_MISSING})
+
+
+def needs_binding(verdict: KeyVerdict) -> bool:
+    return any(f.is_problem and f.check_id in NEEDS_BINDING for f in verdict.findings)
+
+
+@dataclass
+class AuditRepair:
+    verdicts: list[KeyVerdict]
+    result: RepairResult
+
+
+def _manual_reason(subject: KeySubject, master: OkxClient | None, master_uid: str) -> str:
+    if master is None:
+        return "no usable master key (master_secret) to rebind it with"
+    if subject.origin == "master" or (master_uid and subject.uid == master_uid):
+        return "it is the master account's own key, which OKX lets no API rebind"
+    return "the master key does not list it: it is a main account's key or another master's sub-account key"
+
+
+def repair_in_audit(
+    verdicts: Sequence[KeyVerdict],
+    listed: Mapping[str, SubAccountApiKey],
+    master: OkxClient | None,
+    *,
+    mode: RepairMode,
+    shield_ips: tuple[str, ...],
+    recorder: RepairRecorder | None,
+    thresholds: Thresholds,
+    now_ms: int,
+    master_uid: str = "",
+) -> AuditRepair:
+    """`listed` maps a verdict's resource to the master's listing of that key (only keys the master lists)."""
+    refs: list[SubKeyRef] = []
+    manual = []
+    for verdict in verdicts:
+        subject = verdict.subject
+        if not needs_binding(verdict):
+            continue
+        key = listed.get(subject.resource)
+        if key is None or master is None or not key.api_key:
+            manual.append(
+                manual_item(subject.resource, subject.label, _manual_reason(subject, master, master_uid), shield_ips)
+            )
+            continue
+        refs.append(SubKeyRef(subject.resource, subject.label or key.label, key.sub_acct, key.api_key))
+    result = RepairResult(mode)
+    if master is not None and refs and shield_ips:
+        repairer = BindingRepairer(master, shield_ips, mode, actor="audit function", recorder=recorder)
+        result = repairer.repair(refs)
+    result.items.extend(manual)
+    confirmed = result.confirmed_ips()
+    judged = [
+        evaluate_key(
+            replace(v.subject, ips=confirmed[v.subject.resource]),
+            thresholds=thresholds,
+            expected_ips=shield_ips,
+            now_ms=now_ms,
+        )
+        if v.subject.resource in confirmed
+        else v
+        for v in verdicts
+    ]
+    return AuditRepair(judged, result)
