@@ -4,6 +4,7 @@ okx-shield call METHOD PATH   one signed OKX call through Shield, printing the a
 okx-shield sim                the local OKX simulator, standalone (seed in, URL and CA path out)
 okx-shield demo               the whole product end to end on the embedded local stack
 okx-shield invoke FUNCTION    one Lambda handler in-process (local stack by default, or real AWS/OKX)
+okx-shield keys ...           change OKX keys through the master key (bind-ips)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from okxcore.errors import InvalidInputError, OkxShieldError
+from okxlocal import cli_keys
 
 EXIT_INPUT = 2
 EXIT_FAILED = 3
@@ -67,8 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     invoke.add_argument("--proxy", choices=[k.value for k in _proxy_kinds()], default="https")
 
+    cli_keys.register(commands)
+
     args = parser.parse_args(argv)
     try:
+        if callable(getattr(args, "run", None)):  # subcommands registered from their own modules
+            return int(args.run(args))
         if args.command == "call":
             return _call(args)
         if args.command == "sim":

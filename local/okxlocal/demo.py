@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
+from okxlocal.demo_keys import show_ip_repair
 from okxlocal.proxies import ProxyKind
 from okxlocal.seeds import new_key, seed_with
 from okxlocal.sim import SimAccount, SimSeed
@@ -37,13 +38,22 @@ EVENTS = ROOT / "events"
 FUNCTIONS = ("probe", "audit", "trade")
 
 
+# The desk's main account key: it manages the sub-account keys (IP-binding repair). Bound to both Shield IPs, with
+# trade permission, as OKX requires for modify-apikey; new, so it is not yet dormant.
+DEMO_MASTER_SECRET = KEY_SECRET_PREFIX + "master"
+MASTER_UID = "1000"
+SUB_ACCOUNTS = {"1003": "expiringdesk", "1006": "halfbounddesk"}  # uid -> sub-account name under the master
+
+
 def demo_seed() -> SimSeed:
     """A fleet with one of each case a user meets: healthy, about to be deleted, withdraw, deleted, half bound.
 
-    The healthy keys carry the names the files in events/ use, so `okx-shield invoke` runs any of them.
+    The healthy keys carry the names the files in events/ use, so `okx-shield invoke` runs any of them. The
+    expiring and the half-bound keys live on sub-accounts of the master, which can rebind them.
     """
     both = [EGRESS_IP, SECOND_SHIELD_IP]
     keys = [
+        new_key(MASTER_UID, "master", ips=both, created_days_ago=2),
         new_key("1001", "bot-main", ips=both, created_days_ago=30),
         new_key("1002", "bot-dca", ips=both, created_days_ago=20),
         new_key("1007", "bot-demo", ips=[], created_days_ago=60, demo=True),  # OKX never deletes demo keys
@@ -53,7 +63,16 @@ def demo_seed() -> SimSeed:
         new_key("1006", "half-bound-bot", ips=[EGRESS_IP], created_days_ago=5),
     ]
     funds = {"USDT": Decimal("5000"), "BTC": Decimal("0.05"), "ETH": Decimal("1")}
-    accounts = [SimAccount(uid=key.uid, label=f"demo account {key.uid}", balances=dict(funds)) for key in keys]
+    accounts = [
+        SimAccount(
+            uid=key.uid,
+            label=f"demo account {key.uid}",
+            balances=dict(funds),
+            main_uid=MASTER_UID if key.uid in SUB_ACCOUNTS else None,
+            sub_acct=SUB_ACCOUNTS.get(key.uid),
+        )
+        for key in keys
+    ]
     return seed_with(keys, accounts)
 
 
@@ -150,6 +169,7 @@ def _run_demo(out: TextIO, proxy_kind: ProxyKind) -> int:
                 failures += 1
                 out.write(f"    the invocation failed: {error}\n")
             print_reports(stack, out)
+        failures += show_ip_repair(stack, out)
         peers = {record.peer_ip for record in stack.sim.stats.requests}
         out.write(
             f"\nThe OKX simulator received {stack.sim.stats.total_requests()} requests, from: "

@@ -13,7 +13,7 @@ def test_demo_shows_every_case_and_only_the_static_ip_reached_okx():
     assert run_demo(out) == 0
     text = out.getvalue()
     subjects = re.findall(r"SNS  Subject: (.*)", text)
-    assert [s.split()[2] for s in subjects] == ["probe", "audit", "trade"]
+    assert [s.split()[2] for s in subjects] == ["probe", "audit", "trade", "audit"]
     assert subjects[0].startswith("[CRITICAL]")  # the fleet has problems, and the probe says so
     assert "Egress: 127.0.0.2, a Shield static IP" in text
     assert re.search(r"expiring-bot.*1\.0 day\(s\) left before OKX deletes it", text)
@@ -22,7 +22,14 @@ def test_demo_shows_every_case_and_only_the_static_ip_reached_okx():
     assert re.search(r"half-bound-bot.*127\.0\.0\.3", text)
     for healthy in ("bot-main", "bot-dca", "bot-demo"):  # trading bots bound to both IPs (demo keys: exempt)
         assert re.search(rf"okx-shield/keys/{healthy}\s+OK\s", text)
-    assert "7 key(s), 4 need attention" in text
+    assert "8 key(s), 4 need attention" in text
+    # The master rebinds the half-bound and the expiring sub-account keys: planned, applied, and the audit is cleaner
+    assert "after:  127.0.0.2, 127.0.0.3" in text
+    assert re.search(r"expiring-bot\s+applied\s+\(no IP\)\s+127\.0\.0\.2, 127\.0\.0\.3", text)
+    assert re.search(r"half-bound-bot\s+applied\s+127\.0\.0\.2\s+127\.0\.0\.2, 127\.0\.0\.3", text)
+    assert "half-bound-bot: bound to 127.0.0.2, 127.0.0.3" in text
+    assert "expiring-bot: bound to 127.0.0.2, 127.0.0.3" in text
+    assert re.search(r"The audit after the repair: .*8 key\(s\), 3 need attention", text)
     assert re.search(r"\[OK\] okx-shield trade .* 1 order\(s\) placed", text)
     assert "received" in text
     assert "from: 127.0.0.2 (only the proxy's static IP" in text
