@@ -415,7 +415,7 @@ def test_master_key_manages_sub_account_keys(https_proxy, pki, ca_path):
         rebound = client.modify_subaccount_api_key("bots1", sub_key.api_key, ips=[EGRESS_IP, "127.0.0.3"])
         assert rebound.ip == (EGRESS_IP, "127.0.0.3")
         created = client.create_subaccount_api_key(
-            "bots1", label="new-bot", passphrase="Np-" + "x" * 10, perm="read_only,trade", ips=[EGRESS_IP]
+            "bots1", label="new-bot", passphrase="Np-1" + "x" * 10, perm="read_only,trade", ips=[EGRESS_IP]
         )
         assert created.secret_key.get_secret_value()
         assert client.delete_subaccount_api_key("bots1", created.api_key) == "bots1"

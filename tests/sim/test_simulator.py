@@ -518,7 +518,10 @@ def test_permissions(client: Client) -> None:
     r = client.call(MASTER_RO, "POST", ORDER, order_body())
     assert (r.status_code, r.json()["code"]) == (200, "50120")
     r = client.call(SUB, "GET", "/api/v5/users/subaccount/list")
-    assert (r.status_code, r.json()["code"]) == (200, "50120")
+    assert (r.status_code, r.json()) == (
+        200,
+        {"code": "59500", "msg": "Only the API key of the main account has permission.", "data": []},
+    )
     # master key without an IP binding may read but not manage sub-account keys
     r = client.call(OTHER_MASTER, "GET", "/api/v5/users/subaccount/list")
     assert r.json() == {"code": "0", "msg": "", "data": []}
@@ -788,9 +791,98 @@ def test_subaccount_key_limit_59501(client: Client, sim: OkxSimulator) -> None:
     sim.state.rate_limits_enabled = False
     for i in range(50 - 4):  # bot01 has 4 live keys in the seed (k-sub, k-sub-proxy, k-demo, k-eea)
         sim.add_key(SimKey(api_key=f"k-extra-{i}", secret="s", passphrase="p", uid=SUB_UID, label=f"x{i}"))
-    body = {"subAcct": "bot01", "label": "one-too-many", "passphrase": "P-ass-1"}
+    body = {"subAcct": "bot01", "label": "one-too-many", "passphrase": "P-ass-123"}
     r = client.call(MASTER, "POST", "/api/v5/users/subaccount/apikey", body)
     assert r.json()["code"] == "59501"
+
+
+def test_subaccount_key_changes_need_the_main_accounts_trade_key_bound_to_an_ip(
+    client: Client, proxy_client: Client, sim: OkxSimulator
+) -> None:
+    modify = "/api/v5/users/subaccount/modify-apikey"
+    body = {"subAcct": "bot01", "apiKey": "k-sub", "ip": "127.0.0.2"}
+    # a sub-account's own key: 59500, whatever it asks
+    r = proxy_client.call(SUB_PROXY, "POST", modify, body)
+    assert r.json()["code"] == "59500"
+    # a read-only master bound to an IP: OKX asks for trade permission
+    sim.add_key(
+        SimKey(api_key="k-master-ro-bound", secret="S" * 32, passphrase="pp", uid=MASTER_UID, ips=["127.0.0.1"])
+    )
+    r = client.call(Cred("k-master-ro-bound", "S" * 32, "pp"), "POST", modify, body)
+    assert r.json()["code"] == "50120"
+    for path in (modify, "/api/v5/users/subaccount/apikey", "/api/v5/users/subaccount/delete-apikey"):
+        assert client.call(OTHER_MASTER, "POST", path, body).json()["code"] == "50035"  # master, not bound
+    assert sim.key("k-sub").ips == []
+
+
+def test_subaccount_key_changes_are_limited_to_one_per_second_per_user(client: Client, sim: OkxSimulator) -> None:
+    modify = "/api/v5/users/subaccount/modify-apikey"
+    body = {"subAcct": "bot01", "apiKey": "k-sub", "ip": "127.0.0.2"}
+    first = client.call(MASTER, "POST", modify, body)
+    second = client.call(MASTER, "POST", modify, {**body, "ip": "127.0.0.3"})
+    assert (first.json()["code"], second.status_code, second.json()["code"]) == ("0", 429, "50011")
+    assert sim.key("k-sub").ips == ["127.0.0.2"]
+    # another endpoint has its own limit; the same one is open again after a second
+    r = client.call(MASTER, "POST", "/api/v5/users/subaccount/delete-apikey", {"subAcct": "bot01", "apiKey": "k-eea"})
+    assert r.json()["code"] == "0"
+    time.sleep(1.05)
+    assert client.call(MASTER, "POST", modify, {**body, "ip": "127.0.0.3"}).json()["code"] == "0"
+
+
+@pytest.mark.parametrize(
+    ("passphrase", "code"),
+    [
+        ("Short-1", "59505"),  # 7 characters
+        ("x" * 30 + "A-1", "59505"),  # 33 characters
+        ("lower-case-1", "59505"),
+        ("UPPER-CASE-1", "59505"),
+        ("No-Digits-Here", "59505"),
+        ("NoSpecial123", "59505"),
+        ("Okay-Pass-1", "0"),
+        ("A1b2C3d4!", "0"),
+    ],
+)
+def test_subaccount_key_passphrase_rules(client: Client, sim: OkxSimulator, passphrase: str, code: str) -> None:
+    body = {"subAcct": "bot01", "label": "new", "passphrase": passphrase, "perm": "read_only,trade"}
+    r = client.call(MASTER, "POST", "/api/v5/users/subaccount/apikey", body)
+    assert r.json()["code"] == code
+    if code != "0":
+        assert r.json()["msg"] == "The passphrase format is incorrect."
+        assert not any(k.label == "new" for k in sim.state.keys)
+
+
+@pytest.mark.parametrize(
+    ("perm", "code"),
+    [("withdraw", "59504"), ("read_only,withdraw", "59504"), ("admin", "51000"), ("read_only", "0"), ("trade", "0")],
+)
+def test_subaccount_key_perm_values(client: Client, perm: str, code: str) -> None:
+    body = {"subAcct": "bot01", "label": "p", "passphrase": "Okay-Pass-1", "perm": perm}
+    assert client.call(MASTER, "POST", "/api/v5/users/subaccount/apikey", body).json()["code"] == code
+
+
+def test_subaccount_key_ip_limit_on_create(client: Client, sim: OkxSimulator) -> None:
+    ips = ",".join(f"10.0.0.{i}" for i in range(21))
+    body = {"subAcct": "bot01", "label": "many", "passphrase": "Okay-Pass-1", "perm": "trade", "ip": ips}
+    assert client.call(MASTER, "POST", "/api/v5/users/subaccount/apikey", body).json()["code"] == "59503"
+    time.sleep(1.05)
+    body["ip"] = ",".join(f"10.0.0.{i}" for i in range(20))
+    assert client.call(MASTER, "POST", "/api/v5/users/subaccount/apikey", body).json()["code"] == "0"
+
+
+def test_a_deleted_subaccount_key_answers_50111_at_once(client: Client, proxy_client: Client) -> None:
+    assert proxy_client.call(SUB_PROXY, "GET", "/api/v5/account/config").json()["code"] == "0"
+    r = client.call(
+        MASTER, "POST", "/api/v5/users/subaccount/delete-apikey", {"subAcct": "bot01", "apiKey": "k-sub-proxy"}
+    )
+    assert r.json()["code"] == "0"
+    r = proxy_client.call(SUB_PROXY, "GET", "/api/v5/account/config")
+    assert (r.status_code, r.json()["code"]) == (401, "50111")
+    listed = client.call(MASTER, "GET", "/api/v5/users/subaccount/apikey?subAcct=bot01").json()["data"]
+    assert "k-sub-proxy" not in {k["apiKey"] for k in listed}
+    r = client.call(
+        MASTER, "POST", "/api/v5/users/subaccount/modify-apikey", {"subAcct": "bot01", "apiKey": "k-sub-proxy"}
+    )
+    assert r.json()["code"] == "59506"
 
 
 # ------------------------------------------------------------------------------------------ faults

@@ -172,15 +172,16 @@ class Exchange(PublicApi, AccountApi, TradeApi, SubAccountApi):
         return key
 
     def _check_permission(self, route: Route, key: SimKey) -> None:
-        if route.need_trade and "trade" not in key.perm:
-            raise OkxError("50120")
+        # OKX's order for master-only endpoints: the main account's key, bound to an IP, then its permission.
         if route.need_master:
             with self.lock:
                 acct = self.state.account(key.uid)
             if acct is None or not acct.is_master:
-                raise OkxError("50120")
+                raise OkxError("59500")
         if route.need_ip_bound and not key.ips:
             raise OkxError("50035")
+        if route.need_trade and "trade" not in key.perm:
+            raise OkxError("50120")
 
     def _check_rate_limit(self, route: Route, req: ApiRequest, key: SimKey | None) -> None:
         if route.limit is None or not self.state.rate_limits_enabled:
@@ -194,7 +195,7 @@ class Exchange(PublicApi, AccountApi, TradeApi, SubAccountApi):
             ident = ("ip", req.peer_ip, route.name)
             if route.name == "GET public/instruments":
                 ident += (req.query.get("instType", ""),)
-        if not self.limiter.allow(ident, route.limit):
+        if not self.limiter.allow(ident, route.limit, route.window_s):
             raise OkxError("50011")
 
     @staticmethod

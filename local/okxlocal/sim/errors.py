@@ -34,10 +34,12 @@ ERRORS: dict[str, tuple[int, str]] = {
     "51020": (200, "Your order should meet or exceed the minimum order amount."),
     "51121": (200, "Order quantity must be a multiple of the lot size."),
     "51603": (200, "Order does not exist."),
+    "59500": (200, "Only the API key of the main account has permission."),
     "59501": (200, "Each account can create up to 50 API keys"),
     "59502": (200, "This note name already exists. Enter a unique API key note name"),
     "59503": (200, "Each API key can bind up to 20 IP addresses"),
     "59504": (200, "Sub-accounts don't support withdrawals. Please use your main account for withdrawals."),
+    "59505": (200, "The passphrase format is incorrect."),
     "59506": (200, "API key doesn't exist."),
     "59510": (200, "Sub-account does not exist"),
 }

@@ -14,12 +14,14 @@ class SlidingWindowLimiter:
         self._lock = threading.Lock()
         self._hits: dict[Hashable, deque[float]] = {}
 
-    def allow(self, key: Hashable, limit: int) -> bool:
-        """Count one request under ``key``; False (and not counted) if ``limit`` is already reached."""
+    def allow(self, key: Hashable, limit: int, window_s: float | None = None) -> bool:
+        """Count one request under ``key``; False (and not counted) if ``limit`` is already reached within
+        ``window_s`` (default: the limiter's window)."""
         now = time.monotonic()
+        window = self.window_s if window_s is None else window_s
         with self._lock:
             hits = self._hits.setdefault(key, deque())
-            while hits and now - hits[0] >= self.window_s:
+            while hits and now - hits[0] >= window:
                 hits.popleft()
             if len(hits) >= limit:
                 return False

@@ -1,4 +1,11 @@
-"""Sub-account endpoints: list sub-accounts, and list, create, modify and delete their API keys."""
+"""Sub-account endpoints: list sub-accounts, and list, create, modify and delete their API keys.
+
+As strict as OKX's docs: create, modify and delete need the main account's key (59500), bound to an IP (50035),
+with trade permission (50120), at 1 request per second per user (50011). A sub-account holds at most 50 keys
+(59501) and a key at most 20 IPs (59503); `perm` is read_only and/or trade, never withdraw (59504); a passphrase
+has 8-32 characters with an upper- and a lower-case letter, a digit and a special character (59505). A deleted
+key is gone at once: its next call answers 50111, and the master no longer lists it.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ from .wire import ApiRequest, ApiResponse, Route
 MAX_KEYS_PER_ACCOUNT = 50
 MAX_IPS_PER_KEY = 20
 SUB_KEY_PERMS = ("read_only", "trade")
+PASSPHRASE_LENGTH = (8, 32)
 
 ROUTES: dict[str, dict[str, Route]] = {
     "/api/v5/users/subaccount/list": {
@@ -26,7 +34,9 @@ ROUTES: dict[str, dict[str, Route]] = {
             "POST subaccount/apikey",
             "_subaccount_create_key",
             private=True,
-            limit=2,
+            limit=1,
+            window_s=1.0,
+            need_trade=True,
             need_master=True,
             need_ip_bound=True,
         ),
@@ -36,7 +46,9 @@ ROUTES: dict[str, dict[str, Route]] = {
             "POST subaccount/modify-apikey",
             "_subaccount_modify_key",
             private=True,
-            limit=2,
+            limit=1,
+            window_s=1.0,
+            need_trade=True,
             need_master=True,
             need_ip_bound=True,
         )
@@ -46,7 +58,9 @@ ROUTES: dict[str, dict[str, Route]] = {
             "POST subaccount/delete-apikey",
             "_subaccount_delete_key",
             private=True,
-            limit=2,
+            limit=1,
+            window_s=1.0,
+            need_trade=True,
             need_master=True,
             need_ip_bound=True,
         )
@@ -77,6 +91,19 @@ def _parse_sub_perm(value: object) -> set[str]:
     if not perms or not perms <= set(SUB_KEY_PERMS):
         raise OkxError("51000", "perm")
     return perms | {"read_only"}
+
+
+def _check_passphrase(value: str) -> None:
+    shortest, longest = PASSPHRASE_LENGTH
+    if not (
+        shortest <= len(value) <= longest
+        and value.isascii()
+        and any(c.isupper() for c in value)
+        and any(c.islower() for c in value)
+        and any(c.isdigit() for c in value)
+        and any(not c.isalnum() and c.isprintable() and not c.isspace() for c in value)
+    ):
+        raise OkxError("59505")
 
 
 class SubAccountApi(ExchangeCore):
@@ -178,6 +205,7 @@ class SubAccountApi(ExchangeCore):
                 raise OkxError("50014", "label")
             if not isinstance(passphrase, str) or not passphrase:
                 raise OkxError("50014", "passphrase")
+            _check_passphrase(passphrase)
             perm = _parse_sub_perm(body.get("perm") or "read_only")
             ips = _parse_ip_list(body.get("ip") or "")
             live = self._live_keys(sub.uid)

@@ -111,6 +111,7 @@ class Route:
     handler: str
     private: bool
     limit: int | None = None
+    window_s: float | None = None  # None: the limiter's (OKX's usual 2 s); sub-account key changes are 1 per 1 s
     per_inst: bool = False
     need_trade: bool = False
     need_master: bool = False
