@@ -224,6 +224,8 @@ class Settings:
     key_secret_tag: str = ""
     echo_urls: str = ""
     okx_ca_bundle: str | None = None
+    key_repair_mode: str = "off"
+    master_key_secret_name: str = ""
 
 
 def test_the_event_overrides_the_environment_which_overrides_the_defaults():

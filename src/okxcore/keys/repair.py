@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -118,6 +118,7 @@ class RepairRecord(BaseModel):
     confirmed: bool
 
 
+@runtime_checkable
 class RepairRecorder(Protocol):
     def record_key_repair(self, record: RepairRecord) -> None: ...
 

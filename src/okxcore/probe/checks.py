@@ -50,6 +50,9 @@ class KeyCheck:
     binding: BindingComparison | None = None
     okx_seen_ip: str | None = None
     result: str = ""  # a short word for the table
+    resource: str = ""  # how the findings name the key
+    config: AccountConfig | None = None  # what account/config answered
+    needs_binding: bool = False  # unbound with trade/withdraw, a Shield IP missing, or 50110 from a Shield IP
 
     @property
     def correctly_bound(self) -> bool:
@@ -133,14 +136,18 @@ def check_keys(
             break
         checks.append(_check_key(run, wiring, name, yardstick, bool(verdict.expected_ips)))
     if checks:
-        rows = [["key", "permissions", "bound IPs", "result"]]
-        for check in checks:
-            bound = ", ".join(check.binding.bound) if check.binding and check.binding.bound else "-"
-            if check.binding is not None and check.binding.unbound:
-                bound = "(none)"
-            rows.append([check.label, ",".join(sorted(check.perm)) or "-", bound, check.result])
-        run.tables["Keys"] = rows
+        run.tables["Keys"] = keys_table(checks)
     return checks
+
+
+def keys_table(checks: list[KeyCheck]) -> list[list[str]]:
+    rows = [["key", "permissions", "bound IPs", "result"]]
+    for check in checks:
+        bound = ", ".join(check.binding.bound) if check.binding and check.binding.bound else "-"
+        if check.binding is not None and check.binding.unbound:
+            bound = "(none)"
+        rows.append([check.label, ",".join(sorted(check.perm)) or "-", bound, check.result])
+    return rows
 
 
 def _check_key(
@@ -167,6 +174,7 @@ def _check_key(
     label = key.display_name(secret_name)
     check.label = label
     resource = label if label == secret_name else f"{label} ({secret_name})"
+    check.resource = resource
     try:
         # A health check is not the bot's use: recording it would hide a dead bot from the audit's dormancy
         # check. OKX still counts it as use; the audit's countdown reads the bot's own record (conservative).
@@ -236,6 +244,7 @@ def _check_key(
         )
         return check
     check.checked = True
+    check.config = config
     check.perm = config.perm
     check.binding = compare_binding(config.ip, yardstick)
     _binding_findings(run, check, key, config, resource, yardstick, configured)
@@ -253,6 +262,7 @@ def _ip_not_allowed(
         remediation = "Egress is wrong (see the egress finding); the key's binding could not be read."
     else:
         check.result = "not bound"
+        check.needs_binding = True
         message = (
             f"OKX rejected the call from Shield IP {seen} (50110): the key is not bound to it, so calls leaving "
             "from it fail."
@@ -289,6 +299,7 @@ def _binding_findings(
     if binding.unbound:
         check.result = "UNBOUND"
         if config.can_trade_or_withdraw and not key.demo:
+            check.needs_binding = True
             run.add(
                 "probe.keys.binding",
                 Severity.CRITICAL,
@@ -326,6 +337,7 @@ def _binding_findings(
         return
     elif binding.missing:
         check.result = "missing " + ", ".join(binding.missing)
+        check.needs_binding = True
         run.add(
             "probe.keys.binding",
             Severity.HIGH,

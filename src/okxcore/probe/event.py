@@ -15,6 +15,7 @@ from okxcore.egress import (
     validate_echo_urls,
 )
 from okxcore.errors import InvalidInputError
+from okxcore.keys.modes import RepairMode
 
 if TYPE_CHECKING:
     from okxcore.egress import EchoResult  # noqa: F401
@@ -37,6 +38,9 @@ class ProbeEvent(BaseModel):
     key_secret_names: tuple[str, ...] | None = Field(default=None, max_length=MAX_KEYS_PER_RUN)
     # One non-proxied echo call to show the rotating Lambda IP next to Shield's. Never touches OKX.
     direct_echo_for_contrast: StrictBool = False
+    # IP-binding repair of the sub-account keys this run finds unbound or missing a Shield IP (okxcore.keys).
+    # Omitted: KEY_REPAIR_MODE (default off).
+    repair_mode: RepairMode | None = None
 
     @field_validator("echo_urls")
     @classmethod
@@ -83,7 +87,7 @@ def parse_probe_event(event: object) -> ProbeEvent:
             name,
             problem,
             hint="Known fields: scheduled_time, echo_urls (2+ https URLs), key_secret_names (list), "
-            "direct_echo_for_contrast (true/false).",
+            "direct_echo_for_contrast (true/false), repair_mode (off, plan, apply).",
         ) from None
 
 
@@ -104,6 +108,10 @@ class ProbeSettings(Protocol):
     def echo_urls(self) -> str: ...
     @property
     def okx_ca_bundle(self) -> str | None: ...
+    @property
+    def key_repair_mode(self) -> RepairMode: ...
+    @property
+    def master_key_secret_name(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -117,6 +125,8 @@ class ProbeConfig:
     shield_secret_name: str
     direct_echo_for_contrast: bool = False
     direct_echo_ca_bundle: str | None = None
+    repair_mode: RepairMode = "off"
+    master_secret: str = ""  # the main account's key, which repairs sub-account keys
 
 
 def probe_config(event: ProbeEvent, settings: ProbeSettings) -> ProbeConfig:
@@ -143,4 +153,6 @@ def probe_config(event: ProbeEvent, settings: ProbeSettings) -> ProbeConfig:
         shield_secret_name=settings.shield_secret_name,
         direct_echo_for_contrast=event.direct_echo_for_contrast,
         direct_echo_ca_bundle=settings.okx_ca_bundle,
+        repair_mode=event.repair_mode or settings.key_repair_mode,
+        master_secret=settings.master_key_secret_name,
     )

@@ -129,6 +129,13 @@ def _probe(
             "secret (host and port from the dashboard) and expected_ips.",
         )
 
+    # 3b: the opt-in repair of what step 3 found (imported only when on: the cold start stays as it was).
+    if config.repair_mode != "off":
+        from okxcore.keys.repair_probe import repair_probe_keys
+
+        egress_confirmed = verdict.state is EgressState.MATCH and not okx_seen_outside
+        repair_probe_keys(run, wiring, checks, expected, egress_confirmed=egress_confirmed)
+
     # 4: the optional direct contrast.
     if config.direct_echo_for_contrast:
         _direct_contrast(run, config, direct_echo)

@@ -1,0 +1,111 @@
+"""The probe's repair step: the keys this run found unbound (with trade/withdraw), missing a Shield IP, or
+refused from a Shield IP (50110) are repaired through the master key (MASTER_KEY_SECRET_NAME).
+
+Only when the egress is confirmed as Shield's: with a wrong egress, binding is not the problem, and binding the
+Shield IPs could not make the calls work. A repaired key's binding findings are replaced by the repair's own
+(the before/after is in the repair table), so that the report shows the keys as they are after the run.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from okxcore.egress import compare_binding
+from okxcore.errors import OkxShieldError
+from okxcore.keys.repair import (
+    BindingRepairer,
+    RepairItem,
+    RepairRecorder,
+    RepairResult,
+    SubKeyRef,
+    manual_item,
+)
+from okxcore.keys.repair_locate import KeyToLocate, locate, master_uid, patiently
+from okxcore.report import Severity, Status
+
+if TYPE_CHECKING:
+    from okxcore.client import OkxClient
+    from okxcore.probe.checks import KeyCheck
+    from okxcore.probe.ports import ProbeWiring
+    from okxcore.probe.reporting import ProbeRun
+
+CHECK_MASTER = "keys.repair.master"
+BINDING_CHECKS = frozenset({"probe.keys.binding"})
+
+
+def repair_probe_keys(
+    run: ProbeRun,
+    wiring: ProbeWiring,
+    checks: list[KeyCheck],
+    shield_ips: tuple[str, ...],
+    *,
+    egress_confirmed: bool,
+) -> None:
+    config = run.config
+    targets = [check for check in checks if check.needs_binding]
+    mode = config.repair_mode
+    if not targets:
+        run.summary.append(f"IP-binding repair ({mode}): no key needed it.")
+        return
+    if not egress_confirmed or not shield_ips:
+        why = "the egress is not confirmed as a Shield IP" if shield_ips else "the Shield secret lists no expected_ips"
+        run.summary.append(f"IP-binding repair ({mode}) skipped: {why}.")
+        return
+    result = RepairResult(mode)
+    master = _master(run, wiring, config.master_secret)
+    if master is None:
+        reason = (
+            "no master key is configured (MASTER_KEY_SECRET_NAME)"
+            if not config.master_secret
+            else ("the master key cannot be used (see the master finding)")
+        )
+        result.items = [manual_item(c.resource, c.label, reason, shield_ips) for c in targets]
+    else:
+        client, own_uid = master
+        subaccounts = patiently(client.subaccounts)
+        refs: list[SubKeyRef] = []
+        for check in targets:
+            api_key = wiring.load_key(check.secret_name).api_key.get_secret_value()
+            target = KeyToLocate(check.resource, check.label, api_key, config=check.config)
+            found = locate(client, own_uid, target, shield_ips=shield_ips, subaccounts=subaccounts)
+            if isinstance(found, RepairItem):
+                result.items.append(found)
+            else:
+                refs.append(found)
+        recorder = wiring.state if isinstance(wiring.state, RepairRecorder) else None
+        repairer = BindingRepairer(client, shield_ips, mode, actor="probe function", recorder=recorder)
+        result.items = repairer.repair(refs).items + result.items
+    _report(run, checks, result, shield_ips)
+
+
+def _master(run: ProbeRun, wiring: ProbeWiring, name: str) -> tuple[OkxClient, str] | None:
+    if not name:
+        return None
+    try:
+        client = wiring.client(wiring.load_key(name), record_use=False)
+        return client, master_uid(client, name)
+    except OkxShieldError as exc:
+        run.add(
+            CHECK_MASTER,
+            Severity.HIGH,
+            Status.ERROR,
+            name,
+            f"IP-binding repair could not use the master key: {exc.message}",
+            remediation=exc.hint,
+        )
+        return None
+
+
+def _report(run: ProbeRun, checks: list[KeyCheck], result: RepairResult, shield_ips: tuple[str, ...]) -> None:
+    from okxcore.probe.checks import keys_table
+
+    confirmed = result.confirmed_ips()
+    run.findings[:] = [f for f in run.findings if not (f.resource in confirmed and f.check_id in BINDING_CHECKS)]
+    for check in checks:
+        if check.resource in confirmed:
+            check.binding = compare_binding(confirmed[check.resource], shield_ips)
+            check.result = "repaired"
+    run.findings.extend(result.findings())
+    run.summary.append(result.summary())
+    run.tables[f"IP-binding repair ({result.mode})"] = result.table()
+    run.tables["Keys"] = keys_table(checks)
