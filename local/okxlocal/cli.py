@@ -160,9 +160,8 @@ def _invoke(args: argparse.Namespace) -> int:
     import contextlib
 
     from handlers.observability import logger
-    from okxlocal.demo import demo_seed, invoke, load_event, print_reports
+    from okxlocal.demo import demo_stack, invoke, load_event, print_reports
     from okxlocal.proxies import ProxyKind
-    from okxlocal.stack import running_stack
 
     try:
         event = load_event(args.event) if not args.real else json.loads(args.event.read_text())
@@ -172,7 +171,7 @@ def _invoke(args: argparse.Namespace) -> int:
         previous_stream = logger.registered_handler.setStream(sys.stderr)
         scope.callback(logger.registered_handler.setStream, previous_stream)
         scope.enter_context(contextlib.redirect_stdout(sys.stderr))  # EMF metrics are printed
-        stack = None if args.real else scope.enter_context(running_stack(demo_seed(), proxy_kind=ProxyKind(args.proxy)))
+        stack = None if args.real else scope.enter_context(demo_stack(ProxyKind(args.proxy)))
         try:
             result = invoke(args.function, event)
         finally:

@@ -78,12 +78,10 @@ def keys_wiring(args: argparse.Namespace) -> Iterator[Wiring]:
 
     with contextlib.ExitStack() as scope:
         if not args.real:
-            from okxlocal.demo import DEMO_MASTER_SECRET, demo_seed
+            from okxlocal.demo import demo_stack
             from okxlocal.proxies import ProxyKind
-            from okxlocal.stack import patched_environ, running_stack
 
-            scope.enter_context(running_stack(demo_seed(), proxy_kind=ProxyKind(args.proxy)))
-            scope.enter_context(patched_environ({"MASTER_KEY_SECRET_NAME": DEMO_MASTER_SECRET}))
+            scope.enter_context(demo_stack(ProxyKind(args.proxy)))
             print("(local stack: the demo fleet, gone when this command ends)", file=sys.stderr)
         yield Wiring.from_environ()
 

@@ -40,9 +40,15 @@ FUNCTIONS = ("probe", "audit", "trade")
 
 # The desk's main account key: it manages the sub-account keys (IP-binding repair). Bound to both Shield IPs, with
 # trade permission, as OKX requires for modify-apikey; new, so it is not yet dormant.
-DEMO_MASTER_SECRET = KEY_SECRET_PREFIX + "master"
+# Kept outside the key prefix, as in a deployment: the trade function cannot read it.
+DEMO_MASTER_SECRET = "okx-shield/master"
 MASTER_UID = "1000"
 SUB_ACCOUNTS = {"1003": "expiringdesk", "1006": "halfbounddesk"}  # uid -> sub-account name under the master
+
+
+def demo_stack(proxy_kind: ProxyKind = ProxyKind.HTTPS) -> contextlib.AbstractContextManager[LocalStack]:
+    """The local stack with the demo fleet, its master key in DEMO_MASTER_SECRET (MASTER_KEY_SECRET_NAME)."""
+    return running_stack(demo_seed(), proxy_kind=proxy_kind, master_key=("master", DEMO_MASTER_SECRET))
 
 
 def demo_seed() -> SimSeed:
@@ -151,7 +157,7 @@ def _run_demo(out: TextIO, proxy_kind: ProxyKind) -> int:
         f"{EGRESS_IP} and {SECOND_SHIELD_IP}.\n"
     )
     failures = 0
-    with running_stack(demo_seed(), proxy_kind=proxy_kind) as stack:
+    with demo_stack(proxy_kind) as stack:
         _bots_traded_recently(stack)
         plan = [
             ("probe", EVENTS / "probe.json"),

@@ -71,6 +71,9 @@ class LocalStack:
     environment: str = "local"
     key_secret_extras: dict[str, dict[str, Any]] = field(default_factory=dict)  # by key label
     skip_key_secrets: frozenset[str] = frozenset()
+    # (label of a seed key, secret name): that key is the main account's key, stored apart from the bots' keys
+    # (outside the prefix, as a deployment keeps it) and named in MASTER_KEY_SECRET_NAME.
+    master_key: tuple[str, str] | None = None
 
     sim: OkxSimulator = field(init=False)
     proxy: RunningProxy = field(init=False)
@@ -112,6 +115,8 @@ class LocalStack:
             "POWERTOOLS_SERVICE_NAME": "okx-shield",
             "POWERTOOLS_METRICS_NAMESPACE": "OkxShield",
         }
+        if self.master_key is not None:
+            self.env["MASTER_KEY_SECRET_NAME"] = self.master_key[1]
         exits.enter_context(patched_environ(self.env))
         return self
 
@@ -123,11 +128,12 @@ class LocalStack:
             Name=SHIELD_SECRET_NAME,
             SecretString=json.dumps({"url": self.proxy.url(), "expected_ips": list(self.expected_ips)}),
         )
+        master_label, master_name = self.master_key or ("", "")
         for key in self.seed.keys:
             if key.label in self.skip_key_secrets:
                 continue
             secrets.create_secret(
-                Name=key_secret_name(key),
+                Name=master_name if master_label and key.label == master_label else key_secret_name(key),
                 SecretString=json.dumps(key_secret_body(key, **self.key_secret_extras.get(key.label, {}))),
                 Tags=[{"Key": KEY_SECRET_TAG[0], "Value": KEY_SECRET_TAG[1]}],
             )

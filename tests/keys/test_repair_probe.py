@@ -18,7 +18,7 @@ BOTH = ["127.0.0.2", "127.0.0.3"]
 MODIFY = "/api/v5/users/subaccount/modify-apikey"
 
 
-def R(label: str) -> str:  # noqa: N802 - how the probe's findings name a key: label (secret)
+def R(label: str) -> str:  # how the probe names a key: "label (secret name)"
     return f"{label} ({P}{label})"
 
 
