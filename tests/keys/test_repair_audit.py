@@ -35,6 +35,7 @@ def fleet(local_stack):
         "full": new_key("9001", "full", ips=TWENTY),
         "reader": new_key("9001", "reader", perm={"read_only"}),
         "bound": new_key("9001", "bound", ips=BOTH),
+        "elsewhere": new_key("9001", "elsewhere", ips=["127.0.0.3"]),  # its own call is refused (50110)
         "own-unbound": new_key("9000", "own-unbound", created_days_ago=3),  # the master account's own key
         "alone": new_key("5000", "alone", created_days_ago=3),  # a main account nobody here is master of
     }
@@ -91,8 +92,10 @@ def test_plan_reports_exactly_what_would_change_and_changes_nothing(fleet, lambd
     assert half["observed"] == f"before: 127.0.0.2, {USER_IP}"
     assert half["expected"] == f"after: 127.0.0.2, {USER_IP}, 127.0.0.3"
     assert found["subaccount:desk1/unbound"]["expected"] == "after: 127.0.0.2, 127.0.0.3"
+    assert found[P + "elsewhere"]["expected"] == "after: 127.0.0.3, 127.0.0.2"
     assert set(found) == {
         P + "half",
+        P + "elsewhere",
         "subaccount:desk1/unbound",
         "subaccount:desk1/full",
         P + "own-unbound",
@@ -113,10 +116,11 @@ def test_apply_binds_both_ips_keeps_user_ips_refuses_to_overfill_and_records(fle
     after = ips_at_okx(stack, keys)
     assert after["half"] == ["127.0.0.2", USER_IP, "127.0.0.3"]
     assert after["unbound"] == BOTH
+    assert after["elsewhere"] == ["127.0.0.3", "127.0.0.2"]
     # And the 20-IP key, the read-only key, the bound key and keys the master cannot modify are untouched
     for label in ("full", "reader", "bound", "own-unbound", "alone", "master"):
         assert after[label] == before[label], label
-    assert modifies(stack) == 2
+    assert modifies(stack) == 3
     found = repair_findings(result)
     assert found[P + "half"]["status"] == "PASS"
     full = found["subaccount:desk1/full"]
@@ -132,13 +136,14 @@ def test_apply_binds_both_ips_keeps_user_ips_refuses_to_overfill_and_records(fle
     problems = {(f["resource"], f["check_id"]) for f in result["findings"] if f["status"] != "PASS"}
     assert (P + "half", "audit.shield_ips.missing") not in problems
     assert ("subaccount:desk1/unbound", "audit.ip_binding") not in problems
+    assert not {p for p in problems if p[0] == P + "elsewhere"}  # judged again with the list OKX shows now
     [message] = stack.reports()
     assert "IP-binding repair (apply):" in message.body
     assert f"127.0.0.2, {USER_IP}, 127.0.0.3" in message.body
 
     # And the state table records who changed which key, when, from what to what
     records = {r["key_label"]["S"]: r for r in repair_records()}
-    assert set(records) == {"half", "unbound"}
+    assert set(records) == {"half", "unbound", "elsewhere"}
     assert [ip["S"] for ip in records["half"]["old_ips"]["L"]] == ["127.0.0.2", USER_IP]
     assert [ip["S"] for ip in records["half"]["new_ips"]["L"]] == ["127.0.0.2", USER_IP, "127.0.0.3"]
     assert records["unbound"]["old_ips"]["L"] == []
@@ -147,10 +152,10 @@ def test_apply_binds_both_ips_keeps_user_ips_refuses_to_overfill_and_records(fle
 
     # When the audit runs again, nothing is written: the repair is a no-op
     again = audit("apply", lambda_context)
-    assert modifies(stack) == 2
+    assert modifies(stack) == 3
     assert ips_at_okx(stack, keys) == after
     assert P + "half" not in repair_findings(again)
-    assert len(repair_records()) == 2
+    assert len(repair_records()) == 3
 
     # And every request reached OKX from the proxy's IP; no secret is anywhere
     assert {r.peer_ip for r in stack.sim.stats.requests} == {"127.0.0.2"}

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict
 from okxcore.audit.fleet import RateGate
 from okxcore.client import OkxClient
 from okxcore.egress import compare_binding
-from okxcore.errors import OkxShieldError, OkxTransportError, SubAccountKeyNotFoundError
+from okxcore.errors import InvalidInputError, OkxShieldError, OkxTransportError, SubAccountKeyNotFoundError
 from okxcore.keys.modes import RepairMode
 from okxcore.models import OKX_MAX_IPS_PER_KEY, SubAccountApiKey
 from okxcore.report import Finding, Severity, Status
@@ -236,6 +236,8 @@ class BindingRepairer:
             self.master.modify_subaccount_api_key(ref.sub_acct, ref.api_key, ips=plan.after)
         except OkxTransportError as exc:
             return _failed(ref, "no answer to modify-apikey: the change may or may not have taken", exc, plan)
+        except InvalidInputError as exc:
+            return _failed(ref, "the new IP list was refused before sending; nothing was changed", exc, plan)
         except OkxShieldError as exc:
             return _failed(ref, "OKX refused modify-apikey; nothing was changed", exc, plan)
         try:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from okxcore.audit.models import KeySubject, KeyVerdict, Thresholds
 from okxcore.audit.rules import CHECK_IP_BINDING, CHECK_SHIELD_IPS_MISSING, evaluate_key
 from okxcore.client import OkxClient
+from okxcore.errors import IpNotAllowedError
 from okxcore.keys.modes import RepairMode
 from okxcore.keys.repair import BindingRepairer, RepairRecorder, RepairResult, SubKeyRef, manual_item
 from okxcore.models import SubAccountApiKey
@@ -19,8 +20,22 @@ from okxcore.models import SubAccountApiKey
 NEEDS_BINDING = frozenset({CHECK_IP_BINDING, CHECK_SHIELD_IPS_MISSING})
 
 
-def needs_binding(verdict: KeyVerdict) -> bool:
+def needs_binding(verdict: KeyVerdict, shield_ips: tuple[str, ...]) -> bool:
+    refused = verdict.subject.call_error
+    if isinstance(refused, IpNotAllowedError) and refused.seen_ip in shield_ips:
+        return True  # 50110 from a Shield IP: the key is bound, but not to the IP the call left from
     return any(f.is_problem and f.check_id in NEEDS_BINDING for f in verdict.findings)
+
+
+def _after_repair(subject: KeySubject, ips: tuple[str, ...], listed: SubAccountApiKey | None) -> KeySubject:
+    """The key as it is after a confirmed repair; a 50110 refusal is what the repair fixed."""
+    refused_here = isinstance(subject.call_error, IpNotAllowedError)
+    return replace(
+        subject,
+        ips=ips,
+        perm=subject.perm if subject.perm is not None else (listed.perm if listed else None),
+        call_error=None if refused_here else subject.call_error,
+    )
 
 
 @dataclass
@@ -54,7 +69,7 @@ def repair_in_audit(
     manual = []
     for verdict in verdicts:
         subject = verdict.subject
-        if not needs_binding(verdict):
+        if not needs_binding(verdict, shield_ips):
             continue
         key = listed.get(subject.resource)
         if key is None or master is None or not key.api_key:
@@ -71,7 +86,7 @@ def repair_in_audit(
     confirmed = result.confirmed_ips()
     judged = [
         evaluate_key(
-            replace(v.subject, ips=confirmed[v.subject.resource]),
+            _after_repair(v.subject, confirmed[v.subject.resource], listed.get(v.subject.resource)),
             thresholds=thresholds,
             expected_ips=shield_ips,
             now_ms=now_ms,

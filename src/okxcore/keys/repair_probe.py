@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from okxcore.probe.reporting import ProbeRun
 
 CHECK_MASTER = "keys.repair.master"
+# The probe's timeout is 60 s and OKX allows one modify-apikey per second: the rest waits for the next run.
+PROBE_REPAIRS_PER_RUN = 10
 BINDING_CHECKS = frozenset({"probe.keys.binding"})
 
 
@@ -47,6 +49,12 @@ def repair_probe_keys(
     if not targets:
         run.summary.append(f"IP-binding repair ({mode}): no key needed it.")
         return
+    if len(targets) > PROBE_REPAIRS_PER_RUN:
+        run.summary.append(
+            f"IP-binding repair: {len(targets) - PROBE_REPAIRS_PER_RUN} more key(s) need it; the next run takes them "
+            "(or run the audit with repair on)."
+        )
+        targets = targets[:PROBE_REPAIRS_PER_RUN]
     if not egress_confirmed or not shield_ips:
         why = "the egress is not confirmed as a Shield IP" if shield_ips else "the Shield secret lists no expected_ips"
         run.summary.append(f"IP-binding repair ({mode}) skipped: {why}.")
