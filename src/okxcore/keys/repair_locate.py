@@ -8,6 +8,7 @@ say) the master's sub-accounts are searched, below OKX's 20-per-2-s listing limi
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -108,7 +109,7 @@ def locate(
             continue
         gate.acquire()
         try:
-            listed = patiently(lambda sub=sub: master.subaccount_api_keys(sub.sub_acct, target.api_key))
+            listed = patiently(functools.partial(master.subaccount_api_keys, sub.sub_acct, target.api_key))
         except SubAccountKeyNotFoundError:
             continue
         if any(key.api_key == target.api_key for key in listed):
