@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import OkxError
 from .faults import SimFaults
-from .orders import Order
+from .orders import Fill, Order
 from .ratelimit import SlidingWindowLimiter
 from .state import SimAccount, SimSeed
 from .wire import ZERO, ApiRequest, ApiResponse
@@ -41,6 +41,8 @@ class ExchangeCore:
     limiter: SlidingWindowLimiter
     clock: Clock
     _orders: list[Order]
+    _fills: list[Fill]
+    _bill_ids: itertools.count[int]
     _ord_ids: itertools.count[int]
     _trade_ids: itertools.count[int]
     _last_used: dict[str, int]
@@ -84,3 +86,12 @@ class ExchangeCore:
             if reserved is not None:
                 frozen[reserved[0]] = frozen.get(reserved[0], ZERO) + reserved[1]
         return frozen
+
+    def _find_order(self, uid: str, inst_id: str, ord_id: str, cl_ord_id: str) -> Order | None:
+        """By ordId, else the latest order with that clOrdId (OKX's rule). Caller holds the lock."""
+        for order in reversed(self._orders):
+            if order.uid != uid or order.inst_id != inst_id:
+                continue
+            if (ord_id and order.ord_id == ord_id) or (not ord_id and order.cl_ord_id == cl_ord_id):
+                return order
+        return None

@@ -2,9 +2,9 @@
 
 Nothing here knows about HTTP: :class:`Exchange.handle` takes an :class:`ApiRequest` (method, the
 request-target exactly as received, headers, raw body, peer IP) and returns an :class:`ApiResponse`.
-The endpoints live in one module per OKX API area (``public``, ``account``, ``trade``,
-``subaccount``), each with its own ``ROUTES``. All state lives in one deep copy of the seed and is
-guarded by one re-entrant lock.
+The endpoints live in one module per OKX API area (``public``, ``account``, ``trade`` and
+``trade_queries``, ``subaccount``, ``asset``), each with its own ``ROUTES``. All state lives in one
+deep copy of the seed and is guarded by one re-entrant lock.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from . import account, public, subaccount, trade
+from . import account, asset, public, subaccount, trade, trade_queries
 from .account import AccountApi
+from .asset import AssetApi
 from .core import Clock
 from .errors import OkxError
 from .faults import SimFaults
@@ -30,15 +31,18 @@ from .ratelimit import SlidingWindowLimiter
 from .state import SimKey, SimSeed, SimTicker
 from .subaccount import SubAccountApi
 from .trade import TradeApi
-from .wire import ZERO, ApiRequest, ApiResponse, Route, ip_allowed, parse_okx_timestamp, sign
+from .trade_queries import TradeQueryApi
+from .wire import ZERO, ApiRequest, ApiResponse, Route, ip_allowed, merge_routes, parse_okx_timestamp, sign
 
 __all__ = ["ROUTES", "ApiRequest", "ApiResponse", "Exchange", "sign"]
 
-ROUTES: dict[str, dict[str, Route]] = {**public.ROUTES, **account.ROUTES, **trade.ROUTES, **subaccount.ROUTES}
+ROUTES = merge_routes(
+    public.ROUTES, account.ROUTES, trade.ROUTES, trade_queries.ROUTES, subaccount.ROUTES, asset.ROUTES
+)
 
 
 @dataclass
-class Exchange(PublicApi, AccountApi, TradeApi, SubAccountApi):
+class Exchange(PublicApi, AccountApi, TradeApi, TradeQueryApi, SubAccountApi, AssetApi):
     seed: SimSeed
     faults: SimFaults
     state: SimSeed = field(init=False)
@@ -49,6 +53,8 @@ class Exchange(PublicApi, AccountApi, TradeApi, SubAccountApi):
         self.limiter = SlidingWindowLimiter(2.0)
         self.clock = Clock(self.faults)
         self._orders = []
+        self._fills = []
+        self._bill_ids = itertools.count(800_000_000_000_000_001)
         self._ord_ids = itertools.count(700_000_000_000_000_001)
         self._trade_ids = itertools.count(900_000_001)
         self._last_used = {}
@@ -94,6 +100,20 @@ class Exchange(PublicApi, AccountApi, TradeApi, SubAccountApi):
                 if crosses:
                     self._fill(order, order.px, self.state.fee_rate_maker, now, exec_type="M")
 
+    def fill_order(self, cl_ord_id: str, size: Decimal | None = None) -> dict[str, Any]:
+        """A counterparty takes ``size`` (default: all the rest) of the latest pending order with this clOrdId,
+        at the order's own price (maker fee): how a test or the demo makes a resting limit order fill partly."""
+        with self.lock:
+            for order in reversed(self._orders):
+                if order.cl_ord_id == cl_ord_id and order.pending and order.px is not None:
+                    self._fill(order, order.px, self.state.fee_rate_maker, self.now_ms(), exec_type="M", qty=size)
+                    return order.to_okx()
+        raise KeyError(f"no pending limit order with clOrdId {cl_ord_id}")
+
+    def set_funding_balance(self, uid: str, ccy: str, amount: Decimal) -> None:
+        with self.lock:
+            self._account(uid).funding[ccy] = Decimal(amount)
+
     def add_key(self, key: SimKey) -> None:
         with self.lock:
             if self.state.key(key.api_key) is not None:
@@ -127,6 +147,8 @@ class Exchange(PublicApi, AccountApi, TradeApi, SubAccountApi):
         except OkxError as err:
             return self._error(err)
         if route.name == "POST trade/order" and self.faults.take_drop_after_order():
+            response.drop = True
+        if route.name == "POST trade/cancel-order" and self.faults.take_drop_after_cancel():
             response.drop = True
         return response
 

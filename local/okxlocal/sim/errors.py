@@ -23,7 +23,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "50110": (401, "Your IP {0} is not included in your API key's IP whitelist."),
     "50111": (401, "Invalid OK-ACCESS-KEY."),
     "50112": (401, "Invalid OK-ACCESS-TIMESTAMP."),
-    "50113": (401, "Invalid signature."),
+    "50113": (401, "Invalid Sign"),  # the live wording; the docs table says "Invalid signature."
     "50115": (405, "Invalid request method."),
     "50119": (200, "API key doesn't exist"),
     "50120": (200, "This API key doesn't have permission to use this function"),
@@ -33,6 +33,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "51016": (200, "Client order ID already exists."),
     "51020": (200, "Your order should meet or exceed the minimum order amount."),
     "51121": (200, "Order quantity must be a multiple of the lot size."),
+    "51400": (200, "Order cancellation failed as the order has been filled, canceled or does not exist."),
     "51603": (200, "Order does not exist."),
     "59500": (200, "Only the API key of the main account has permission."),
     "59501": (200, "Each account can create up to 50 API keys"),

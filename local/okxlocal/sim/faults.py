@@ -14,6 +14,7 @@ class SimFaults:
     - ``drop_after_order``: the next N order placements (``POST /api/v5/trade/order`` requests that
       reach the order handler) are processed (committed, if valid) and then the TCP connection is
       closed without sending any response bytes.
+    - ``drop_after_cancel``: the same for the next N ``POST /api/v5/trade/cancel-order`` requests.
     - ``server_errors``: the next N OKX API requests answer HTTP 503 ``{"code":"50001"}``.
     - ``rate_limit_storm``: the next N authenticated private requests answer HTTP 429 ``50011``.
     - ``clock_offset_ms``: server clock = real clock + offset (``/public/time``, timestamp check,
@@ -24,6 +25,7 @@ class SimFaults:
 
     latency_s: float = 0.0
     drop_after_order: int = 0
+    drop_after_cancel: int = 0
     server_errors: int = 0
     rate_limit_storm: int = 0
     clock_offset_ms: int = 0
@@ -43,6 +45,10 @@ class SimFaults:
         """Consume one ``drop_after_order`` if any is left."""
         return self._take("drop_after_order")
 
+    def take_drop_after_cancel(self) -> bool:
+        """Consume one ``drop_after_cancel`` if any is left."""
+        return self._take("drop_after_cancel")
+
     def take_server_error(self) -> bool:
         """Consume one ``server_errors`` if any is left."""
         return self._take("server_errors")
@@ -61,6 +67,7 @@ class SimFaults:
         with self._lock:
             self.latency_s = 0.0
             self.drop_after_order = 0
+            self.drop_after_cancel = 0
             self.server_errors = 0
             self.rate_limit_storm = 0
             self.clock_offset_ms = 0

@@ -1,4 +1,4 @@
-"""The simulator's order book entry: one spot order, as OKX reports it."""
+"""The simulator's order book entries: one spot order and one fill, each as OKX reports it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from decimal import Decimal
 from typing import Any
 
 from .wire import ZERO, fmt
+
+# cancelSource as OKX reports it for an order its owner canceled through the API.
+CANCELED_BY_USER = "1"
 
 
 @dataclass
@@ -26,6 +29,7 @@ class Order:
     state: str
     c_time: int
     u_time: int
+    tag: str = ""
     acc_fill_sz: Decimal = ZERO
     avg_px: Decimal | None = None
     fill_px: Decimal | None = None
@@ -34,6 +38,7 @@ class Order:
     fee: Decimal = ZERO  # amount charged (positive); reported negative
     trade_id: str = ""
     exec_type: str = ""
+    cancel_source: str = ""
 
     @property
     def pending(self) -> bool:
@@ -53,6 +58,7 @@ class Order:
         return self.base_ccy, remaining
 
     def to_okx(self) -> dict[str, Any]:
+        """The order as GET trade/order, orders-pending and orders-history write it (one field set)."""
         return {
             "accFillSz": fmt(self.acc_fill_sz),
             "algoClOrdId": "",
@@ -61,12 +67,11 @@ class Order:
             "attachAlgoOrds": [],
             "avgPx": fmt(self.avg_px) if self.avg_px is not None else "",
             "cTime": str(self.c_time),
-            "cancelSource": "",
+            "cancelSource": self.cancel_source,
             "cancelSourceReason": "",
             "category": "normal",
             "ccy": "",
             "clOrdId": self.cl_ord_id,
-            "execType": self.exec_type,
             "fee": fmt(-self.fee),
             "feeCcy": self.fee_ccy,
             "fillPx": fmt(self.fill_px) if self.fill_px is not None else "",
@@ -76,23 +81,86 @@ class Order:
             "instType": "SPOT",
             "isTpLimit": "false",
             "lever": "",
+            "linkedAlgoOrd": {"algoId": ""},
             "ordId": self.ord_id,
             "ordType": self.ord_type,
             "pnl": "0",
             "posSide": "net",
             "px": fmt(self.px) if self.px is not None else "",
+            "pxType": "",
+            "pxUsd": "",
+            "pxVol": "",
+            "quickMgnType": "",
             "rebate": "0",
             "rebateCcy": self.quote_ccy if self.side == "buy" else self.base_ccy,
             "reduceOnly": "false",
             "side": self.side,
+            "slOrdPx": "",
+            "slTriggerPx": "",
+            "slTriggerPxType": "",
             "source": "",
             "state": self.state,
+            "stpId": "",
+            "stpMode": "cancel_maker",
             "sz": fmt(self.sz),
-            "tag": "",
+            "tag": self.tag,
             "tdMode": "cash",
             "tgtCcy": self.tgt_ccy,
+            "tpOrdPx": "",
+            "tpTriggerPx": "",
+            "tpTriggerPxType": "",
             "tradeId": self.trade_id,
             "uTime": str(self.u_time),
+        }
+
+
+@dataclass(frozen=True)
+class Fill:
+    """One trade of an order (what fills-history lists)."""
+
+    uid: str
+    inst_id: str
+    ord_id: str
+    cl_ord_id: str
+    tag: str
+    side: str
+    fill_px: Decimal
+    fill_sz: Decimal
+    fee: Decimal  # charged, positive; reported negative
+    fee_rate: Decimal
+    fee_ccy: str
+    exec_type: str
+    trade_id: str
+    bill_id: str
+    ts: int
+
+    def to_okx(self) -> dict[str, Any]:
+        return {
+            "billId": self.bill_id,
+            "clOrdId": self.cl_ord_id,
+            "execType": self.exec_type,
+            "fee": fmt(-self.fee),
+            "feeCcy": self.fee_ccy,
+            "feeRate": fmt(-self.fee_rate),
+            "fillFwdPx": "",
+            "fillIdxPx": "",
+            "fillMarkPx": "",
+            "fillMarkVol": "",
+            "fillPnl": "0",
+            "fillPx": fmt(self.fill_px),
+            "fillPxUsd": "",
+            "fillPxVol": "",
+            "fillSz": fmt(self.fill_sz),
+            "fillTime": str(self.ts),
+            "instId": self.inst_id,
+            "instType": "SPOT",
+            "ordId": self.ord_id,
+            "posSide": "net",
+            "side": self.side,
+            "subType": "1" if self.side == "buy" else "2",
+            "tag": self.tag,
+            "tradeId": self.trade_id,
+            "ts": str(self.ts),
         }
 
 

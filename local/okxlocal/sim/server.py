@@ -376,6 +376,14 @@ class OkxSimulator:
     def set_balance(self, uid: str, ccy: str, amount: Decimal | str | float) -> None:
         self.exchange.set_balance(uid, ccy, _to_decimal(amount))
 
+    def fill_order(self, cl_ord_id: str, size: Decimal | str | float | None = None) -> dict[str, Any]:
+        """Fill ``size`` (default: the rest) of the pending order with this clOrdId at its price; its OKX dict."""
+        return self.exchange.fill_order(cl_ord_id, None if size is None else _to_decimal(size))
+
+    def set_funding_balance(self, uid: str, ccy: str, amount: Decimal | str | float) -> None:
+        """The funding account's balance (``asset/balances``), apart from the trading account."""
+        self.exchange.set_funding_balance(uid, ccy, _to_decimal(amount))
+
     def key(self, api_key: str) -> SimKey | None:
         """The live key object (mutations such as ``deleted = True`` take effect immediately)."""
         return self.exchange.key(api_key)

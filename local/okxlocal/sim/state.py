@@ -59,7 +59,8 @@ class SimAccount(_Model):
     label: str = ""
     main_uid: str | None = None
     sub_acct: str | None = None
-    balances: dict[str, Decimal] = Field(default_factory=dict)
+    balances: dict[str, Decimal] = Field(default_factory=dict)  # trading account
+    funding: dict[str, Decimal] = Field(default_factory=dict)  # funding account (asset/balances)
     created_ms: int = Field(default_factory=_now_ms)
 
     @property

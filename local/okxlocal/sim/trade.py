@@ -1,32 +1,61 @@
-"""Trade endpoints: place an order (fills against the ticker at once if it crosses) and look one up."""
+"""Trade endpoints that change orders: place one or a batch (filled against the ticker at once if it
+crosses), and cancel. Order queries are in :mod:`.trade_queries`.
+"""
 
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal
 from typing import Any
 
 from .core import ExchangeCore
 from .errors import OkxError, message
-from .orders import Order, OrderRejected
+from .orders import CANCELED_BY_USER, Fill, Order, OrderRejected
 from .state import SimKey
 from .wire import ZERO, ApiRequest, ApiResponse, Route, is_multiple, positive_decimal, round_down
 
 CLORDID_RE = re.compile(r"[A-Za-z0-9]{1,32}")
+TAG_RE = re.compile(r"[A-Za-z0-9]{1,16}")
 ORD_TYPES = ("market", "limit", "post_only", "ioc", "fok")
+MAX_BATCH = 20
+# OKX's per-item answer to a cancel of an order that is filled, canceled or unknown: one code for all three.
+CANCEL_NOT_PENDING = "51400"
 
 ROUTES: dict[str, dict[str, Route]] = {
     "/api/v5/trade/order": {
         "POST": Route("POST trade/order", "_place_order", private=True, limit=60, per_inst=True, need_trade=True),
-        "GET": Route("GET trade/order", "_get_order", private=True, limit=60, per_inst=True),
+    },
+    "/api/v5/trade/batch-orders": {
+        "POST": Route("POST trade/batch-orders", "_place_batch", private=True, limit=300, need_trade=True),
+    },
+    "/api/v5/trade/cancel-order": {
+        "POST": Route(
+            "POST trade/cancel-order", "_cancel_order", private=True, limit=60, per_inst=True, need_trade=True
+        ),
     },
 }
+
+# The top-level answer of an endpoint that reports per item: every item ok, none ok, or some.
+_ALL_OK = ("0", "")
+_NONE_OK = ("1", "All operations failed")
+_SOME_OK = ("2", "Bulk operation partially succeeded.")
 
 
 class TradeApi(ExchangeCore):
     def _place_order(self, req: ApiRequest, key: SimKey | None) -> ApiResponse:
         assert key is not None
         body = self._json_body(req)
+        return self._place(req, key, [body])
+
+    def _place_batch(self, req: ApiRequest, key: SimKey | None) -> ApiResponse:
+        assert key is not None
+        body = self._json_list_body(req)
+        if not body or len(body) > MAX_BATCH:
+            raise OkxError("51000", "orders")
+        return self._place(req, key, body)
+
+    def _place(self, req: ApiRequest, key: SimKey, bodies: list[Any]) -> ApiResponse:
         in_time = str(self.clock.now_us())
         exp_header = req.header("expTime")
         if exp_header:
@@ -36,46 +65,64 @@ class TradeApi(ExchangeCore):
                 raise OkxError("51000", "expTime") from None
             if self.now_ms() > exp_ms:
                 return ApiResponse(200, {"code": "50037", "msg": message("50037"), "data": []})
-        raw_cl = body.get("clOrdId", "")
-        cl_ord_id = "" if raw_cl is None else str(raw_cl)
+        items = []
+        for body in bodies:
+            if not isinstance(body, dict):
+                raise OkxError("50002")
+            raw_cl = body.get("clOrdId", "")
+            cl_ord_id = "" if raw_cl is None else str(raw_cl)
+            tag = str(body.get("tag") or "")
+            try:
+                with self.lock:
+                    order = self._new_order(key, body, cl_ord_id)
+            except OrderRejected as rejected:
+                items.append(_item(cl_ord_id, "", tag, rejected.s_code, rejected.s_msg, self.now_ms()))
+            else:
+                items.append(_item(order.cl_ord_id, order.ord_id, order.tag, "0", "Order placed", order.c_time))
+        return self._items_answer(items, in_time)
+
+    def _items_answer(self, items: list[dict[str, Any]], in_time: str) -> ApiResponse:
+        failed = sum(item["sCode"] != "0" for item in items)
+        code, msg = _ALL_OK if not failed else _NONE_OK if failed == len(items) else _SOME_OK
+        payload = {"code": code, "msg": msg, "data": items, "inTime": in_time, "outTime": str(self.clock.now_us())}
+        return ApiResponse(200, payload)
+
+    @staticmethod
+    def _json_list_body(req: ApiRequest) -> list[Any]:
+        if not req.body.strip():
+            raise OkxError("50000")
         try:
-            with self.lock:
-                order = self._new_order(key, body, cl_ord_id)
-        except OrderRejected as rejected:
+            body = json.loads(req.body)
+        except (ValueError, UnicodeDecodeError):
+            raise OkxError("50002") from None
+        if not isinstance(body, list):
+            raise OkxError("50002")
+        return body
+
+    def _cancel_order(self, req: ApiRequest, key: SimKey | None) -> ApiResponse:
+        assert key is not None
+        body = self._json_body(req)
+        in_time = str(self.clock.now_us())
+        inst_id = str(body.get("instId") or "")
+        if not inst_id:
+            raise OkxError("50014", "instId")
+        ord_id = str(body.get("ordId") or "")
+        cl_ord_id = str(body.get("clOrdId") or "")
+        if not ord_id and not cl_ord_id:
+            raise OkxError("51000", "ordId")
+        with self.lock:
+            order = self._find_order(key.uid, inst_id, ord_id, cl_ord_id)
             now = self.now_ms()
-            return ApiResponse(
-                200,
-                {
-                    "code": "1",
-                    "msg": "All operations failed",
-                    "data": [
-                        {
-                            "clOrdId": cl_ord_id,
-                            "ordId": "",
-                            "sCode": rejected.s_code,
-                            "sMsg": rejected.s_msg,
-                            "tag": "",
-                            "ts": str(now),
-                        }
-                    ],
-                    "inTime": in_time,
-                    "outTime": str(self.clock.now_us()),
-                },
-            )
-        return self._ok(
-            [
-                {
-                    "clOrdId": order.cl_ord_id,
-                    "ordId": order.ord_id,
-                    "sCode": "0",
-                    "sMsg": "Order placed",
-                    "tag": "",
-                    "ts": str(order.c_time),
-                }
-            ],
-            inTime=in_time,
-            outTime=str(self.clock.now_us()),
-        )
+            if order is None or not order.pending:
+                item = _item(cl_ord_id, ord_id, "", CANCEL_NOT_PENDING, message(CANCEL_NOT_PENDING), now)
+            else:
+                order.state = "canceled"
+                order.cancel_source = CANCELED_BY_USER
+                order.u_time = now
+                self._balance_utime[order.uid] = now  # its frozen funds are released
+                item = _item(order.cl_ord_id, order.ord_id, order.tag, "0", "", now)
+        item.pop("tag")  # cancel answers carry no tag (OKX's documented example)
+        return self._items_answer([item], in_time)
 
     def _new_order(self, key: SimKey, body: dict[str, Any], cl_ord_id: str) -> Order:
         """Validate, commit and (if it crosses) fill one order. Caller holds the lock."""
@@ -83,6 +130,9 @@ class TradeApi(ExchangeCore):
             raise OrderRejected("51000", "Parameter clOrdId error")
         if cl_ord_id and any(o.uid == key.uid and o.cl_ord_id == cl_ord_id and o.pending for o in self._orders):
             raise OrderRejected("51016", message("51016"))
+        tag = str(body.get("tag") or "")
+        if tag and not TAG_RE.fullmatch(tag):
+            raise OrderRejected("51000", "Parameter tag error")
         inst = self.state.instrument(str(body.get("instId", "")))
         if inst is None or inst.state != "live":
             raise OrderRejected("51001", message("51001"))
@@ -154,6 +204,7 @@ class TradeApi(ExchangeCore):
             state="live",
             c_time=now,
             u_time=now,
+            tag=tag,
         )
         self._orders.append(order)
         taker_px: Decimal | None = None
@@ -172,11 +223,14 @@ class TradeApi(ExchangeCore):
             self._balance_utime[acct.uid] = now  # funds frozen
         return order
 
-    def _fill(self, order: Order, px: Decimal, fee_rate: Decimal, now: int, exec_type: str) -> None:
-        """Fill the rest of ``order`` at ``px``; fee charged in the received currency."""
+    def _fill(
+        self, order: Order, px: Decimal, fee_rate: Decimal, now: int, exec_type: str, qty: Decimal | None = None
+    ) -> None:
+        """Fill ``qty`` (default: the rest) of ``order`` at ``px``; fee charged in the received currency."""
         acct = self._account(order.uid)
         bal = acct.balances
-        qty = order.base_sz - order.acc_fill_sz
+        rest = order.base_sz - order.acc_fill_sz
+        qty = rest if qty is None else min(qty, rest)
         if order.side == "buy":
             fee = qty * fee_rate
             bal[order.quote_ccy] = bal.get(order.quote_ccy, ZERO) - qty * px
@@ -195,23 +249,29 @@ class TradeApi(ExchangeCore):
         order.fee += fee
         order.trade_id = str(next(self._trade_ids))
         order.exec_type = exec_type
-        order.state = "filled"
+        order.state = "filled" if order.acc_fill_sz >= order.base_sz else "partially_filled"
         order.u_time = now
         self._balance_utime[acct.uid] = now
+        self._fills.append(
+            Fill(
+                uid=order.uid,
+                inst_id=order.inst_id,
+                ord_id=order.ord_id,
+                cl_ord_id=order.cl_ord_id,
+                tag=order.tag,
+                side=order.side,
+                fill_px=px,
+                fill_sz=qty,
+                fee=fee,
+                fee_rate=fee_rate,
+                fee_ccy=order.fee_ccy,
+                exec_type=exec_type,
+                trade_id=order.trade_id,
+                bill_id=str(next(self._bill_ids)),
+                ts=now,
+            )
+        )
 
-    def _get_order(self, req: ApiRequest, key: SimKey | None) -> ApiResponse:
-        assert key is not None
-        inst_id = req.query.get("instId", "")
-        if not inst_id:
-            raise OkxError("50014", "instId")
-        ord_id = req.query.get("ordId", "")
-        cl_ord_id = req.query.get("clOrdId", "")
-        if not ord_id and not cl_ord_id:
-            raise OkxError("50015", "ordId", "clOrdId")
-        with self.lock:
-            for order in reversed(self._orders):
-                if order.uid != key.uid or order.inst_id != inst_id:
-                    continue
-                if (ord_id and order.ord_id == ord_id) or (not ord_id and order.cl_ord_id == cl_ord_id):
-                    return self._ok([order.to_okx()])
-        raise OkxError("51603")
+
+def _item(cl_ord_id: str, ord_id: str, tag: str, s_code: str, s_msg: str, ts: int) -> dict[str, Any]:
+    return {"clOrdId": cl_ord_id, "ordId": ord_id, "sCode": s_code, "sMsg": s_msg, "tag": tag, "ts": str(ts)}

@@ -116,3 +116,12 @@ class Route:
     need_trade: bool = False
     need_master: bool = False
     need_ip_bound: bool = False
+
+
+def merge_routes(*tables: dict[str, dict[str, Route]]) -> dict[str, dict[str, Route]]:
+    """One path may be served by two areas (GET trade/order reads, POST trade/order writes)."""
+    merged: dict[str, dict[str, Route]] = {}
+    for table in tables:
+        for path, methods in table.items():
+            merged.setdefault(path, {}).update(methods)
+    return merged
