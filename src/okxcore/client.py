@@ -25,9 +25,11 @@ from pydantic import BaseModel, ValidationError
 from okxcore.credentials import OkxKeySecret, Region
 from okxcore.errors import (
     RETRYABLE_CODES,
+    CancelInProgressError,
     OkxApiError,
     OkxAuthError,
     OkxTransportError,
+    OrderAlreadyFinalError,
     OrderNotFoundError,
     OrderOutcomeUnknownError,
     ServiceBusyError,
@@ -37,6 +39,8 @@ from okxcore.errors import (
 from okxcore.models import (
     AccountConfig,
     Balance,
+    CancelOutcome,
+    CancelState,
     CreatedSubAccountApiKey,
     Instrument,
     Order,
@@ -76,6 +80,7 @@ class Timeouts:
 
 
 AuthenticatedCallback = Callable[[str], None]
+PAGE_LIMIT = 100  # OKX's largest page for order lists
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
@@ -167,6 +172,46 @@ class OkxClient:
             return None
         return self._one(Order, data) if data else None
 
+    def pending_orders(self, inst_id: str | None = None) -> list[Order]:
+        """Every live or partially filled spot order of the account (of one instrument), newest first."""
+        params = {"instType": "SPOT", "limit": str(PAGE_LIMIT), **({"instId": inst_id} if inst_id else {})}
+        orders: list[Order] = []
+        while True:
+            page = self._many(Order, self._call("GET", "/api/v5/trade/orders-pending", params=params))
+            orders.extend(page)
+            if len(page) < PAGE_LIMIT:
+                return orders
+            params = {**params, "after": page[-1].ord_id}  # OKX pages by ordId: older than the last one seen
+
+    def cancel_order(self, inst_id: str, *, cl_ord_id: str) -> CancelOutcome:
+        """Ask OKX to cancel the order; safe to call again. An order already filled, canceled or unknown is an
+        outcome, not an error. A lost answer is reconciled by looking the order up: final or unknown is
+        reported as it is; still pending is asked once more (cancelling twice does no harm)."""
+        body = {"instId": inst_id, "clOrdId": cl_ord_id}
+        for attempt in (1, 2):
+            try:
+                data = self._call("POST", "/api/v5/trade/cancel-order", body=body, safe=False, item_id=cl_ord_id)
+            except (OrderAlreadyFinalError, OrderNotFoundError):
+                return self._cancel_looked_up(inst_id, cl_ord_id)
+            except CancelInProgressError:
+                return CancelOutcome(inst_id=inst_id, cl_ord_id=cl_ord_id, state="requested")
+            except OkxTransportError:
+                outcome = self._cancel_looked_up(inst_id, cl_ord_id)
+                if outcome.state != "requested" or attempt == 2:
+                    return outcome
+                continue
+            ack = self._one(OrderAck, data)
+            return CancelOutcome(inst_id=inst_id, cl_ord_id=cl_ord_id, state="requested", ord_id=ack.ord_id)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _cancel_looked_up(self, inst_id: str, cl_ord_id: str) -> CancelOutcome:
+        """The cancel's outcome as the order's own state says; `requested` when it is still pending."""
+        order = self.get_order(inst_id, cl_ord_id=cl_ord_id)
+        if order is None:
+            return CancelOutcome(inst_id=inst_id, cl_ord_id=cl_ord_id, state="not_found")
+        state: CancelState = "requested" if order.is_pending else "already_final"
+        return CancelOutcome(inst_id=inst_id, cl_ord_id=cl_ord_id, state=state, ord_id=order.ord_id, order=order)
+
     # --- sub-accounts (master key) ------------------------------------------------------------
 
     def subaccounts(self) -> list[SubAccount]:
@@ -224,7 +269,9 @@ class OkxClient:
         safe: bool | None = None,
         headers: Mapping[str, str] | None = None,
         order: OrderRequest | None = None,
+        item_id: str | None = None,
     ) -> list[dict[str, Any]]:
+        """`item_id` (the clOrdId) marks an answer that reports per item (sCode/sMsg), as `order` does."""
         if auth and self.key is None:
             raise OkxApiError("local", "this client has no API key; private endpoints need one", path=path)
         is_safe = (method == "GET") if safe is None else safe
@@ -260,7 +307,7 @@ class OkxClient:
             except requests.RequestException as exc:
                 raise OkxTransportError(f"{method} {path} failed: {exc.__class__.__name__}") from None
             try:
-                data = self._result(response, path, order)
+                data = self._result(response, path, order.cl_ord_id if order is not None else item_id)
             except OkxApiError as error:
                 if auth and not isinstance(error, OkxAuthError):
                     self._authenticated()
@@ -310,7 +357,7 @@ class OkxClient:
             timeout=(self.timeouts.connect_s, self.timeouts.read_s),
         )
 
-    def _result(self, response: requests.Response, path: str, order: OrderRequest | None) -> list[dict[str, Any]]:
+    def _result(self, response: requests.Response, path: str, item_id: str | None) -> list[dict[str, Any]]:
         try:
             payload = response.json()
         except ValueError:
@@ -325,13 +372,13 @@ class OkxClient:
             )
         code = str(payload.get("code"))
         data = payload.get("data") or []
-        if code == "0" and order is None:
+        if code == "0" and item_id is None:
             return data
-        if order is not None and code in {"0", "1", "2"} and data:
+        if item_id is not None and code in {"0", "1", "2"} and data:
             item = data[0]
             s_code = str(item.get("sCode", code))
             if s_code != "0":
-                raise order_error_for(s_code, str(item.get("sMsg", "")), cl_ord_id=order.cl_ord_id, path=path)
+                raise order_error_for(s_code, str(item.get("sMsg", "")), cl_ord_id=item_id, path=path)
             return data
         if code != "0":
             raise error_for(code, str(payload.get("msg", "")), http_status=response.status_code, path=path)

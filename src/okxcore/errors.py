@@ -208,6 +208,19 @@ class OrderExpiredError(OrderRejectedError):
     hint = "The order arrived after its expTime and OKX discarded it; nothing was placed."
 
 
+class OrderAlreadyFinalError(OrderRejectedError):
+    """A cancel found the order filled, canceled or gone (OKX answers all three with 51400): a state, not a
+    failure; the client looks the order up to tell which."""
+
+    hint = "Nothing to cancel: the order is already filled or canceled."
+
+
+class CancelInProgressError(OrderRejectedError):
+    """A cancel found the order already being canceled (51410): the cancel is under way, not a failure."""
+
+    hint = "OKX is already canceling this order; look it up for its final state."
+
+
 class UnknownInstrumentError(OkxApiError):
     hint = "OKX does not list this instrument: check the instId (e.g. BTC-USDT) in the plan."
 
@@ -262,6 +275,10 @@ _ERRORS_BY_CODE: dict[str, type[OkxApiError]] = {
     "51008": InsufficientBalanceError,
     "51016": DuplicateClientOrderIdError,
     "50037": OrderExpiredError,
+    "51400": OrderAlreadyFinalError,
+    "51401": OrderAlreadyFinalError,
+    "51402": OrderAlreadyFinalError,
+    "51410": CancelInProgressError,
     "51603": OrderNotFoundError,
     "51001": UnknownInstrumentError,
     "59501": KeyLimitError,

@@ -111,6 +111,7 @@ class Instrument(OkxModel):
 Side = Literal["buy", "sell"]
 OrderType = Literal["market", "limit", "post_only", "ioc", "fok"]
 CL_ORD_ID_PATTERN = re.compile(r"^[A-Za-z0-9]{1,32}$")
+TAG_PATTERN = re.compile(r"^[A-Za-z0-9]{1,16}$")
 
 
 class OrderRequest(OkxModel):
@@ -122,12 +123,20 @@ class OrderRequest(OkxModel):
     px: Decimal | None = Field(default=None, gt=0)
     cl_ord_id: str = Field(alias="clOrdId")
     tgt_ccy: Literal["base_ccy", "quote_ccy"] | None = Field(default=None, alias="tgtCcy")
+    tag: str | None = None
 
     @field_validator("cl_ord_id")
     @classmethod
     def _check_cl_ord_id(cls, value: str) -> str:
         if not CL_ORD_ID_PATTERN.fullmatch(value):
             raise ValueError("clOrdId must be 1 to 32 letters and digits")
+        return value
+
+    @field_validator("tag")
+    @classmethod
+    def _check_tag(cls, value: str | None) -> str | None:
+        if value is not None and not TAG_PATTERN.fullmatch(value):
+            raise ValueError("tag must be 1 to 16 letters and digits")
         return value
 
     def to_body(self) -> dict[str, str]:
@@ -143,6 +152,8 @@ class OrderRequest(OkxModel):
             body["px"] = format(self.px, "f")
         if self.tgt_ccy is not None:
             body["tgtCcy"] = self.tgt_ccy
+        if self.tag is not None:
+            body["tag"] = self.tag
         return body
 
 
@@ -170,10 +181,36 @@ class Order(OkxModel):
     fee_ccy: str = Field(default="", alias="feeCcy")
     c_time: OptInt = Field(default=None, alias="cTime")
     u_time: OptInt = Field(default=None, alias="uTime")
+    tag: str = ""
 
     @property
     def is_final(self) -> bool:
         return self.state in {"filled", "canceled", "mmp_canceled"}
+
+    @property
+    def is_pending(self) -> bool:
+        return self.state in {"live", "partially_filled"}
+
+    @property
+    def remaining_sz(self) -> Decimal | None:
+        """Base size not filled (limit orders; a quote-sized market order has no base remainder to state)."""
+        if self.sz is None or self.tgt_ccy == "quote_ccy":
+            return None
+        return max(self.sz - (self.acc_fill_sz or Decimal(0)), Decimal(0))
+
+
+CancelState = Literal["requested", "already_final", "not_found"]
+
+
+class CancelOutcome(OkxModel):
+    """What a cancel did. `requested`: OKX accepted it (the order's final state follows on lookup);
+    `already_final`: it was filled or canceled before; `not_found`: OKX has no such order."""
+
+    inst_id: str
+    cl_ord_id: str
+    state: CancelState
+    ord_id: str = ""
+    order: Order | None = None  # the order as looked up, when the client had to look it up
 
 
 class SubAccount(OkxModel):

@@ -113,3 +113,15 @@ def test_created_key_hides_its_secret_and_passphrase():
     assert "NEWSECRET123" not in shown
     assert "NEWPASS456" not in shown
     assert SubAccount.model_validate(first("post_users_subaccount_delete_apikey.response.json")).sub_acct == "test00001"
+
+
+def test_order_lists_and_cancel_answers():
+    pending = Order.model_validate(first("get_trade_orders_pending.response.json"))
+    assert pending.is_pending and not pending.is_final
+    assert (pending.sz, pending.acc_fill_sz, pending.remaining_sz) == (Decimal("0.001"), 0, Decimal("0.001"))
+    history = Order.model_validate(first("get_trade_orders_history.response.json"))
+    assert history.is_final and history.remaining_sz is None  # a quote-sized market order
+    cancel = OrderAck.model_validate(first("post_trade_cancel_order.response.json"))
+    assert (cancel.cl_ord_id, cancel.ord_id, cancel.s_code) == ("oktswap6", "12345689", "0")
+    batch = json.loads((FIXTURES / "post_trade_batch_orders.response.json").read_text())["data"]
+    assert [OrderAck.model_validate(item).s_code for item in batch] == ["0", "0"]
