@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from .core import ExchangeCore
 from .state import SimKey
@@ -57,16 +58,6 @@ class AccountApi(ExchangeCore):
         ticker = self.state.tickers.get(f"{ccy}-USDT")
         return ticker.last if ticker is not None else ZERO
 
-    def _frozen(self, uid: str) -> dict[str, Decimal]:
-        frozen: dict[str, Decimal] = {}
-        for order in self._orders:
-            if order.uid != uid:
-                continue
-            reserved = order.frozen()
-            if reserved is not None:
-                frozen[reserved[0]] = frozen.get(reserved[0], ZERO) + reserved[1]
-        return frozen
-
     def _account_balance(self, req: ApiRequest, key: SimKey | None) -> ApiResponse:
         assert key is not None
         wanted = {c.strip() for c in req.query.get("ccy", "").split(",") if c.strip()}
@@ -81,38 +72,22 @@ class AccountApi(ExchangeCore):
                 total += eq_usd
                 if wanted and ccy not in wanted:
                     continue
-                frozen_bal = frozen.get(ccy, ZERO)
-                details.append(
-                    {
-                        "availBal": fmt(cash - frozen_bal),
-                        "availEq": fmt(cash - frozen_bal),
-                        "cashBal": fmt(cash),
-                        "ccy": ccy,
-                        "crossLiab": "0",
-                        "disEq": fmt(eq_usd),
-                        "eq": fmt(cash),
-                        "eqUsd": fmt(eq_usd),
-                        "fixedBal": "0",
-                        "frozenBal": fmt(frozen_bal),
-                        "interest": "0",
-                        "isoEq": "0",
-                        "liab": "0",
-                        "maxLoan": "",
-                        "ordFrozen": fmt(frozen_bal),
-                        "uTime": u_time,
-                        "upl": "0",
-                    }
-                )
+                details.append(_detail_okx(ccy, cash, frozen.get(ccy, ZERO), eq_usd, u_time))
         return self._ok(
             [
                 {
                     "adjEq": "",
+                    "borrowFroz": "",
                     "details": details,
                     "imr": "",
                     "isoEq": "0",
                     "mgnRatio": "",
                     "mmr": "",
                     "notionalUsd": "0",
+                    "notionalUsdForBorrow": "0",
+                    "notionalUsdForFutures": "0",
+                    "notionalUsdForOption": "0",
+                    "notionalUsdForSwap": "0",
                     "ordFroz": "",
                     "totalEq": fmt(total),
                     "uTime": str(self.now_ms()),
@@ -120,3 +95,29 @@ class AccountApi(ExchangeCore):
                 }
             ]
         )
+
+
+def _detail_okx(ccy: str, cash: Decimal, frozen_bal: Decimal, eq_usd: Decimal, u_time: str) -> dict[str, Any]:
+    """One currency of a spot cash account, with every field of OKX's documented example."""
+    avail = fmt(cash - frozen_bal)
+    zero_fields = ("borrowFroz", "crossLiab", "fixedBal", "interest", "isoEq", "isoLiab", "isoUpl", "liab")
+    zero_fields += ("maxLoan", "rewardBal", "smtSyncEq", "spotCopyTradingEq", "spotIsoBal", "stgyEq", "twap")
+    blank_fields = ("accAvgPx", "clSpotInUseAmt", "imr", "maxSpotInUse", "mgnRatio", "mmr", "notionalLever")
+    blank_fields += ("openAvgPx", "spotBal", "spotInUseAmt", "spotUpl", "spotUplRatio", "totalPnl", "totalPnlRatio")
+    return {
+        **dict.fromkeys(zero_fields, "0"),
+        **dict.fromkeys(blank_fields, ""),
+        "availBal": avail,
+        "availEq": avail,
+        "cashBal": fmt(cash),
+        "ccy": ccy,
+        "collateralEnabled": False,
+        "disEq": fmt(eq_usd),
+        "eq": fmt(cash),
+        "eqUsd": fmt(eq_usd),
+        "frozenBal": fmt(frozen_bal),
+        "ordFrozen": fmt(frozen_bal),
+        "uTime": u_time,
+        "upl": "0",
+        "uplLiab": "0",
+    }
