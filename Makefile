@@ -9,6 +9,7 @@ demo: setup
 	.venv/bin/okx-shield demo
 
 test: setup
+	@./scripts/bootstrap.sh --clients
 	.venv/bin/ruff check .
 	.venv/bin/python -m mypy
 	.venv/bin/python -m pytest

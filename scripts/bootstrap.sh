@@ -40,3 +40,13 @@ if [ ! -f "$tools_stamp" ] || [ requirements-tools.txt -nt "$tools_stamp" ]; the
   .venv-tools/bin/python -m pip install -q -r requirements-tools.txt
   touch "$tools_stamp"
 fi
+
+# .venv-clients: ccxt and python-okx for the "clients" test tier (make test), apart from the product.
+if [ "${1:-}" = "--clients" ]; then
+  clients_stamp=.venv-clients/.installed
+  if [ ! -f "$clients_stamp" ] || [ tests/clients/requirements.txt -nt "$clients_stamp" ]; then
+    [ -x .venv-clients/bin/python ] || "$PYTHON" -m venv .venv-clients
+    .venv-clients/bin/python -m pip install -q -r tests/clients/requirements.txt
+    touch "$clients_stamp"
+  fi
+fi
