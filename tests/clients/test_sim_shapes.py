@@ -208,3 +208,16 @@ def test_an_unknown_path_and_a_bad_signature_answer_as_okx_does(okx: Okx) -> Non
     assert unknown["code"] != "0" and unknown["data"] == []
     wrong = Okx(okx.base_url, okx.ca, okx.key.model_copy(update={"secret": "0" * 32}))
     assert wrong("GET", "/api/v5/account/config") == {"code": "50113", "msg": "Invalid Sign", "data": []}
+
+
+def test_a_batch_reports_per_item_and_code_2_for_partial_success(okx: Okx) -> None:
+    good = {"instId": "BTC-USDT", "tdMode": "cash", "side": "buy", "ordType": "limit", "px": "43000", "sz": "0.001"}
+    too_small = {**good, "sz": "0.000001"}  # under minSz
+
+    answer = okx("POST", "/api/v5/trade/batch-orders", [good, too_small])
+
+    assert (answer["code"], answer["msg"]) == ("2", "Bulk operation partially succeeded.")
+    assert [item["sCode"] for item in answer["data"]] == ["0", "51020"]
+    assert answer["data"][0]["ordId"] and answer["data"][1]["ordId"] == ""
+    none_ok = okx("POST", "/api/v5/trade/batch-orders", [too_small])
+    assert none_ok["code"] == "1" and none_ok["data"][0]["sCode"] == "51020"
