@@ -39,6 +39,8 @@ class RuntimeSettings(BaseModel):
     key_repair_mode: Literal["off", "plan", "apply"] = Field(default="off", alias="KEY_REPAIR_MODE")
     # Shield's static IPs when the Shield secret does not list them.
     shield_expected_ips: str = Field(default="", alias="SHIELD_EXPECTED_IPS")
+    # Rotation: how long a retired OKX key stays valid (warm functions cache the secret up to 300 s).
+    rotation_grace_period_s: int = Field(default=3600, ge=0, le=30 * 86400, alias="ROTATION_GRACE_PERIOD_S")
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> RuntimeSettings:

@@ -44,7 +44,7 @@ class Overall(StrEnum):
     CRITICAL = "CRITICAL"
 
 
-ReportType = Literal["probe", "audit", "trade"]
+ReportType = Literal["probe", "audit", "trade", "rotation"]
 
 
 class Finding(BaseModel):

@@ -25,7 +25,8 @@ def fetch_secret_text(name: str, *, max_age_s: int = DEFAULT_MAX_AGE_S) -> str:
     from aws_lambda_powertools.utilities import parameters
 
     try:
-        value = parameters.get_secret(name, max_age=max_age_s)
+        # AWSCURRENT is GetSecretValue's default; named because a rotation moves it (and moto needs the name).
+        value = parameters.get_secret(name, max_age=max_age_s, VersionStage="AWSCURRENT")
     except parameters.exceptions.GetParameterError as exc:
         # botocore's message names the error code (ResourceNotFound, AccessDenied), never a value.
         cause = str(exc.__cause__ or exc)[:300]

@@ -1,0 +1,128 @@
+"""The rotation's memory in the state table: one item per key secret, `rotation#<secret name>`.
+
+It holds what a later step, a retry, the next rotation, the scheduled cleanup and the audit need to know:
+the rotation in progress (token, sub-account, the label of the key it created), whether the new key passed
+testSecret, how the last attempt ended (the failed step, for the audit's HIGH finding), and the old OKX keys
+waiting for their grace period to end. Keys are recorded by a SHA-256 fingerprint of their API key and their
+label, never by the key itself, and never with a secret or passphrase.
+
+Writes are optimistic (a revision number): the cleanup and a rotation may touch one item at the same time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from okxcore.errors import OkxShieldError
+
+ROTATION_PREFIX = "rotation#"
+RotationStatus = Literal["none", "in_progress", "succeeded", "failed", "refused"]
+
+
+class RotationStateError(OkxShieldError):
+    hint = "Check that the function may read and write its state table (DynamoDBCrudPolicy)."
+
+
+class PendingDeletion(BaseModel):
+    """An old OKX key, retired by a rotation, to be deleted once `due_ms` has passed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fingerprint: str
+    sub_acct: str
+    label: str = ""
+    due_ms: int
+    retired_by: str = ""  # the token of the rotation that made another key current
+
+
+class RotationRecord(BaseModel):
+    secret: str
+    status: RotationStatus = "none"
+    token: str = ""
+    step: str = ""  # the last step that ran (completed, or failed when status is "failed")
+    failed_step: str = ""
+    error: str = ""
+    sub_acct: str = ""
+    sub_uid: str = ""
+    old_fingerprint: str = ""
+    old_label: str = ""
+    new_label: str = ""
+    new_perm: list[str] = Field(default_factory=list)
+    tested_token: str = ""
+    updated_ms: int = 0
+    last_rotated_ms: int | None = None
+    pending_deletions: list[PendingDeletion] = Field(default_factory=list)
+
+
+class DynamoRotationLedger:
+    def __init__(self, table_name: str, *, client: Any = None) -> None:
+        if client is None:
+            import boto3
+
+            client = boto3.client("dynamodb")
+        self._client = client
+        self.table_name = table_name
+
+    def load(self, secret: str) -> RotationRecord:
+        return self._read(secret)[0]
+
+    def update(self, secret: str, change: Callable[[RotationRecord], None], *, attempts: int = 5) -> RotationRecord:
+        """Read, change, write back if nobody wrote in between; else read again and reapply."""
+        for _ in range(attempts):
+            record, revision = self._read(secret)
+            change(record)
+            if self._write(record, revision):
+                return record
+        raise RotationStateError(f"the rotation record of {secret} kept changing under concurrent writes")
+
+    def secrets_with_records(self) -> list[str]:
+        """Every secret that has a rotation record (the cleanup's work list)."""
+        names: list[str] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "FilterExpression": "begins_with(id, :p)",
+            "ExpressionAttributeValues": {":p": {"S": ROTATION_PREFIX}},
+            "ProjectionExpression": "id",
+        }
+        try:
+            while True:
+                page = self._client.scan(**kwargs)
+                names += [item["id"]["S"].removeprefix(ROTATION_PREFIX) for item in page.get("Items", [])]
+                if "LastEvaluatedKey" not in page:
+                    return sorted(names)
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        except Exception as exc:  # botocore names the error code and table, never item content
+            raise RotationStateError(f"listing rotation records failed: {str(exc)[:300]}") from None
+
+    def _read(self, secret: str) -> tuple[RotationRecord, int]:
+        try:
+            item = self._client.get_item(
+                TableName=self.table_name, Key={"id": {"S": ROTATION_PREFIX + secret}}, ConsistentRead=True
+            ).get("Item")
+        except Exception as exc:
+            raise RotationStateError(f"reading the rotation record of {secret} failed: {str(exc)[:300]}") from None
+        if not item:
+            return RotationRecord(secret=secret), 0
+        return RotationRecord.model_validate_json(item["record"]["S"]), int(item["rev"]["N"])
+
+    def _write(self, record: RotationRecord, revision: int) -> bool:
+        try:
+            self._client.put_item(
+                TableName=self.table_name,
+                Item={
+                    "id": {"S": ROTATION_PREFIX + record.secret},
+                    "rev": {"N": str(revision + 1)},
+                    "record": {"S": record.model_dump_json()},
+                },
+                ConditionExpression="attribute_not_exists(id) OR rev = :rev",
+                ExpressionAttributeValues={":rev": {"N": str(revision)}},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        except Exception as exc:
+            message = f"writing the rotation record of {record.secret} failed: {str(exc)[:300]}"
+            raise RotationStateError(message) from None
+        return True

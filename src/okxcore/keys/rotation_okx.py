@@ -1,0 +1,81 @@
+"""What a rotation does at OKX, through the master key: find the key's sub-account, create, find, delete.
+
+OKX allows one create/modify/delete per second per master (okx.md). Writes are spaced by that, and a
+`50011` answer to a write is retried: a rate-limited request was refused before OKX did anything, so
+resending it cannot create a second key.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from okxcore.audit.fleet import fingerprint
+from okxcore.client import OkxClient
+from okxcore.errors import KeyGoneError, RateLimitedError
+from okxcore.models import AccountConfig, CreatedSubAccountApiKey, SubAccountApiKey
+
+T = TypeVar("T")
+
+WRITE_SPACING_S = 1.05  # OKX: 1 request per second for create / modify / delete of sub-account keys
+WRITE_ATTEMPTS = 4
+
+
+@dataclass
+class MasterKeys:
+    """The master's view of one sub-account's keys, and the writes on them."""
+
+    master: OkxClient
+    sub_acct: str
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    _last_write: float | None = field(default=None, init=False)
+
+    def keys(self) -> list[SubAccountApiKey]:
+        return self.master.subaccount_api_keys(self.sub_acct)
+
+    def create(self, *, label: str, passphrase: str, perm: str, ips: list[str]) -> CreatedSubAccountApiKey:
+        return self._write(
+            lambda: self.master.create_subaccount_api_key(
+                self.sub_acct, label=label, passphrase=passphrase, perm=perm, ips=ips
+            )
+        )
+
+    def delete(self, key: SubAccountApiKey) -> None:
+        try:
+            self._write(lambda: self.master.delete_subaccount_api_key(self.sub_acct, key.api_key))
+        except KeyGoneError:
+            return  # already gone: what deleting wanted
+
+    def _write(self, call: Callable[[], T]) -> T:
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            if self._last_write is not None:
+                wait = WRITE_SPACING_S - (self.clock() - self._last_write)
+                if wait > 0:
+                    self.sleep(wait)
+            try:
+                return call()
+            except RateLimitedError:
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+            finally:
+                self._last_write = self.clock()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def find_sub_account(master: OkxClient, config: AccountConfig) -> str | None:
+    """The sub-account name of the key whose account/config this is, as the master lists it."""
+    for sub in master.subaccounts():
+        if sub.uid and sub.uid == config.uid:
+            return sub.sub_acct
+    return None
+
+
+def by_fingerprint(keys: list[SubAccountApiKey], wanted: str) -> SubAccountApiKey | None:
+    return next((key for key in keys if key.api_key and fingerprint(key.api_key) == wanted), None)
+
+
+def by_label(keys: list[SubAccountApiKey], label: str) -> SubAccountApiKey | None:
+    return next((key for key in keys if key.label == label), None)

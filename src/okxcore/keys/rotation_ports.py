@@ -1,0 +1,48 @@
+"""What the rotation needs from outside (Secrets Manager, the state table, OKX clients), as Protocols."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from okxcore.aws.rotation_secrets import SecretVersions
+from okxcore.aws.rotation_state import RotationRecord
+from okxcore.client import OkxClient
+from okxcore.credentials import OkxKeySecret
+
+
+class SecretVersionStore(Protocol):
+    def describe(self, secret_id: str) -> SecretVersions: ...
+    def value(self, secret_id: str, *, stage: str, version_id: str | None = None) -> str | None: ...
+    def put_pending(self, secret_id: str, token: str, text: str) -> None: ...
+    def promote(self, secret_id: str, token: str, from_version: str) -> None: ...
+    def drop_pending(self, secret_id: str, token: str) -> None: ...
+
+
+class RotationLedger(Protocol):
+    def load(self, secret: str) -> RotationRecord: ...
+    def update(self, secret: str, change: Callable[[RotationRecord], None]) -> RotationRecord: ...
+    def secrets_with_records(self) -> list[str]: ...
+
+
+class OkxClients(Protocol):
+    def key_client(self, key: OkxKeySecret) -> OkxClient: ...
+    def master_client(self) -> OkxClient: ...
+
+
+@dataclass(frozen=True)
+class RotationSettings:
+    shield_ips: tuple[str, ...]
+    grace_period_s: int
+    master_secret_name: str = ""
+    key_defaults: dict[str, Any] | None = None  # the deployment's region and demo mode
+
+
+@dataclass
+class StepResult:
+    secret: str
+    step: str
+    done: str  # what happened, in words (no credential)
+    changed: bool = False
+    details: dict[str, Any] | None = None

@@ -1,0 +1,153 @@
+"""One invocation of the rotation function: a Secrets Manager step or the scheduled cleanup, and its report.
+
+Reports: a finished rotation (what changed at OKX), every failure (the step, what is wrong, how to fix it),
+and a cleanup that deleted something or failed. The steps in between publish nothing: Secrets Manager runs
+four steps per rotation, and a success before the last one says little.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from okxcore.errors import InvalidInputError, OkxShieldError
+from okxcore.keys.rotation import Rotator
+from okxcore.keys.rotation_model import (
+    CleanupEvent,
+    MasterKeyRotationRefused,
+    RotateEvent,
+    RotationError,
+    RotationStepEvent,
+    Step,
+    describe_error,
+)
+from okxcore.keys.rotation_ports import RotationLedger, StepResult
+from okxcore.report import Finding, Report, Severity, Status
+
+TITLE = "key rotation"
+
+
+@dataclass
+class RotationOutcome:
+    report: Report | None
+    result: dict[str, Any]
+    error: Exception | None = None
+    extra: list[str] = field(default_factory=list)
+
+    def raise_if_failed(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+def parse_rotate_event(event: object) -> CleanupEvent | RotationStepEvent:
+    try:
+        return RotateEvent.model_validate(event).root
+    except ValidationError as exc:
+        first = exc.errors(include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"][1:]) or "(event)"
+        raise InvalidInputError(
+            "rotation event",
+            where,
+            str(first["msg"]),
+            hint='Expected Secrets Manager\'s {"SecretId", "ClientRequestToken", "Step"} or {"cleanup": true}.',
+        ) from None
+
+
+def run_rotation(event: CleanupEvent | RotationStepEvent, rotator: Rotator, *, environment: str) -> RotationOutcome:
+    if isinstance(event, CleanupEvent):
+        return _cleanup(rotator.ledger, rotator, environment, dry_run=event.dry_run)
+    step = Step(event.step)
+    try:
+        result = rotator.run_step(event.secret_id, event.token, step)
+    except Exception as exc:
+        failure = failure_report(getattr(exc, "secret", event.secret_id), step, exc, environment=environment)
+        return RotationOutcome(failure, failure.as_result(), error=exc)
+    report = finished_report(result, environment=environment) if step is Step.FINISH and result.changed else None
+    return RotationOutcome(report, {"secret": result.secret, "step": result.step, "done": result.done})
+
+
+def failure_report(secret: str, step: Step | str, error: Exception, *, environment: str) -> Report:
+    refused = isinstance(error, MasterKeyRotationRefused)
+    hint = error.hint if isinstance(error, OkxShieldError) else ""
+    finding = Finding(
+        check_id="rotation.master_key" if refused else f"rotation.{step}",
+        severity=Severity.HIGH,
+        status=Status.FAIL if isinstance(error, RotationError) else Status.ERROR,
+        resource=secret,
+        message=("rotation refused: " if refused else f"rotation failed at {step}: ") + describe_error(error),
+        observed=f"step {step}",
+        expected="a new key at OKX, tested through Shield, made AWSCURRENT; the old key deleted after the grace period",
+        remediation=hint,
+    )
+    return Report(
+        report_type="rotation",
+        environment=environment,
+        title=f"{TITLE}: {secret} {'refused' if refused else 'failed at ' + str(step)}",
+        findings=[finding],
+        summary=["AWSCURRENT still holds the key that worked before this rotation; nothing else changed."],
+    )
+
+
+def finished_report(result: StepResult, *, environment: str) -> Report:
+    return Report(
+        report_type="rotation",
+        environment=environment,
+        title=f"{TITLE}: {result.secret} rotated",
+        findings=[
+            Finding(
+                check_id="rotation.finishSecret",
+                severity=Severity.INFO,
+                status=Status.PASS,
+                resource=result.secret,
+                message=result.done,
+            )
+        ],
+        details=result.details or {},
+    )
+
+
+def _cleanup(ledger: RotationLedger, rotator: Rotator, environment: str, *, dry_run: bool) -> RotationOutcome:
+    findings: list[Finding] = []
+    deleted: dict[str, list[str]] = {}
+    for name in ledger.secrets_with_records():
+        try:
+            labels = rotator.cleanup(name, dry_run=dry_run)
+        except Exception as exc:  # one secret's problem never stops the others' cleanup
+            findings.append(
+                Finding(
+                    check_id="rotation.cleanup",
+                    severity=Severity.HIGH,
+                    status=Status.ERROR,
+                    resource=name,
+                    message=f"deleting old keys failed: {describe_error(exc)}",
+                    remediation=exc.hint if isinstance(exc, OkxShieldError) else "",
+                )
+            )
+            continue
+        if labels:
+            deleted[name] = labels
+            verb = "would delete" if dry_run else "deleted"
+            findings.append(
+                Finding(
+                    check_id="rotation.cleanup",
+                    severity=Severity.INFO,
+                    status=Status.PASS,
+                    resource=name,
+                    message=f"{verb} old key(s) at OKX: {', '.join(labels)}",
+                )
+            )
+    result: dict[str, Any] = {"cleanup": True, "dry_run": dry_run, "deleted": deleted}
+    if not findings:
+        return RotationOutcome(None, result)
+    report = Report(
+        report_type="rotation",
+        environment=environment,
+        title=f"{TITLE}: cleanup of old keys" + (" (dry run)" if dry_run else ""),
+        findings=findings,
+        details=result,
+    )
+    failed = [f for f in findings if f.status is Status.ERROR]
+    error = OkxShieldError(f"the cleanup failed for {len(failed)} secret(s)") if failed else None
+    return RotationOutcome(report, {**report.as_result(), **result}, error=error)
