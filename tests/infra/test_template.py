@@ -122,7 +122,7 @@ def test_sam_build_succeeds_on_this_machine(tmp_path):
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    for name in ("ProbeFunction", "AuditFunction", "TradeFunction"):
+    for name in ("ProbeFunction", "AuditFunction", "TradeFunction", "RotateFunction"):
         built = tmp_path / "build" / name
         assert (built / "okxcore" / "client.py").exists()
         assert (built / "handlers").is_dir()
