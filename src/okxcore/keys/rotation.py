@@ -25,7 +25,6 @@ from okxcore.audit.fleet import fingerprint
 from okxcore.aws.rotation_secrets import SecretVersions
 from okxcore.aws.rotation_state import PendingDeletion, RotationRecord, RotationStatus
 from okxcore.credentials import OkxKeySecret, parse_okx_key_secret
-from okxcore.errors import OkxShieldError
 from okxcore.keys.rotation_model import (
     CURRENT,
     OKX_MAX_KEYS_PER_ACCOUNT,
@@ -35,19 +34,32 @@ from okxcore.keys.rotation_model import (
     Step,
     bind_list,
     describe_error,
-    master_refused,
     new_passphrase,
     new_permissions,
     perm_text,
     rotation_label,
 )
-from okxcore.keys.rotation_okx import MasterKeys, by_fingerprint, by_label, find_sub_account
+from okxcore.keys.rotation_okx import MasterKeys, by_fingerprint, by_label, locate
 from okxcore.keys.rotation_ports import OkxClients, RotationLedger, RotationSettings, SecretVersionStore, StepResult
 from okxcore.keys.rotation_sweep import sweep
+from okxcore.models import SubAccountApiKey
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    raw: dict[str, Any]
+    current_fp: str
+    sub_uid: str
+    keys: MasterKeys
+    old: SubAccountApiKey
+    perm: frozenset[str]
+    ips: list[str]
+    deleted: list[str]
+    live_keys: int
 
 
 @dataclass
@@ -109,28 +121,9 @@ class Rotator:
     def _create(self, info: SecretVersions, token: str) -> StepResult:
         if self.versions.value(info.arn, stage=PENDING, version_id=token) is not None:
             return StepResult(info.name, Step.CREATE, "the new key was already stored as AWSPENDING")
-        raw, current = self._read_current(info, Step.CREATE)
-        sub_uid, keys = self._locate(info, current, Step.CREATE)
-        current_fp = fingerprint(current.api_key.get_secret_value())
-        old = by_fingerprint(keys.keys(), current_fp)
-        if old is None:
-            raise RotationError(
-                info.name,
-                Step.CREATE,
-                f"the current key is not among sub-account {keys.sub_acct}'s keys",
-                hint="Check that the master key belongs to this sub-account's main account.",
-            )
-        deleted = sweep(self.ledger, keys, info.name, keep={current_fp}, keep_token=None, now_ms=self.now_ms())
-        live = keys.keys()
-        if len(live) >= OKX_MAX_KEYS_PER_ACCOUNT:
-            raise RotationError(
-                info.name,
-                Step.CREATE,
-                f"sub-account {keys.sub_acct} already has {len(live)} keys, OKX's limit (59501)",
-                hint="Delete keys that are no longer used in OKX, then rotate again.",
-            )
-        perm = new_permissions(old.perm, current.allowed_permissions)
-        ips = bind_list(self.settings.shield_ips, old.ip)
+        prep = self._prepare(info, Step.CREATE, dry_run=False)
+        raw, keys, old, perm, ips, deleted = prep.raw, prep.keys, prep.old, prep.perm, prep.ips, prep.deleted
+        current_fp, sub_uid = prep.current_fp, prep.sub_uid
         label = rotation_label(info.name, token)
 
         def begin(record: RotationRecord) -> None:
@@ -168,6 +161,64 @@ class Rotator:
             + (f"; deleted {len(deleted)} old key(s): {', '.join(deleted)}" if deleted else ""),
             changed=True,
             details={"label": label, "sub_acct": keys.sub_acct, "perm": sorted(perm), "ips": ips, "deleted": deleted},
+        )
+
+    def _prepare(self, info: SecretVersions, step: Step, *, dry_run: bool) -> _Prepared:
+        """Everything createSecret decides before it creates: the sub-account, the old key, the new key's
+        permissions and IPs; old keys past their grace period and orphans are deleted (listed, on a dry run)."""
+        raw, current = self._read_current(info, step)
+        sub_uid, keys = self._locate(info, current, step)
+        current_fp = fingerprint(current.api_key.get_secret_value())
+        old = by_fingerprint(keys.keys(), current_fp)
+        if old is None:
+            raise RotationError(
+                info.name,
+                step,
+                f"the current key is not among sub-account {keys.sub_acct}'s keys",
+                hint="Check that the master key belongs to this sub-account's main account.",
+            )
+        deleted = sweep(
+            self.ledger, keys, info.name, keep={current_fp}, keep_token=None, now_ms=self.now_ms(), dry_run=dry_run
+        )
+        live = len(keys.keys()) - (len(deleted) if dry_run else 0)
+        if live >= OKX_MAX_KEYS_PER_ACCOUNT:
+            raise RotationError(
+                info.name,
+                step,
+                f"sub-account {keys.sub_acct} already has {live} keys, OKX's limit (59501)",
+                hint="Delete keys that are no longer used in OKX, then rotate again.",
+            )
+        perm = new_permissions(old.perm, current.allowed_permissions)
+        ips = bind_list(self.settings.shield_ips, old.ip)
+        return _Prepared(raw, current_fp, sub_uid, keys, old, perm, ips, deleted, live)
+
+    def plan(self, secret_id: str) -> StepResult:
+        """What a rotation would do now, changing nothing (`okx-shield keys rotate --dry-run`)."""
+        info = self.versions.describe(secret_id)
+        prep = self._prepare(info, Step.CREATE, dry_run=True)
+        text = (
+            f"would create a key in sub-account {prep.keys.sub_acct} with perm {perm_text(prep.perm)} bound to "
+            f"{', '.join(prep.ips)} (old key {prep.old.label or '(unlabelled)'}: perm {perm_text(prep.old.perm)}, "
+            f"IPs {', '.join(prep.old.ip) or '(none)'}); the old key would stay valid "
+            f"{self.settings.grace_period_s} s after finishSecret, then be deleted"
+        )
+        if prep.deleted:
+            text += f"; would delete now: {', '.join(prep.deleted)}"
+        return StepResult(
+            info.name,
+            "plan",
+            text,
+            details={
+                "sub_acct": prep.keys.sub_acct,
+                "old_label": prep.old.label,
+                "old_perm": sorted(prep.old.perm),
+                "old_ips": list(prep.old.ip),
+                "new_perm": sorted(prep.perm),
+                "new_ips": prep.ips,
+                "keys_in_sub_account": prep.live_keys,
+                "would_delete": prep.deleted,
+                "rotation_enabled": info.rotation_enabled,
+            },
         )
 
     def _set(self, info: SecretVersions, token: str) -> StepResult:
@@ -304,37 +355,7 @@ class Rotator:
         return self._parse(info.name, text)
 
     def _locate(self, info: SecretVersions, current: OkxKeySecret, step: Step) -> tuple[str, MasterKeys]:
-        """The current key's sub-account, and the master's handle on its keys; refuses main-account keys."""
-        if self.settings.master_secret_name and info.name == self.settings.master_secret_name:
-            raise master_refused(info.name, step)
-        try:
-            config = self.clients.key_client(current).account_config()
-        except OkxShieldError as exc:
-            raise RotationError(
-                info.name,
-                step,
-                f"the current key does not work at OKX, so its permissions cannot be copied: {describe_error(exc)}",
-                hint="Create a new key by hand (bound to both Shield IPs) and store it in the secret.",
-            ) from None
-        if not config.is_sub_account:
-            raise master_refused(info.name, step)
-        if not self.settings.master_secret_name:
-            raise RotationError(
-                info.name,
-                step,
-                "no master key is configured, and only the master can create sub-account keys",
-                hint="Set the stack parameter MasterKeySecretName to the secret of the main account's IP-bound key.",
-            )
-        master = self.clients.master_client()
-        sub_acct = find_sub_account(master, config)
-        if sub_acct is None:
-            raise RotationError(
-                info.name,
-                step,
-                "the master key does not list this key's sub-account",
-                hint="The key belongs to another main account than MasterKeySecretName's: rotate it there.",
-            )
-        return config.uid, MasterKeys(master, sub_acct, sleep=self.sleep)
+        return locate(info.name, current, step, self.clients, self.settings.master_secret_name, sleep=self.sleep)
 
     def _abandon(self, info: SecretVersions, token: str, record: RotationRecord) -> None:
         """A failed test: delete the new key at OKX and take AWSPENDING away, so nothing half-made remains."""

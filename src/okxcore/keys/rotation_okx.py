@@ -10,12 +10,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from okxcore.audit.fleet import fingerprint
 from okxcore.client import OkxClient
-from okxcore.errors import KeyGoneError, RateLimitedError
+from okxcore.credentials import OkxKeySecret
+from okxcore.errors import KeyGoneError, OkxShieldError, RateLimitedError
+from okxcore.keys.rotation_model import RotationError, Step, describe_error, master_refused
 from okxcore.models import AccountConfig, CreatedSubAccountApiKey, SubAccountApiKey
+
+if TYPE_CHECKING:
+    from okxcore.keys.rotation_ports import OkxClients
 
 T = TypeVar("T")
 
@@ -79,3 +84,45 @@ def by_fingerprint(keys: list[SubAccountApiKey], wanted: str) -> SubAccountApiKe
 
 def by_label(keys: list[SubAccountApiKey], label: str) -> SubAccountApiKey | None:
     return next((key for key in keys if key.label == label), None)
+
+
+def locate(
+    name: str,
+    current: OkxKeySecret,
+    step: Step,
+    clients: OkxClients,
+    master_secret_name: str,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[str, MasterKeys]:
+    """The current key's sub-account, and the master's handle on its keys; refuses main-account keys."""
+    if master_secret_name and name == master_secret_name:
+        raise master_refused(name, step)
+    try:
+        config = clients.key_client(current).account_config()
+    except OkxShieldError as exc:
+        raise RotationError(
+            name,
+            step,
+            f"the current key does not work at OKX, so its permissions cannot be copied: {describe_error(exc)}",
+            hint="Create a new key by hand (bound to both Shield IPs) and store it in the secret.",
+        ) from None
+    if not config.is_sub_account:
+        raise master_refused(name, step)
+    if not master_secret_name:
+        raise RotationError(
+            name,
+            step,
+            "no master key is configured, and only the master can create sub-account keys",
+            hint="Set the stack parameter MasterKeySecretName to the secret of the main account's IP-bound key.",
+        )
+    master = clients.master_client()
+    sub_acct = find_sub_account(master, config)
+    if sub_acct is None:
+        raise RotationError(
+            name,
+            step,
+            "the master key does not list this key's sub-account",
+            hint="The key belongs to another main account than MasterKeySecretName's: rotate it there.",
+        )
+    return config.uid, MasterKeys(master, sub_acct, sleep=sleep)
