@@ -20,6 +20,7 @@ from handlers.settings import RuntimeSettings
 from handlers.wiring import Wiring, result_for
 from okxcore.audit import AuditRequest, AuditSources, Thresholds, invalid_input_report, metric_points, run_audit
 from okxcore.aws.fleet_secrets import SecretMetadata, TagSelector, describe_secret, list_secrets
+from okxcore.aws.rotation_state import DynamoRotationLedger
 from okxcore.client import OkxClient
 from okxcore.credentials import OkxKeySecret
 from okxcore.errors import InvalidInputError
@@ -111,6 +112,7 @@ def audit_sources(wiring: Wiring, workers: int) -> Iterator[AuditSources]:
         load_key=wiring.load_key,
         client_for=client_for,
         last_key_use_ms=state.last_key_use,
+        rotation_record=DynamoRotationLedger(settings.state_table_name).load,
         expected_ips=endpoint.expected_ips,  # the secret's, or SHIELD_EXPECTED_IPS when it lists none
         repair_recorder=state,
     )

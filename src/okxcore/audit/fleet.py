@@ -14,6 +14,7 @@ Every key's task catches everything: one failing key never stops the others.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import threading
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from okxcore.audit.models import AuditRequest, CreationTime, FleetStats, KeyOrigin, KeySubject, KeyVerdict
 from okxcore.audit.reporting import build_report
+from okxcore.audit.rotation_rules import rotation_view
 from okxcore.audit.rules import (
     account_limit_findings,
     evaluate_key,
@@ -37,6 +39,7 @@ from okxcore.audit.rules import (
     no_keys_finding,
 )
 from okxcore.aws.fleet_secrets import SecretMetadata, TagSelector
+from okxcore.aws.rotation_state import RotationRecord
 from okxcore.client import OkxClient
 from okxcore.credentials import OkxKeySecret
 from okxcore.errors import RateLimitedError
@@ -85,6 +88,8 @@ class AuditSources:
     # The last authenticated use okx-shield recorded for the named secret's key (epoch ms).
     last_key_use_ms: Callable[[str], int | None]
     expected_ips: tuple[str, ...] = ()
+    # The rotation function's record of the named secret (how its last rotation ended), if it has one.
+    rotation_record: Callable[[str], RotationRecord | None] = lambda _name: None
     now_ms: Callable[[], int] = _now_ms
     sleep: Callable[[float], None] = time.sleep
     retry: FleetRetry = field(default_factory=FleetRetry)
@@ -183,6 +188,7 @@ class _Observation:
     last_use_ms: int | None = None
     config: AccountConfig | None = None
     call_error: Exception | None = None
+    rotation: RotationRecord | None = None
 
 
 @dataclass
@@ -204,6 +210,8 @@ def _observe(
         return observation
     observation.key = key
     observation.fingerprint = fingerprint(key.api_key.get_secret_value())
+    with contextlib.suppress(Exception):  # the rotation record refines the age finding; the key is audited anyway
+        observation.rotation = sources.rotation_record(name)
     try:
         # Read BEFORE the audit's own signed call: that call is use for OKX, not for the bot.
         observation.last_use_ms = sources.last_key_use_ms(name)
@@ -298,6 +306,7 @@ def _secret_subject(observation: _Observation, listed: SubAccountApiKey | None) 
         secret_last_accessed_ms=_ms(meta.last_accessed) if meta else None,
         secret_error=observation.secret_error,
         call_error=observation.call_error,
+        rotation=rotation_view(meta, observation.rotation),
     )
 
 

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from okxcore.audit.rotation_rules import RotationView
 from okxcore.aws.fleet_secrets import TagSelector
 from okxcore.errors import InvalidInputError
 from okxcore.keys.modes import RepairMode
@@ -118,6 +119,8 @@ class KeySubject:
     # Why the key could not be audited, if it could not: a secret problem or the signed call's error.
     secret_error: Exception | None = None
     call_error: Exception | None = None
+    # Set when the key's secret is rotated by okx-shield's rotation function (or a rotation of it failed).
+    rotation: RotationView | None = None
 
     @property
     def audited(self) -> bool:

@@ -29,6 +29,7 @@ from okxcore.audit.models import (
     KeyVerdict,
     Thresholds,
 )
+from okxcore.audit.rotation_rules import managed_age_finding, rotation_failure_finding
 from okxcore.credentials import PURPOSE_PERMISSIONS
 from okxcore.errors import (
     EnvironmentMismatchError,
@@ -122,7 +123,7 @@ def evaluate_key(
         )
     verdict.findings.extend(_ip_binding(subject, verdict, thresholds, expected_ips))
     verdict.findings.extend(_permissions(subject))
-    verdict.findings.extend(_age(subject, verdict, thresholds))
+    verdict.findings.extend(_age_or_rotation(subject, verdict, thresholds, now_ms))
     verdict.findings.extend(_dormancy(subject, verdict, thresholds))
     verdict.findings.extend(_ip_limit(subject, thresholds))
     return verdict
@@ -420,6 +421,18 @@ def _permissions(subject: KeySubject) -> list[Finding]:
                 )
             )
     return findings
+
+
+def _age_or_rotation(subject: KeySubject, verdict: KeyVerdict, thresholds: Thresholds, now_ms: int) -> list[Finding]:
+    """A key on a healthy rotation schedule is not "rotation due"; a failed rotation is its own finding."""
+    view = subject.rotation
+    if view is None:
+        return _age(subject, verdict, thresholds)
+    failure = rotation_failure_finding(subject.resource, view)
+    age = verdict.age_days
+    if age is not None and view.healthy(now_ms=now_ms, age_days=age, overdue_days=thresholds.rotation_overdue_days):
+        return [managed_age_finding(subject.resource, view, age)]
+    return _age(subject, verdict, thresholds) + ([failure] if failure else [])
 
 
 def _age(subject: KeySubject, verdict: KeyVerdict, thresholds: Thresholds) -> list[Finding]:

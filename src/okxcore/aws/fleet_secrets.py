@@ -62,6 +62,11 @@ class SecretMetadata:
     # own reads included), so this is a weak signal of use.
     last_accessed: datetime | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    # Rotation as Secrets Manager has it configured (ListSecrets and DescribeSecret both return it).
+    rotation_enabled: bool = False
+    rotation_days: int | None = None
+    last_rotated: datetime | None = None
+    next_rotation: datetime | None = None
 
 
 def list_secrets(
@@ -127,4 +132,8 @@ def _metadata(entry: Mapping[str, Any]) -> SecretMetadata:
         last_changed=entry.get("LastChangedDate"),
         last_accessed=entry.get("LastAccessedDate"),
         tags=tags,
+        rotation_enabled=bool(entry.get("RotationEnabled", False)),
+        rotation_days=(entry.get("RotationRules") or {}).get("AutomaticallyAfterDays") or None,
+        last_rotated=entry.get("LastRotatedDate"),
+        next_rotation=entry.get("NextRotationDate"),
     )
