@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     invoke = commands.add_parser("invoke", help="run one Lambda handler in-process (Docker-free sam local invoke)")
-    invoke.add_argument("function", choices=["probe", "audit", "trade"])
+    invoke.add_argument("function", choices=["probe", "audit", "trade", "rotate"])
     invoke.add_argument("--event", type=Path, required=True, help="event JSON, e.g. events/probe.json")
     invoke.add_argument(
         "--real",

@@ -35,7 +35,7 @@ from okxlocal.stack import (
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
-FUNCTIONS = ("probe", "audit", "trade")
+FUNCTIONS = ("probe", "audit", "trade", "rotate")
 
 
 # The desk's main account key: it manages the sub-account keys (IP-binding repair). Bound to both Shield IPs, with

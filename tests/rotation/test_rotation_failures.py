@@ -66,12 +66,18 @@ def test_when_storing_the_new_key_fails_the_key_is_deleted_at_okx_at_once_and_a_
     before = {k.api_key for k in rotation.live_sub_keys()}
     token = sm.begin_rotation(rotation.secret("bot-sub"))
 
-    with pytest.raises(Exception, match="storing the new key failed"):
+    with pytest.raises(Exception, match="storing the new key failed") as raised:
         rotation.invoke(sm.step_event(rotation.secret("bot-sub"), token, "createSecret"))
 
     assert {k.api_key for k in rotation.live_sub_keys()} == before  # the fresh key is already gone
+    reports = rotation.stack.reports()
+    (lost,) = [k for k in rotation.sim.state.keys if k.deleted and k.label.startswith("okxs-")]
+    old = rotation.value("bot-sub")
+    texts = [str(raised.value), *(r.subject + r.body for r in reports)]
+    for value in (lost.secret, lost.passphrase, old["api_secret"], old["passphrase"]):
+        assert all(value not in text for text in texts)
     assert rotation.works(rotation.value("bot-sub"))
-    (report,) = rotation.stack.reports()
+    (report,) = reports
     assert "createSecret" in report.subject and report.attributes["severity"] == "CRITICAL"
     assert rotation.record("bot-sub").failed_step == "createSecret"
     for step in sm.STEPS:  # Secrets Manager retries createSecret, then runs the rest
