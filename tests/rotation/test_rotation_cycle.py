@@ -101,8 +101,10 @@ def test_a_retired_key_is_deleted_by_the_cleanup_only_after_its_grace_period(rot
     old = rotation.value("bot-sub")
     assert rotation.rotate("bot-sub").succeeded
 
+    calls = rotation.sim.stats.total_requests()
     early = rotation.invoke({"cleanup": True})
     assert early["deleted"] == {}
+    assert rotation.sim.stats.total_requests() == calls  # a finished rotation with nothing due costs no OKX call
     assert rotation.works(old)
     time.sleep(2.1)
     late = rotation.invoke({"cleanup": True})

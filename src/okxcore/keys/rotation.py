@@ -321,7 +321,9 @@ class Rotator:
     def cleanup(self, secret_name: str, *, dry_run: bool = False) -> list[str]:
         """Delete this secret's old keys whose grace period ended, and keys of abandoned rotations."""
         record = self.ledger.load(secret_name)
-        if not record.sub_acct:
+        due = any(p.due_ms <= self.now_ms() for p in record.pending_deletions)
+        # Only a failed or unfinished rotation can have left an orphan: a fleet of finished ones costs no OKX call.
+        if not record.sub_acct or (record.status == "succeeded" and not due):
             return []
         info = self.versions.describe(secret_name)
         _raw, current = self._read_current(info, Step.CLEANUP)
