@@ -47,8 +47,13 @@ def test_invoke_runs_every_event_file_on_the_local_stack(capsys):
     assert len(events) >= 6
     for path in events:
         function = path.stem.split("-")[0]
+        if function == "rotate" and path.stem != "rotate-cleanup":
+            continue  # a rotation step needs a rotation in progress (an AWSPENDING token): tests/rotation
         assert main(["invoke", function, "--event", str(path)]) == 0, path.name
         printed = capsys.readouterr()
         result = json.loads(printed.out)  # stdout is the function's result alone, as with sam local invoke
+        if function == "rotate":
+            assert result == {"cleanup": True, "dry_run": False, "deleted": {}}  # nothing rotated: nothing to say
+            continue
         assert result["report_type"] == function, path.name
         assert "SNS  Subject: [" in printed.err
