@@ -37,6 +37,8 @@ class RuntimeSettings(BaseModel):
     shield_handshake_timeout_s: float = Field(default=10.0, gt=0, le=60, alias="SHIELD_HANDSHAKE_TIMEOUT_S")
     # IP-binding repair of sub-account keys by the audit and probe (an event's repair_mode overrides it).
     key_repair_mode: Literal["off", "plan", "apply"] = Field(default="off", alias="KEY_REPAIR_MODE")
+    # The trade function's ceiling on a limit order's lifetime (okxcore/trading/lifetimes.py).
+    limit_order_max_lifetime_s: int = Field(default=604_800, ge=60, le=2_592_000, alias="LIMIT_ORDER_MAX_LIFETIME_S")
     # Shield's static IPs when the Shield secret does not list them.
     shield_expected_ips: str = Field(default="", alias="SHIELD_EXPECTED_IPS")
     # Rotation: how long a retired OKX key stays valid (warm functions cache the secret up to 300 s).

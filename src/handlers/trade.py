@@ -172,6 +172,7 @@ def trade_slot(plan: dict[str, Any], wiring: Wiring, ran: _Ran) -> dict[str, Any
             load_key=lambda: wiring.load_key(model.key_secret),
             connect=lambda key: wiring.client(key, key_name=model.key_secret),
             guard=wiring.state.trading_guard,
+            max_lifetime_s=wiring.settings.limit_order_max_lifetime_s,
         )
     except Exception as exc:
         logger.exception("trade run crashed")

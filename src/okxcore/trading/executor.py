@@ -36,6 +36,15 @@ from okxcore.client import OkxClient
 from okxcore.credentials import OkxKeySecret
 from okxcore.errors import OkxShieldError
 from okxcore.trading.execute import execute, poll_fills, read_guard
+from okxcore.trading.lifetimes import (
+    DEFAULT_MAX_LIFETIME_S,
+    SHORT_LIFETIME_S,
+    Canceled,
+    end_short_lived,
+    short_wait_s,
+    sweep,
+    with_lifetimes,
+)
 from okxcore.trading.outcomes import (
     PLACED_REASON,
     Clock,
@@ -80,6 +89,7 @@ class TradeRun:
     notional: Decimal = ZERO
     error: str = ""  # what stopped the run (already in words for people, with the fix)
     guard: TradingGuard | None = None
+    canceled: list[Canceled] = field(default_factory=list)  # this plan's expired or replaced limit orders
 
     @property
     def must_retry(self) -> bool:
@@ -102,10 +112,12 @@ def run_plan(
     guard: GuardReader,
     clock: Clock = time.time,
     sleep: Sleep = time.sleep,
+    max_lifetime_s: int = DEFAULT_MAX_LIFETIME_S,
 ) -> TradeRun:
     """Run one slot. Never raises for OKX, proxy or secret problems: they come back in the TradeRun.
 
-    `load_key` reads the key's secret (no OKX call); `connect` makes the client that talks to OKX.
+    `load_key` reads the key's secret (no OKX call); `connect` makes the client that talks to OKX;
+    `max_lifetime_s` is the stack's ceiling on a limit order's lifetime (lifetimes.py).
     """
     current = read_guard(guard)
     if isinstance(current, str):
@@ -133,6 +145,8 @@ def run_plan(
             return run
         client = connect(key)
         client.sync_clock()
+        # Before the checks: what the canceled orders had frozen is available to this slot's orders.
+        run.canceled = sweep(client, plan, dry_run=plan.dry_run)
         prep = prepare(client, plan)
     except OkxShieldError as exc:
         run.error = exc.describe()
@@ -150,8 +164,13 @@ def run_plan(
         run.legs = sorted([*run.legs, *prep.skipped], key=_leg_order)
         return run
     deadline = scheduled + plan.caps.max_delay_s
-    executed = execute(client, prep.orders, guard=guard, slot_deadline=deadline, clock=clock, sleep=sleep)
+    orders = with_lifetimes(prep.orders, plan, max_lifetime_s)
+    executed = execute(client, orders, guard=guard, slot_deadline=deadline, clock=clock, sleep=sleep)
     poll_fills(client, executed.results, wait_s=float(plan.fill_wait_s), clock=clock, sleep=sleep)
+    short = min(short_wait_s(plan, executed.results, client.now_ms()), float(SHORT_LIFETIME_S))
+    if short > 0:
+        poll_fills(client, executed.results, wait_s=short + 0.5, clock=clock, sleep=sleep)
+    run.canceled.extend(end_short_lived(client, plan, executed.results))
     run.legs = sorted([*executed.results, *prep.skipped], key=_leg_order)
     run.guard = executed.paused_by
     if any(leg.status in {LegStatus.FAILED, LegStatus.UNKNOWN} for leg in run.legs):

@@ -31,6 +31,8 @@ SCHEDULER_PLACEHOLDER = "<aws.scheduler.scheduled-time>"
 EVENT_SOURCE = "trade plan (Scheduler Input)"
 WEIGHT_TOLERANCE = Decimal("0.0001")
 MAX_LEGS = 10
+# The longest lifetime a plan may give a limit order (the stack's LIMIT_ORDER_MAX_LIFETIME_S caps it further).
+MAX_CANCEL_AFTER_S = 30 * 86_400
 PLAN_HINT = "Fix the schedule's Input JSON; the examples in events/trade-*.json show every field."
 
 Side = Literal["buy", "sell"]
@@ -91,6 +93,11 @@ class LimitLeg(_Leg):
     quote_amount: Amount | None = None
     offset_pct: Percent = Decimal(0)
     post_only: bool = False
+    # The order's lifetime, counted from the slot's scheduled time; then the trade function cancels the
+    # unfilled rest (okxcore/trading/lifetimes.py). Default: until the plan's next slot (slot_interval_s).
+    cancel_after_s: int | None = Field(default=None, ge=1, le=MAX_CANCEL_AFTER_S)
+    # Cancel the unfilled rest of the previous slots' orders of this leg before placing this slot's.
+    replace: bool = False
 
     @model_validator(mode="after")
     def _one_amount(self) -> LimitLeg:
@@ -129,6 +136,8 @@ class TradePlan(_PlanModel):
     dry_run: bool = False
     demo: bool | None = Field(default=None, description="if set, the key's secret must say the same")
     fill_wait_s: Annotated[Decimal, Field(ge=0, le=10, decimal_places=2)] = Decimal(3)
+    # The time between this plan's slots (its schedule's period): how long a limit order lives by default.
+    slot_interval_s: int | None = Field(default=None, ge=60, le=MAX_CANCEL_AFTER_S)
     caps: SafetyCaps
     legs: list[Leg] = Field(min_length=1, max_length=MAX_LEGS)
 

@@ -11,6 +11,14 @@ from typing import Any
 from okxcore.models import Order
 from okxcore.report import Finding, Report, Severity, Status
 from okxcore.trading.executor import PLACED_REASON, LegResult, LegStatus, RunStatus, TradeRun
+from okxcore.trading.lifetime_report import (
+    CANCELED_HEADER,
+    CANCELED_TABLE,
+    cancel_finding,
+    canceled_details,
+    canceled_row,
+    lifetime_lines,
+)
 from okxcore.trading.plan import PLAN_HINT, PlanValidationError, TradePlan
 
 ORDER_TABLE = "Orders"
@@ -58,7 +66,10 @@ def trade_report(run: TradeRun, *, environment: str) -> Report:
     )
     if run.legs:
         report.tables[ORDER_TABLE] = [ORDER_HEADER, *(_row(leg) for leg in run.legs)]
+    if run.canceled:
+        report.tables[CANCELED_TABLE] = [CANCELED_HEADER, *(canceled_row(c) for c in run.canceled)]
     report.findings.extend(_run_findings(run))
+    report.findings.extend(cancel_finding(c) for c in run.canceled if not c.ok)
     report.findings.extend(
         Finding(
             check_id="trade.plan",
@@ -190,6 +201,7 @@ def _summary(run: TradeRun, mode: str, demo: bool | None) -> list[str]:
         ):
             part = f"/{leg.part}" if leg.part else ""
             lines.append(f"Leg {leg.leg_index}{part}: {leg.status.value}: {leg.reason}")
+    lines.extend(lifetime_lines(run.legs, run.canceled))
     if run.status is RunStatus.REJECTED:
         lines.append("The plan failed its checks, so nothing was sent.")
     if run.status in {RunStatus.FAILED, RunStatus.ERROR}:
@@ -303,6 +315,7 @@ def _details(run: TradeRun) -> dict[str, Any]:
         "error": run.error,
         "problems": [{"field": p.field, "message": p.message} for p in run.problems],
         "orders": [_leg_details(leg) for leg in run.legs],
+        "canceled": [canceled_details(c) for c in run.canceled],
     }
 
 
