@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from okxcore.errors import InvalidInputError, OkxShieldError
-from okxlocal import cli_keys
+from okxlocal import cli_keys, cli_orders
 
 EXIT_INPUT = 2
 EXIT_FAILED = 3
@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     invoke.add_argument("--proxy", choices=[k.value for k in _proxy_kinds()], default="https")
 
     cli_keys.register(commands)
+    cli_orders.register(commands)
 
     args = parser.parse_args(argv)
     try:

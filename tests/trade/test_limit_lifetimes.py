@@ -131,3 +131,38 @@ def test_cancel_after_s_is_checked_naming_the_field(bad):
 
     with pytest.raises(PlanValidationError, match=r"legs\[0\]\.cancel_after_s"):
         parse_plan(limit_event(at(0), cancel_after_s=bad))
+
+
+def test_okx_shield_orders_lists_the_plans_orders_and_cancels_only_its_expired_ones(stack, invoke):
+    import io
+
+    from trade_helpers import KEY_SECRET
+
+    from handlers.wiring import Wiring
+    from okxlocal.cli_orders import show_and_cancel
+
+    old_slot, new_slot = at(300), at(0)
+    invoke(limit_event(old_slot, cancel_after_s=400))
+    invoke(limit_event(new_slot, cancel_after_s=400))
+    stack.sim.faults.clock_offset_ms = 150_000  # the old order is past its lifetime, the new one is not
+    out = io.StringIO()
+
+    assert show_and_cancel(Wiring.from_environ(), KEY_SECRET, plan_id=PLAN_ID, cancel=True, out=out) == 0
+
+    orders = booked(stack)
+    assert (orders[cl_ord_id(old_slot)]["state"], orders[cl_ord_id(new_slot)]["state"]) == ("canceled", "live")
+    text = out.getvalue()
+    assert f"Open orders of plan {PLAN_ID}, key {KEY_SECRET}: 2" in text
+    assert "EXPIRED" in text and "Canceled (expired): 1" in text and cl_ord_id(old_slot) in text
+    other = io.StringIO()
+    show_and_cancel(Wiring.from_environ(), KEY_SECRET, plan_id="another-plan", cancel=True, out=other)
+    assert (
+        "Open orders of plan another-plan" in other.getvalue() and booked(stack)[cl_ord_id(new_slot)]["state"] == "live"
+    )
+
+
+def test_okx_shield_orders_refuses_to_cancel_without_a_plan(capsys):
+    from okxlocal.cli import main
+
+    assert main(["orders", "--key-secret", "okx-shield/keys/bot-main", "--cancel-expired"]) == 2
+    assert "--plan" in capsys.readouterr().err

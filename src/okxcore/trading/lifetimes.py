@@ -30,7 +30,7 @@ from okxcore.errors import OkxShieldError
 from okxcore.models import CancelOutcome, Order
 from okxcore.trading.order_ids import derive_cl_ord_id, slot_epoch_ms
 from okxcore.trading.outcomes import LegResult, LegStatus, PlannedOrder
-from okxcore.trading.plan import LimitLeg, TradePlan
+from okxcore.trading.plan import MAX_LEGS, LimitLeg, TradePlan
 
 TAG_PREFIX = "ol"
 _SLOT_DIGITS = 9  # base-36 epoch ms: enough until the year 4000
@@ -106,15 +106,17 @@ class OwnOrder:
     expires_at_ms: int
 
 
-def own_orders(plan_id: str, legs: dict[int, str], pending: list[Order]) -> list[OwnOrder]:
-    """The orders among `pending` whose clOrdId re-derives from this plan (legs: leg index -> instId)."""
+def own_orders(plan_id: str, legs: dict[int, str] | None, pending: list[Order]) -> list[OwnOrder]:
+    """The orders among `pending` whose clOrdId re-derives from this plan (legs: leg index -> instId; None:
+    any leg of any instrument, when only the plan's id is known)."""
     mine = []
     for order in pending:
         parsed = parse_tag(order.tag)
         if parsed is None:
             continue
         slot_ms, life = parsed
-        for index, inst_id in legs.items():
+        candidates = legs if legs is not None else dict.fromkeys(range(MAX_LEGS), order.inst_id)
+        for index, inst_id in candidates.items():
             if inst_id == order.inst_id and derive_cl_ord_id(plan_id, slot_time(slot_ms), index) == order.cl_ord_id:
                 mine.append(OwnOrder(order, index, slot_ms, slot_ms + life * 1000))
                 break

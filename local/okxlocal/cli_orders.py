@@ -1,0 +1,102 @@
+"""`okx-shield orders`: the open orders okx-shield placed with one key, and canceling a plan's expired ones.
+
+okx-shield orders --key-secret NAME [--plan ID] [--cancel-expired]
+    Lists the key's pending orders that carry okx-shield's lifetime tag: instrument, side, size, filled, price,
+    slot, expiry. With --plan, only the orders whose clOrdId re-derives from that plan (so they are certainly
+    its own). --cancel-expired (needs --plan) cancels those whose lifetime is over; partial fills stay.
+
+Like `okx-shield keys`: the embedded local stack by default, `--real` for this shell's AWS credentials, the
+environment variables of template.yaml and real OKX.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any, TextIO
+
+from okxcore.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from handlers.wiring import Wiring
+    from okxcore.trading.lifetimes import Canceled
+    from okxcore.trading.open_orders import OpenOrder
+
+SOURCE = "okx-shield orders"
+EXIT_OK = 0
+EXIT_NOT_DONE = 3  # a cancel failed
+
+
+def register(commands: Any) -> None:
+    """Adds `orders` to the top-level parser's subcommands."""
+    from okxlocal.cli_keys import keys_wiring
+    from okxlocal.proxies import ProxyKind
+
+    orders = commands.add_parser("orders", help="okx-shield's open orders for a key; cancel a plan's expired ones")
+    orders.add_argument("--key-secret", required=True, help="the key's secret name in Secrets Manager")
+    orders.add_argument("--plan", help="only this plan's orders (their clOrdIds re-derive from its id)")
+    orders.add_argument("--cancel-expired", action="store_true", help="cancel the plan's expired orders (needs --plan)")
+    orders.add_argument("--real", action="store_true", help="real AWS and OKX, configured by the environment")
+    orders.add_argument(
+        "--proxy", choices=[k.value for k in ProxyKind], default="https", help="local stack only: the Shield form"
+    )
+
+    def run(args: argparse.Namespace) -> int:
+        if args.cancel_expired and not args.plan:
+            raise InvalidInputError(
+                SOURCE,
+                "--plan",
+                "is missing (--cancel-expired needs it)",
+                hint="Name the plan: only orders whose clOrdId re-derives from it are canceled, never others.",
+            )
+        with keys_wiring(args) as wiring:
+            return show_and_cancel(wiring, args.key_secret, plan_id=args.plan, cancel=args.cancel_expired)
+
+    orders.set_defaults(run=run)
+
+
+def show_and_cancel(
+    wiring: Wiring, key_secret: str, *, plan_id: str | None, cancel: bool, out: TextIO = sys.stdout
+) -> int:
+    """The command's work with a handler's wiring (the demo calls it too)."""
+    from okxcore.trading.open_orders import cancel_expired, open_orders
+
+    client = wiring.client(wiring.load_key(key_secret), record_use=False)
+    client.sync_clock()
+    shown = open_orders(client, plan_id)
+    print_orders(shown, key_secret, plan_id, out)
+    if not cancel:
+        return EXIT_OK
+    assert plan_id is not None
+    canceled = cancel_expired(client, plan_id)
+    print_canceled(canceled, out)
+    return EXIT_OK if all(c.ok for c in canceled) else EXIT_NOT_DONE
+
+
+def print_orders(shown: list[OpenOrder], key_secret: str, plan_id: str | None, out: TextIO) -> None:
+    whose = f"plan {plan_id}" if plan_id else "okx-shield (tagged; give --plan to check a plan's own)"
+    print(f"Open orders of {whose}, key {key_secret}: {len(shown)}", file=out)
+    for item in shown:
+        o = item.order
+        state = "EXPIRED" if item.expired else "open"
+        leg = f" leg {item.leg_index}" if item.leg_index is not None else ""
+        print(
+            f"  {o.inst_id} {o.side} {_num(o.sz)} @ {_num(o.px)}, filled {_num(o.acc_fill_sz)}: {state}, "
+            f"slot {item.slot}{leg}, cancel after {item.expires_at}, clOrdId {o.cl_ord_id}",
+            file=out,
+        )
+
+
+def print_canceled(canceled: list[Canceled], out: TextIO) -> None:
+    print(f"Canceled (expired): {len(canceled)}", file=out)
+    for c in canceled:
+        released = f", released {c.released}" if c.released else ""
+        print(
+            f"  {c.inst_id} {c.side} slot {c.slot}: {c.outcome}, filled {_num(c.filled)}, "
+            f"remaining {_num(c.remaining)}{released}, clOrdId {c.cl_ord_id}",
+            file=out,
+        )
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{value.normalize():f}"
