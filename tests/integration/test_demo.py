@@ -13,7 +13,7 @@ def test_demo_shows_every_case_and_only_the_static_ip_reached_okx():
     assert run_demo(out) == 0
     text = out.getvalue()
     subjects = re.findall(r"SNS  Subject: (.*)", text)
-    assert [s.split()[2] for s in subjects] == ["probe", "audit", "trade", "audit"]
+    assert [s.split()[2] for s in subjects] == ["probe", "audit", "trade", "audit", "trade", "trade"]
     assert subjects[0].startswith("[CRITICAL]")  # the fleet has problems, and the probe says so
     assert "Egress: 127.0.0.2, a Shield static IP" in text
     assert re.search(r"expiring-bot.*1\.0 day\(s\) left before OKX deletes it", text)
@@ -33,7 +33,15 @@ def test_demo_shows_every_case_and_only_the_static_ip_reached_okx():
     assert re.search(r"\[OK\] okx-shield trade .* 1 order\(s\) placed", text)
     assert "received" in text
     assert "from: 127.0.0.2 (only the proxy's static IP" in text
-    assert "Orders at the simulator: 1." in text
+    # A limit order with a lifetime: open until its expiry, then canceled by the next slot with its fill kept
+    assert re.search(r"limit order still open \(filled 0 of [0-9.]+\), canceled if unfilled at ", text)
+    assert re.search(
+        r"Open orders of plan eth-dip-bid, key okx-shield/keys/bot-main: 1\n  ETH-USDT buy .*: open,", text
+    )
+    assert re.search(
+        r"\(its lifetime is over\): canceled: filled 0\.04, remaining 0\.060519, released [0-9.]+ USDT", text
+    )
+    assert "Orders at the simulator: 3." in text
     assert '"_aws"' not in text  # metrics and logs are not mixed into what the user reads
 
 
