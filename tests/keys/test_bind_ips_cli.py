@@ -89,3 +89,22 @@ def test_bind_ips_runs_on_the_embedded_local_stack(capsys):
     assert "would change" in printed.out
     assert "after:  127.0.0.2, 127.0.0.3" in printed.out
     assert "local stack" in printed.err
+
+
+def test_a_write_refused_by_okx_rate_limit_is_tried_again_in_the_next_second(local_stack):
+    from handlers.wiring import Wiring
+    from okxcore.keys.repair import BindingRepairer, Outcome, SubKeyRef
+
+    stack, keys = start(local_stack)
+    wiring = Wiring.from_environ()
+    master = wiring.client(wiring.load_key(P + "master"), record_use=False)
+    repairer = BindingRepairer(master, tuple(BOTH), "apply", actor="test")
+    # Given another writer used this user's modify-apikey second (the same list again: no change)
+    master.modify_subaccount_api_key("desk", keys["full"].api_key, ips=TWENTY)
+    # When the repair writes right after it
+    item = repairer.repair_one(SubKeyRef(P + "half", "half", "desk", keys["half"].api_key))
+    # Then OKX refused the first write (50011), and the second, a second later, went through
+    codes = [r.code for r in stack.sim.stats.requests if r.path == MODIFY]
+    assert codes == ["0", "50011", "0"]
+    assert item.outcome is Outcome.APPLIED
+    assert stack.sim.key(keys["half"].api_key).ips == [USER_IP, "127.0.0.2", "127.0.0.3"]

@@ -28,7 +28,13 @@ from pydantic import BaseModel, ConfigDict
 from okxcore.audit.fleet import RateGate
 from okxcore.client import OkxClient
 from okxcore.egress import compare_binding
-from okxcore.errors import InvalidInputError, OkxShieldError, OkxTransportError, SubAccountKeyNotFoundError
+from okxcore.errors import (
+    InvalidInputError,
+    OkxShieldError,
+    OkxTransportError,
+    RateLimitedError,
+    SubAccountKeyNotFoundError,
+)
 from okxcore.keys.modes import RepairMode
 from okxcore.models import OKX_MAX_IPS_PER_KEY, SubAccountApiKey
 from okxcore.report import Finding, Severity, Status
@@ -38,6 +44,7 @@ TABLE_TITLE = "IP-binding repair"
 # OKX: 1 modify-apikey per second per user; stretched so that network jitter cannot squeeze two into one second.
 MODIFY_LIMIT = 1
 MODIFY_WINDOW_S = 1.1
+WRITE_ATTEMPTS = 3
 
 
 class Outcome(StrEnum):
@@ -230,16 +237,27 @@ class BindingRepairer:
             return _planned(ref, plan)
         return self._apply(ref, plan)
 
+    def _write(self, ref: SubKeyRef, plan: BindingPlan) -> None:
+        # A 50011 answer means OKX did nothing (another writer used this second, e.g. a rotation): try again in
+        # the next second. Writing the same list twice is harmless, but a lost answer is never resent blindly.
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            self.gate.acquire()
+            try:
+                self.master.modify_subaccount_api_key(ref.sub_acct, ref.api_key, ips=plan.after)
+                return
+            except RateLimitedError:
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+
     def _apply(self, ref: SubKeyRef, plan: BindingPlan) -> RepairItem:
-        self.gate.acquire()
         try:
-            self.master.modify_subaccount_api_key(ref.sub_acct, ref.api_key, ips=plan.after)
+            self._write(ref, plan)
         except OkxTransportError as exc:
             return _failed(ref, "no answer to modify-apikey: the change may or may not have taken", exc, plan)
         except InvalidInputError as exc:
             return _failed(ref, "the new IP list was refused before sending; nothing was changed", exc, plan)
         except OkxShieldError as exc:
-            return _failed(ref, "OKX refused modify-apikey; nothing was changed", exc, plan)
+            return _failed(ref, "modify-apikey did not go through; nothing was changed", exc, plan)
         try:
             reread = read_sub_key(self.master, ref)
         except OkxShieldError:
