@@ -24,10 +24,12 @@ from okxcore.aws.rotation_state import DynamoRotationLedger
 from okxcore.client import OkxClient
 from okxcore.credentials import OkxKeySecret
 from okxcore.errors import InvalidInputError
+from okxcore.inputs import WHOLE_EVENT, WholeNumber, input_error
 from okxcore.keys.modes import RepairMode
 from okxcore.transport import DEFAULT_POOL_SIZE
 
 EVENT_SOURCE = "audit event"
+AUDIT_HINT = "See events/audit*.json for valid Scheduler Inputs."
 
 
 class AuditEvent(BaseModel):
@@ -42,7 +44,7 @@ class AuditEvent(BaseModel):
     # A main account's key: its sub-accounts' keys are audited too. Omitted: MASTER_KEY_SECRET_NAME.
     master_secret: str | None = None
     thresholds: Thresholds = Thresholds()
-    max_workers: int = Field(default=8, ge=1, le=16)
+    max_workers: WholeNumber = Field(default=8, ge=1, le=16)
     # IP-binding repair of the master's sub-account keys. Omitted: KEY_REPAIR_MODE (default off).
     repair_mode: RepairMode | None = None
 
@@ -51,18 +53,14 @@ EVENT_MODEL = AuditEvent
 
 
 def _invalid(exc: ValidationError, *, source: str = EVENT_SOURCE) -> InvalidInputError:
-    first = exc.errors(include_input=False, include_url=False)[0]
-    field = ".".join(str(part) for part in first["loc"])
-    problem = "is missing" if first["type"] == "missing" else str(first["msg"]).removeprefix("Value error, ")
-    if not field:  # a whole-event problem: not a JSON object, or no keys selected
-        field = (
-            "(whole event)" if first["type"] == "model_type" else "key_secret_tag / key_secret_prefix / master_secret"
-        )
-    return InvalidInputError(source, field, problem, hint="See events/audit*.json for valid Scheduler Inputs.")
+    # A model-level problem of the merged request: no key selector is left.
+    return input_error(exc, source=source, hint=AUDIT_HINT, whole="key_secret_tag / key_secret_prefix / master_secret")
 
 
 def parse_request(event: Any, settings: RuntimeSettings) -> AuditRequest:
     """The event merged with the function's defaults; errors name the field, never its value."""
+    if not isinstance(event, dict):
+        raise InvalidInputError(EVENT_SOURCE, WHOLE_EVENT, "is not a JSON object", hint=AUDIT_HINT)
     try:
         parsed = AuditEvent.model_validate(event)
     except ValidationError as exc:

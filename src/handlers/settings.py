@@ -8,7 +8,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from okxcore.errors import InvalidInputError
+from okxcore.inputs import input_error
+
+SETTINGS_HINT = "Set it in template.yaml (or --env-vars for sam local invoke)."
 
 
 class RuntimeSettings(BaseModel):
@@ -50,14 +52,7 @@ class RuntimeSettings(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            first = exc.errors(include_input=False)[0]
-            name = ".".join(str(p) for p in first["loc"])
-            raise InvalidInputError(
-                "function environment",
-                name,
-                "is missing" if first["type"] == "missing" else str(first["msg"]),
-                hint="Set it in template.yaml (or --env-vars for sam local invoke).",
-            ) from None
+            raise input_error(exc, source="function environment", hint=SETTINGS_HINT) from None
 
     @staticmethod
     def split(text: str) -> list[str]:

@@ -1,8 +1,8 @@
 """The two secret formats (an OKX key, the Shield proxy) and their validation.
 
 Secret values are SecretStr: repr, str and model dumps show '**********'. Validation errors are
-re-raised as SecretFormatError naming the secret and the field, built without the input value, so a
-malformed secret can never leak through an exception message.
+re-raised as SecretFormatError by okxcore.inputs in its secret-safe mode: the secret and the known field are
+named, never a value, and never an unknown field's name (it may be a secret pasted as a key).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from okxcore.errors import SecretFormatError, ShieldUrlError
+from okxcore.inputs import Flag, IsoTimeText, input_error
 from okxcore.shield import ShieldEndpoint, normalise_ips
 
 Region = Literal["www", "eea", "us"]
@@ -47,9 +48,9 @@ class OkxKeySecret(_SecretModel):
     api_secret: SecretStr
     passphrase: SecretStr
     label: str = Field(default="", max_length=128)
-    demo: bool = False
+    demo: Flag = False
     region: Region = "www"
-    created_at: datetime | None = None
+    created_at: Annotated[datetime, IsoTimeText] | None = None
     purpose: Purpose = "trade"
     allowed_permissions: frozenset[Permission] = frozenset({"read_only", "trade"})
 
@@ -110,7 +111,7 @@ def _load(
     if isinstance(raw, str | bytes):
         try:
             raw = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested past the parser's depth
             raise SecretFormatError(
                 secret_name, "(whole secret)", "is not valid JSON", hint="Store the secret as a JSON object."
             ) from None
@@ -121,23 +122,14 @@ def _load(
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors(include_input=False, include_url=False)[0]
-        field = ".".join(str(part) for part in first["loc"]) or "(whole secret)"
-        problem = _problem_text(first)
-        count = exc.error_count()
-        if count > 1:
-            problem += f" (and {count - 1} more problem(s))"
-        raise SecretFormatError(secret_name, field, problem, hint=_FORMAT_HINTS[model.__name__]) from None
-
-
-def _problem_text(error: Mapping[str, Any]) -> str:
-    kind = error.get("type", "")
-    if kind == "missing":
-        return "is missing"
-    if kind == "extra_forbidden":
-        return "is not a known field (check its spelling)"
-    message = str(error.get("msg", "is invalid"))
-    return message.removeprefix("Value error, ")
+        raise input_error(
+            exc,
+            source=secret_name,
+            hint=_FORMAT_HINTS[model.__name__],
+            secret=True,
+            known_fields=model.model_fields,
+            error_class=SecretFormatError,
+        ) from None
 
 
 _FORMAT_HINTS = {

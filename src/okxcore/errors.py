@@ -8,6 +8,7 @@ hosts, codes and OKX's own message text.
 from __future__ import annotations
 
 import re
+from typing import Self
 
 
 class OkxShieldError(Exception):
@@ -38,7 +39,18 @@ class InvalidInputError(OkxShieldError, ValueError):
         self.source = source
         self.field = field
         self.problem = problem
+        self.problems: list[tuple[str, str]] = [(field, problem)]
         super().__init__(f"{source}: field '{field}': {problem}", hint=hint)
+
+    @classmethod
+    def from_problems(cls, source: str, problems: list[tuple[str, str]], *, hint: str | None = None) -> Self:
+        """One error for every (field, problem): the message names the first and counts the others."""
+        field, problem = problems[0] if problems else ("(whole input)", "is invalid")
+        if len(problems) > 1:
+            problem += f" (and {len(problems) - 1} more problem(s))"
+        error = cls(source, field, problem, hint=hint)
+        error.problems = list(problems) or [(field, problem)]
+        return error
 
 
 class ShieldUrlError(InvalidInputError):

@@ -98,6 +98,42 @@ def test_bad_input_is_rejected_naming_the_field(changes, field, words):
     assert words.lower() in problems[field].lower()
 
 
+MARKET = {"kind": "market", "inst_id": "BTC-USDT", "side": "buy"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"dry_run": "no"}, "dry_run"),
+        ({"dry_run": "1"}, "dry_run"),
+        ({"dry_run": "yes"}, "dry_run"),
+        ({"dry_run": 1}, "dry_run"),
+        ({"dry_run": 0}, "dry_run"),
+        ({"demo": "false"}, "demo"),
+        ({"legs": [{**MARKET, "quote_amount": True}]}, "legs[0].quote_amount"),
+        ({"legs": [{**MARKET, "quote_amount": "1e3"}]}, "legs[0].quote_amount"),
+        ({"legs": [{**MARKET, "quote_amount": " 100 "}]}, "legs[0].quote_amount"),
+        ({"legs": [{**MARKET, "quote_amount": "100", "expire_after_s": "10"}]}, "legs[0].expire_after_s"),
+        ({"legs": [{"kind": "limit", "inst_id": "BTC-USDT", "side": "buy", "size": "1", "post_only": "true"}]},
+         "legs[0].post_only"),
+        ({"caps": {"max_notional": "100", "max_delay_s": 600.0}}, "caps.max_delay_s"),
+        ({"scheduled_time": 1767603600}, "scheduled_time"),
+    ],
+    ids=["no", "str-1", "yes", "int-1", "int-0", "demo-str", "amount-bool", "amount-exp", "amount-spaces",
+         "count-str", "post-only-str", "count-float", "time-number"],
+)  # fmt: skip
+def test_flags_counts_and_amounts_are_strict_and_the_field_is_named(changes, field):
+    # Given a value that a lax parser would coerce (the string "no" into a live order)
+    problems = problems_of(event(**changes))
+    # Then the plan is refused, naming the field
+    assert field in problems, problems
+
+
+def test_amounts_as_json_numbers_and_decimal_strings_are_both_accepted():
+    plan = parse_plan(event(legs=[{**MARKET, "quote_amount": 100}], caps={"max_notional": "150.5"}))
+    assert plan.legs[0].quote_amount == Decimal(100) and plan.caps.max_notional == Decimal("150.5")
+
+
 def test_every_problem_is_listed_and_the_error_names_the_first():
     raw = event(plan_id="", caps={"max_notional": "-1"})
     raw.pop("key_secret")

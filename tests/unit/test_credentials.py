@@ -27,8 +27,11 @@ def test_okx_key_secret_round_trip_hides_values():
         ({"api_secret": "SECRET-BBB-222\n"}, "api_secret", "whitespace"),
         ({"region": "asia"}, "region", "'www', 'eea' or 'us'"),
         ({"demo": "maybe"}, "demo", "boolean"),
-        ({"apikey": "x"}, "apikey", "not a known field"),
+        ({"demo": "no"}, "demo", "true or false"),
+        ({"demo": 1}, "demo", "true or false"),
+        ({"apikey": "x"}, "(whole secret)", "1 unknown field(s)"),
         ({"created_at": "yesterday"}, "created_at", "datetime"),
+        ({"created_at": 1767000000}, "created_at", "ISO 8601"),
     ],
 )
 def test_malformed_key_secret_names_field_not_value(change, field, problem):
@@ -63,3 +66,27 @@ def test_shield_secret_valid_and_invalid():
     with pytest.raises(SecretFormatError) as caught_ips:
         parse_shield_secret("shield", {"url": "https://u:p@h:9294", "expected_ips": ["1.2.3"]})
     assert caught_ips.value.field.startswith("expected_ips")
+
+
+def test_a_secret_pasted_as_a_field_name_is_never_repeated():
+    # Given a console key/value swap: the api_secret's value became a JSON key, and its field went missing
+    raw = {"api_key": "key-AAA-111", "SECRET-BBB-222": "api_secret", "passphrase": "PASS-CCC-333", "X-99": 1}
+    with pytest.raises(SecretFormatError) as caught:
+        parse_okx_key_secret("okx/bot1", raw)
+    # Then the error counts the unknown fields and names the missing known field, and repeats no name or value
+    text = caught.value.describe()
+    assert caught.value.field == "(whole secret)"
+    assert "2 unknown field(s)" in text and "missing: api_secret" in text
+    for value in (*SECRET_VALUES.values(), "X-99"):
+        assert value not in text
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"\xff\xfe{}", "[" * 100_000 + "]" * 100_000, "null", "[]", '"x"'],
+    ids=["not-utf8", "deep", "null", "list", "str"],
+)
+def test_a_secret_that_is_not_a_json_object_is_one_clear_error(raw):
+    with pytest.raises(SecretFormatError) as caught:
+        parse_okx_key_secret("okx/bot1", raw)
+    assert caught.value.field == "(whole secret)"

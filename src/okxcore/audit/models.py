@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator, model_validator
 
 from okxcore.audit.rotation_rules import RotationView
 from okxcore.aws.fleet_secrets import TagSelector
@@ -35,13 +35,13 @@ class Thresholds(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # An unbound trade/withdraw key is always a finding; these decide how loud, by days left.
-    deletion_high_days: float = Field(default=7, ge=0, le=OKX_UNBOUND_DELETION_DAYS)
-    deletion_critical_days: float = Field(default=3, ge=0, le=OKX_UNBOUND_DELETION_DAYS)
-    rotation_due_days: int = Field(default=90, ge=1)
-    rotation_overdue_days: int = Field(default=180, ge=1)
-    dormant_days: int = Field(default=7, ge=1)
-    keys_per_account_warn: int = Field(default=45, ge=1, le=OKX_MAX_KEYS_PER_ACCOUNT)
-    ips_per_key_warn: int = Field(default=18, ge=1, le=OKX_MAX_IPS_PER_KEY)
+    deletion_high_days: StrictFloat = Field(default=7, ge=0, le=OKX_UNBOUND_DELETION_DAYS)
+    deletion_critical_days: StrictFloat = Field(default=3, ge=0, le=OKX_UNBOUND_DELETION_DAYS)
+    rotation_due_days: StrictInt = Field(default=90, ge=1)
+    rotation_overdue_days: StrictInt = Field(default=180, ge=1)
+    dormant_days: StrictInt = Field(default=7, ge=1)
+    keys_per_account_warn: StrictInt = Field(default=45, ge=1, le=OKX_MAX_KEYS_PER_ACCOUNT)
+    ips_per_key_warn: StrictInt = Field(default=18, ge=1, le=OKX_MAX_IPS_PER_KEY)
 
     @model_validator(mode="after")
     def _ordered(self) -> Thresholds:

@@ -15,11 +15,16 @@ from okxcore.egress import (
     validate_echo_urls,
 )
 from okxcore.errors import InvalidInputError
+from okxcore.inputs import input_error
 from okxcore.keys.modes import RepairMode
 
 if TYPE_CHECKING:
     from okxcore.egress import EchoResult  # noqa: F401
 
+PROBE_EVENT_HINT = (
+    "Known fields: scheduled_time, echo_urls (2+ https URLs), key_secret_names (list), "
+    "direct_echo_for_contrast (true/false), repair_mode (off, plan, apply)."
+)
 MAX_KEYS_PER_RUN = 100  # OKX allows 50 keys per account; a run over this would outlast the Lambda timeout
 
 # --- the event --------------------------------------------------------------------------------------
@@ -75,20 +80,7 @@ def parse_probe_event(event: object) -> ProbeEvent:
     try:
         return ProbeEvent.model_validate(dict(event))
     except ValidationError as exc:
-        first = exc.errors(include_input=False, include_url=False)[0]
-        name = ".".join(str(part) for part in first["loc"]) or "(whole event)"
-        kind = first.get("type", "")
-        if kind == "extra_forbidden":
-            problem = "is not a known field (check its spelling)"
-        else:
-            problem = str(first.get("msg", "is invalid")).removeprefix("Value error, ")
-        raise InvalidInputError(
-            "probe event",
-            name,
-            problem,
-            hint="Known fields: scheduled_time, echo_urls (2+ https URLs), key_secret_names (list), "
-            "direct_echo_for_contrast (true/false), repair_mode (off, plan, apply).",
-        ) from None
+        raise input_error(exc, source="probe event", hint=PROBE_EVENT_HINT) from None
 
 
 class ProbeSettings(Protocol):

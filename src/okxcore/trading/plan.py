@@ -4,7 +4,8 @@ One plan run is one scheduled slot: (plan_id, scheduled_time). Every order of th
 clOrdId from that pair, so the slot, not the delivery, is what runs exactly once.
 
 Amounts are Decimal. JSON numbers are accepted, but strings ("100.5") are recommended: a float such as
-0.1 is not exactly representable and pydantic converts it through its shortest repr.
+0.1 is not exactly representable and pydantic converts it through its shortest repr. Flags and counts are
+strict (okxcore.inputs): `"dry_run": "no"` is an error, not a live order.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pydantic import (
 )
 
 from okxcore.errors import InvalidInputError
+from okxcore.inputs import WHOLE_EVENT, DecimalInput, Flag, IsoTimeText, WholeNumber, input_error
 
 SCHEDULER_PLACEHOLDER = "<aws.scheduler.scheduled-time>"
 EVENT_SOURCE = "trade plan (Scheduler Input)"
@@ -38,8 +40,8 @@ PLAN_HINT = "Fix the schedule's Input JSON; the examples in events/trade-*.json 
 Side = Literal["buy", "sell"]
 InstId = Annotated[str, Field(pattern=r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}$", description="spot instrument, e.g. BTC-USDT")]
 Ccy = Annotated[str, Field(pattern=r"^[A-Z0-9]{1,20}$")]
-Amount = Annotated[Decimal, Field(gt=0, max_digits=30, decimal_places=8, allow_inf_nan=False)]
-Percent = Annotated[Decimal, Field(ge=0, lt=50, decimal_places=4, allow_inf_nan=False)]
+Amount = Annotated[DecimalInput, Field(gt=0, max_digits=30, decimal_places=8, allow_inf_nan=False)]
+Percent = Annotated[DecimalInput, Field(ge=0, lt=50, decimal_places=4, allow_inf_nan=False)]
 
 
 def _not_placeholder(value: object) -> object:
@@ -51,7 +53,7 @@ def _not_placeholder(value: object) -> object:
     return value
 
 
-ScheduledTime = Annotated[AwareDatetime, BeforeValidator(_not_placeholder)]
+ScheduledTime = Annotated[AwareDatetime, BeforeValidator(_not_placeholder), IsoTimeText]
 
 
 class _PlanModel(BaseModel):
@@ -63,15 +65,15 @@ class SafetyCaps(_PlanModel):
 
     max_notional: Amount = Field(description="most quote currency all orders of one run may move together")
     quote_ccy: Ccy = "USDT"
-    max_deviation_pct: Annotated[Decimal, Field(gt=0, le=50, decimal_places=4, allow_inf_nan=False)] = Decimal(2)
+    max_deviation_pct: Annotated[DecimalInput, Field(gt=0, le=50, decimal_places=4, allow_inf_nan=False)] = Decimal(2)
     # A delivery later than this after its slot trades nothing: Scheduler and Lambda retries can arrive hours late.
-    max_delay_s: int = Field(default=600, ge=30, le=86_400)
+    max_delay_s: WholeNumber = Field(default=600, ge=30, le=86_400)
 
 
 class _Leg(_PlanModel):
     # The request validity sent as OKX's expTime header: a send stuck longer than this is discarded by OKX.
     # Kept under a minute so that it is over before any Lambda retry (the first one waits a minute).
-    expire_after_s: int = Field(default=10, ge=1, le=55)
+    expire_after_s: WholeNumber = Field(default=10, ge=1, le=55)
 
 
 class MarketLeg(_Leg):
@@ -92,12 +94,12 @@ class LimitLeg(_Leg):
     size: Amount | None = Field(default=None, description="base currency; or give quote_amount")
     quote_amount: Amount | None = None
     offset_pct: Percent = Decimal(0)
-    post_only: bool = False
+    post_only: Flag = False
     # The order's lifetime, counted from the slot's scheduled time; then the trade function cancels the
     # unfilled rest (okxcore/trading/lifetimes.py). Default: until the plan's next slot (slot_interval_s).
-    cancel_after_s: int | None = Field(default=None, ge=1, le=MAX_CANCEL_AFTER_S)
+    cancel_after_s: WholeNumber | None = Field(default=None, ge=1, le=MAX_CANCEL_AFTER_S)
     # Cancel the unfilled rest of the previous slots' orders of this leg before placing this slot's.
-    replace: bool = False
+    replace: Flag = False
 
     @model_validator(mode="after")
     def _one_amount(self) -> LimitLeg:
@@ -110,10 +112,12 @@ class RebalanceLeg(_Leg):
     """Trade the listed assets toward target weights of their combined value (in caps.quote_ccy)."""
 
     kind: Literal["rebalance"]
-    targets: dict[Ccy, Annotated[Decimal, Field(ge=0, le=1, decimal_places=6, allow_inf_nan=False)]] = Field(
+    targets: dict[Ccy, Annotated[DecimalInput, Field(ge=0, le=1, decimal_places=6, allow_inf_nan=False)]] = Field(
         min_length=2, max_length=8
     )
-    drift_threshold_pct: Annotated[Decimal, Field(gt=0, le=100, decimal_places=4, allow_inf_nan=False)] = Decimal(5)
+    drift_threshold_pct: Annotated[DecimalInput, Field(gt=0, le=100, decimal_places=4, allow_inf_nan=False)] = Decimal(
+        5
+    )
 
     @field_validator("targets")
     @classmethod
@@ -125,6 +129,7 @@ class RebalanceLeg(_Leg):
 
 
 Leg = Annotated[MarketLeg | LimitLeg | RebalanceLeg, Field(discriminator="kind")]
+LEG_KINDS = frozenset({"market", "limit", "rebalance"})
 
 
 class TradePlan(_PlanModel):
@@ -133,11 +138,11 @@ class TradePlan(_PlanModel):
     plan_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     key_secret: str = Field(min_length=1, max_length=512, description="name or ARN of the key's secret")
     scheduled_time: ScheduledTime
-    dry_run: bool = False
-    demo: bool | None = Field(default=None, description="if set, the key's secret must say the same")
-    fill_wait_s: Annotated[Decimal, Field(ge=0, le=10, decimal_places=2)] = Decimal(3)
+    dry_run: Flag = False
+    demo: Flag | None = Field(default=None, description="if set, the key's secret must say the same")
+    fill_wait_s: Annotated[DecimalInput, Field(ge=0, le=10, decimal_places=2)] = Decimal(3)
     # The time between this plan's slots (its schedule's period): how long a limit order lives by default.
-    slot_interval_s: int | None = Field(default=None, ge=60, le=MAX_CANCEL_AFTER_S)
+    slot_interval_s: WholeNumber | None = Field(default=None, ge=60, le=MAX_CANCEL_AFTER_S)
     caps: SafetyCaps
     legs: list[Leg] = Field(min_length=1, max_length=MAX_LEGS)
 
@@ -179,49 +184,14 @@ IDEMPOTENCY_KEY_JMESPATH = "[plan_id, scheduled_time, dry_run]"
 class PlanValidationError(InvalidInputError):
     """The event is not a valid plan. `problems` lists every (field, problem); the message names the first."""
 
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
-        self.problems = problems
-        field, problem = problems[0]
-        if len(problems) > 1:
-            problem += f" (and {len(problems) - 1} more problem(s))"
-        super().__init__(EVENT_SOURCE, field, problem, hint=PLAN_HINT)
-
 
 def parse_plan(event: Any) -> TradePlan:
     """The plan from a Scheduler Input; any problem raises PlanValidationError naming the field(s)."""
     if not isinstance(event, dict):
-        raise PlanValidationError([("(whole event)", "is not a JSON object")])
+        raise PlanValidationError(EVENT_SOURCE, WHOLE_EVENT, "is not a JSON object", hint=PLAN_HINT)
     try:
         return TradePlan.model_validate(event)
     except ValidationError as exc:
-        raise PlanValidationError(
-            [(field_path(err["loc"]), _problem(err)) for err in exc.errors(include_input=False, include_url=False)]
+        raise input_error(
+            exc, source=EVENT_SOURCE, hint=PLAN_HINT, union_tags=LEG_KINDS, error_class=PlanValidationError
         ) from None
-
-
-def field_path(loc: tuple[int | str, ...]) -> str:
-    """pydantic's loc as people write it: legs[0].quote_amount (the union's tag is dropped)."""
-    out = ""
-    for index, part in enumerate(loc):
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif index > 0 and isinstance(loc[index - 1], int) and part in {"market", "limit", "rebalance"}:
-            continue
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(whole event)"
-
-
-def _problem(error: Any) -> str:
-    kind = error.get("type", "")
-    if kind == "missing":
-        return "is missing"
-    if kind == "extra_forbidden":
-        return "is not a known field (check its spelling)"
-    if kind == "union_tag_invalid":
-        return "kind must be one of 'market', 'limit', 'rebalance'"
-    if kind == "union_tag_not_found":
-        return "needs a 'kind': 'market', 'limit' or 'rebalance'"
-    if kind == "timezone_aware":
-        return "must include a time zone, e.g. 2026-01-05T09:00:00Z"
-    return str(error.get("msg", "is invalid")).removeprefix("Value error, ")
