@@ -108,6 +108,7 @@ class LocalStack:
             "OKX_BASE_URL": self.sim.url,
             "OKX_CA_BUNDLE": str(self.pki.ca_path),
             "SHIELD_CA_BUNDLE": str(self.pki.ca_path),
+            "OKX_SHIELD_LOCAL": "true",  # the simulator is not an OKX host: the local/test setting allows it
             "KEY_SECRET_PREFIX": KEY_SECRET_PREFIX,
             "ECHO_URLS": ",".join(
                 f"{self.sim.url}/echo/{name}" for name in ("quotaguard?format=json", "ipify?format=json", "checkip")

@@ -95,11 +95,12 @@ def audit_sources(wiring: Wiring, workers: int) -> Iterator[AuditSources]:
     session = wiring.session(pool_maxsize=max(workers, DEFAULT_POOL_SIZE))
     state = wiring.state
     secrets_client = boto3.client("secretsmanager")
+    base_url = settings.okx_target()
 
     def client_for(key: OkxKeySecret, _secret_name: str) -> OkxClient:
         # Not recorded as the key's use: the record must show the bots' use, or a daily audit would hide a dead
         # bot from every later audit. (OKX does count this call as use; the report says so.)
-        return OkxClient(session, key=key, base_url=settings.okx_base_url)
+        return OkxClient(session, key=key, base_url=base_url, allow_other_hosts=settings.local_overrides)
 
     def selected(tag: TagSelector | None, prefix: str) -> list[SecretMetadata]:
         return list_secrets(tag=tag, prefix=prefix, client=secrets_client)

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from okxcore.endpoints import check_local_overrides, is_deployed
 from okxcore.inputs import input_error
 
 SETTINGS_HINT = "Set it in template.yaml (or --env-vars for sam local invoke)."
@@ -20,10 +21,15 @@ class RuntimeSettings(BaseModel):
     shield_secret_name: str = Field(alias="SHIELD_SECRET_NAME", min_length=1)
     report_topic_arn: str = Field(alias="REPORT_TOPIC_ARN", min_length=1)
     state_table_name: str = Field(alias="STATE_TABLE_NAME", min_length=1)
-    # Overrides for the local stack (the simulator and its throwaway CA). Unset in a real deployment.
+    # OKX_BASE_URL may name one of OKX's hosts; another host (the simulator) and OKX_CA_BUNDLE need the local
+    # setting, which a deployed function refuses (okxcore.endpoints). SHIELD_CA_BUNDLE is the proxy's CA.
     okx_base_url: str | None = Field(default=None, alias="OKX_BASE_URL")
     okx_ca_bundle: str | None = Field(default=None, alias="OKX_CA_BUNDLE")
     shield_ca_bundle: str | None = Field(default=None, alias="SHIELD_CA_BUNDLE")
+    local_overrides: bool = Field(default=False, alias="OKX_SHIELD_LOCAL")  # endpoints.LOCAL_SETTING
+    # Set by Lambda, and by `sam local` too (which also sets AWS_SAM_LOCAL=true): together they tell deployed.
+    lambda_function_name: str = Field(default="", alias="AWS_LAMBDA_FUNCTION_NAME")
+    sam_local: str = Field(default="", alias="AWS_SAM_LOCAL")
     # Where the probe and audit find keys when the event does not list them.
     key_secret_names: str = Field(default="", alias="KEY_SECRET_NAMES")
     key_secret_prefix: str = Field(default="", alias="KEY_SECRET_PREFIX")
@@ -53,6 +59,19 @@ class RuntimeSettings(BaseModel):
             return cls.model_validate(values)
         except ValidationError as exc:
             raise input_error(exc, source="function environment", hint=SETTINGS_HINT) from None
+
+    @property
+    def deployed(self) -> bool:
+        return is_deployed(lambda_function_name=self.lambda_function_name, sam_local=self.sam_local)
+
+    def okx_target(self) -> str | None:
+        """The checked OKX base URL (None: the key's region host); NotAnOkxHostError names the setting."""
+        return check_local_overrides(
+            local=self.local_overrides,
+            deployed=self.deployed,
+            base_url=self.okx_base_url,
+            okx_ca_bundle=self.okx_ca_bundle,
+        )
 
     @staticmethod
     def split(text: str) -> list[str]:

@@ -41,8 +41,13 @@ class Wiring:
         return self._state
 
     def shield(self) -> tuple[ShieldSecret, ShieldEndpoint]:
-        """The Shield secret and endpoint; a malformed secret raises an error naming the field."""
+        """The Shield secret and endpoint; a malformed secret raises an error naming the field.
+
+        Every path to OKX starts here, so the OKX target is checked here too: a base URL that is not OKX's (or a
+        local override in a deployed function) stops the run before any secret is read, and is reported.
+        """
         if self._shield is None:
+            self.settings.okx_target()
             secret, endpoint = load_shield(self.settings.shield_secret_name)
             fallback_ips = RuntimeSettings.split(self.settings.shield_expected_ips)
             if not endpoint.expected_ips and fallback_ips:
@@ -75,7 +80,8 @@ class Wiring:
         client = OkxClient(
             self.session(),
             key=key,
-            base_url=self.settings.okx_base_url,
+            base_url=self.settings.okx_target(),
+            allow_other_hosts=self.settings.local_overrides,
             on_authenticated=remember if (record_use and key is not None and key_name) else None,
         )
         return client

@@ -22,7 +22,8 @@ from urllib.parse import urlencode
 import requests
 from pydantic import BaseModel, ValidationError
 
-from okxcore.credentials import OkxKeySecret, Region
+from okxcore.credentials import OkxKeySecret
+from okxcore.endpoints import REGION_BASE_URLS, Region, okx_base_url
 from okxcore.errors import (
     RETRYABLE_CODES,
     CancelInProgressError,
@@ -54,12 +55,6 @@ from okxcore.models import (
 )
 from okxcore.signing import okx_timestamp, sign
 from okxcore.transport import ShieldSession
-
-REGION_BASE_URLS: dict[Region, str] = {
-    "www": "https://www.okx.com",
-    "eea": "https://eea.okx.com",
-    "us": "https://us.okx.com",
-}
 
 
 @dataclass(frozen=True)
@@ -93,6 +88,7 @@ class OkxClient:
         *,
         key: OkxKeySecret | None = None,
         base_url: str | None = None,
+        allow_other_hosts: bool = False,
         region: Region | None = None,
         demo: bool | None = None,
         timeouts: Timeouts = Timeouts(),
@@ -104,7 +100,13 @@ class OkxClient:
         self.session = session
         self.key = key
         chosen_region: Region = region or (key.region if key else "www")
-        self.base_url = (base_url or REGION_BASE_URLS[chosen_region]).rstrip("/")
+        # Checked here as well as in the settings: no signed call can be pointed at a host that is not OKX's
+        # unless the caller says, explicitly, that this is the local simulator.
+        self.base_url = (
+            okx_base_url(base_url, allow_other_hosts=allow_other_hosts, source="OKX client", field="base_url")
+            if base_url
+            else REGION_BASE_URLS[chosen_region]
+        )
         self.demo = demo if demo is not None else (key.demo if key else False)
         self.timeouts = timeouts
         self.retry = retry

@@ -22,11 +22,11 @@ from pydantic import (
     model_validator,
 )
 
+from okxcore.endpoints import Region
 from okxcore.errors import SecretFormatError, ShieldUrlError
 from okxcore.inputs import Flag, IsoTimeText, input_error
 from okxcore.shield import ShieldEndpoint, normalise_ips
 
-Region = Literal["www", "eea", "us"]
 Permission = Literal["read_only", "trade", "withdraw"]
 Purpose = Literal["read_only", "trade"]
 

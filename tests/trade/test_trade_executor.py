@@ -66,7 +66,8 @@ def client_for(stack, hook=None, **options) -> OkxClient:
     return OkxClient(
         wiring.session(),
         key=wiring.load_key(KEY_SECRET),
-        base_url=wiring.settings.okx_base_url,
+        base_url=wiring.settings.okx_target(),
+        allow_other_hosts=wiring.settings.local_overrides,
         retry=options.pop("retry", FAST_RETRY),
         on_authenticated=hook,
         **options,
