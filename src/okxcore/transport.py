@@ -15,6 +15,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+import certifi
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
@@ -24,8 +25,10 @@ from urllib3.exceptions import LocationValueError
 
 from okxcore.errors import OkxTransportError
 from okxcore.shield import ShieldEndpoint
+from okxcore.trust import ca_bundle_path
 from okxcore.tunnel import TunnelOpener
 
+OKX_CA_SETTING = "OKX_CA_BUNDLE / --ca-bundle"
 DEFAULT_POOL_SIZE = 10  # connections kept per host; the fleet audit asks for more
 
 
@@ -153,7 +156,8 @@ def build_session(
         handshake_timeout=handshake_timeout,
         proxy_ca_bundle=proxy_ca_bundle,
     )
-    return ShieldSession(tunnel, ca_bundle=ca_bundle, pool_maxsize=pool_maxsize)
+    tunnel.proxy_tls_context()  # a bad proxy CA bundle is named now, not as a failed call later
+    return ShieldSession(tunnel, ca_bundle=ca_bundle_path(ca_bundle, setting=OKX_CA_SETTING), pool_maxsize=pool_maxsize)
 
 
 class ShieldSession(requests.Session):
@@ -167,7 +171,8 @@ class ShieldSession(requests.Session):
         self.trust_env = False  # HTTP(S)_PROXY / ALL_PROXY / NO_PROXY / REQUESTS_CA_BUNDLE have no say
         self.proxies = {}
         self.max_redirects = 0
-        self.verify = ca_bundle if ca_bundle else True
+        # An explicit file (certifi's unless configured): with trust_env off, requests reads no variable for it.
+        self.verify = ca_bundle if ca_bundle else certifi.where()
         self.adapters.clear()
         self.mount("https://", ShieldAdapter(tunnel, pool_maxsize=pool_maxsize))
         self.mount("http://", _RefusingAdapter())

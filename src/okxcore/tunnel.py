@@ -18,6 +18,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from okxcore.errors import (
     ProxyAuthError,
@@ -28,6 +29,9 @@ from okxcore.errors import (
     ProxyUnreachableError,
 )
 from okxcore.shield import ProxyScheme, ShieldEndpoint
+from okxcore.trust import client_context
+
+PROXY_CA_SETTING = "SHIELD_CA_BUNDLE / --proxy-ca-bundle"
 
 _SOCKS_REPLIES = {
     1: "general SOCKS server failure",
@@ -77,13 +81,16 @@ class TunnelOpener:
     endpoint: ShieldEndpoint
     connect_timeout: float = 5.0
     handshake_timeout: float = 10.0
-    proxy_ca_bundle: str | None = None  # None: the system's trust store (Shield's certificate is public)
+    proxy_ca_bundle: str | None = None  # None: certifi's bundle (Shield's certificate is public)
     stats: TunnelStats = field(default_factory=TunnelStats)
 
+    @cached_property
+    def _proxy_tls_context(self) -> ssl.SSLContext:
+        return client_context(self.proxy_ca_bundle, setting=PROXY_CA_SETTING)
+
     def proxy_tls_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=self.proxy_ca_bundle)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        return context
+        """Built once per opener; a configured bundle that cannot be used raises TrustStoreError naming it."""
+        return self._proxy_tls_context
 
     def open(self, target_host: str, target_port: int) -> socket.socket:
         """A connected pipe to target_host:target_port through the proxy, or a typed ProxyError."""
