@@ -1,6 +1,7 @@
 """Where okx-shield's traffic leaves from, and whether a key allows it: the probe's building blocks.
 
-- Echo URLs: https only, never an OKX host (the one direct call of the product goes to an echo URL).
+- Echo URLs: https only, a host name (never a bare IP), never an OKX or OKEx host (the one direct call of
+  the product goes to an echo URL).
 - Echo answers are parsed by their content (JSON `{"ip": ..}`, a JSON string, or a bare IP in text), never
   by trusting the URL or the Content-Type: services change both.
 - `ask_echo` asks through the ShieldSession that talks to OKX, and only through it;
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -76,10 +79,33 @@ def check_echo_url(url: str, *, source: str, field: str) -> str:
     if parts.username is not None or parts.password is not None:
         raise EchoUrlError(source, field, "must not contain credentials", hint=_ECHO_URL_HINT)
     host = parts.hostname.rstrip(".").lower()
-    if host == "okx.com" or host.endswith(".okx.com"):
-        # The direct contrast call goes to an echo URL: an OKX host there would be a direct call to OKX.
-        raise EchoUrlError(source, field, "must not be an OKX host", hint=_ECHO_URL_HINT)
+    if _is_ip_literal(host):
+        # An IP is no echo *service*: it could be OKX's own address, and nothing shows whose it is.
+        raise EchoUrlError(source, field, "must name an echo service by host name, not a bare IP", hint=_ECHO_URL_HINT)
+    if not _HOST_NAME.fullmatch(host):
+        raise EchoUrlError(source, field, "must be a plain ASCII host name", hint=_ECHO_URL_HINT)
+    if "okx" in host or "okex" in host:
+        # The direct contrast call goes to an echo URL: an OKX host there (okx.com, okex.com, their mirrors)
+        # would be a direct call to OKX. Refused by name, so that no list of OKX's domains can be incomplete.
+        raise EchoUrlError(source, field, "must not be an OKX or OKEx host", hint=_ECHO_URL_HINT)
     return url
+
+
+_HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+
+
+def _is_ip_literal(host: str) -> bool:
+    """Any spelling the resolver would read as an address: 1.2.3.4, ::1, and inet_aton's 127.1 or 2130706433."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        pass
+    try:
+        socket.inet_aton(host)
+    except OSError:
+        return False
+    return True
 
 
 def echo_label(url: str) -> str:
