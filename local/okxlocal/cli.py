@@ -93,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     except OkxShieldError as error:
         print(f"error: {error.describe()}", file=sys.stderr)
         return EXIT_FAILED
+    except OSError as error:  # a file named on the command line; its name and the problem, no traceback
+        print(f"error: {error.filename or 'a file'}: {error.strerror or error.__class__.__name__}", file=sys.stderr)
+        return EXIT_INPUT
     parser.error(f"unknown command {args.command}")
     return EXIT_INPUT
 

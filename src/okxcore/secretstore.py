@@ -58,9 +58,22 @@ def load_shield(name: str, *, max_age_s: int = DEFAULT_MAX_AGE_S) -> tuple[Shiel
 
 
 def read_secret_file(path: Path) -> str:
+    """A secret's JSON from a file; any problem is a SecretUnavailableError naming the file (never its bytes)."""
     try:
-        return path.read_text()
+        data = path.read_bytes()
     except OSError as exc:
         raise SecretUnavailableError(
-            str(path), "(whole secret)", f"cannot be read ({exc.strerror})", hint="Check the file path."
+            str(path),
+            "(whole secret)",
+            f"cannot be read ({exc.strerror or exc.__class__.__name__})",
+            hint="Check the file path and its permissions.",
+        ) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SecretUnavailableError(
+            str(path),
+            "(whole secret)",
+            f"is not UTF-8 text (a byte at offset {exc.start} is not)",
+            hint="Save the secret as UTF-8 JSON.",
         ) from None

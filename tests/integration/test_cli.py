@@ -118,3 +118,42 @@ def test_sim_runs_standalone_and_prints_url_and_ca(tmp_path):
         process.terminate()
         process.wait(timeout=10)
     assert process.returncode is not None
+
+
+# --- input errors: exit 2, the file and the problem named, no traceback -------------------------------
+
+
+def _call_in_process(capsys, *args: str) -> tuple[int, str]:
+    from okxlocal.cli import main
+
+    code = main(["call", "GET", "/api/v5/account/config", *args])
+    return code, capsys.readouterr().err
+
+
+def test_a_non_utf8_key_file_is_exit_2_naming_the_file(tmp_path, capsys):
+    key_file, shield_file = tmp_path / "key.json", tmp_path / "shield.json"
+    key_file.write_bytes(b'{"api_key": "\xff\xfe"}')
+    shield_file.write_text(json.dumps({"url": "https://u:p@127.0.0.1:9294"}))
+    code, err = _call_in_process(capsys, "--key-file", str(key_file), "--shield-file", str(shield_file))
+    assert code == 2
+    assert str(key_file) in err and "not UTF-8" in err and "Traceback" not in err
+
+
+def test_an_unreadable_or_missing_secret_file_is_exit_2_naming_the_file(tmp_path, capsys):
+    shield_file = tmp_path / "shield.json"
+    shield_file.write_text(json.dumps({"url": "https://u:p@127.0.0.1:9294"}))
+    for key_file in (tmp_path / "missing.json", tmp_path):  # a file that is not there, and a directory
+        code, err = _call_in_process(capsys, "--key-file", str(key_file), "--shield-file", str(shield_file))
+        assert code == 2, err
+        assert str(key_file) in err and "cannot be read" in err
+
+
+def test_a_missing_ca_file_is_exit_2_naming_the_file(tmp_path, capsys):
+    shield_file = tmp_path / "shield.json"
+    shield_file.write_text(json.dumps({"url": "https://u:p@127.0.0.1:9294"}))
+    missing = tmp_path / "nope" / "ca.pem"
+    for flag in ("--ca-bundle", "--proxy-ca-bundle"):
+        code, err = _call_in_process(capsys, "--public", "--shield-file", str(shield_file), flag, str(missing))
+        assert code == 2, err
+        assert str(missing) in err and "does not exist" in err and flag in err
+        assert "unexpected" not in err
