@@ -3,6 +3,9 @@
 okx-shield keys bind-ips --secret NAME [--apply] [--remove-ip IP]...
     Bind both Shield IPs to the sub-account key held in secret NAME, keeping every IP it has. Without --apply
     it only prints what would change.
+okx-shield keys rotate --secret NAME [--dry-run]
+    Replace the sub-account key held in secret NAME with a new one (the rotation function's four steps);
+    --dry-run prints what it would do (local/okxlocal/cli_keys_rotate.py).
 
 Every `keys` subcommand takes the same options (`add_common_options`) and runs inside `keys_wiring`:
 - default: the embedded local stack with the demo fleet (gone when the command ends);
@@ -35,7 +38,9 @@ Subcommand = Callable[[argparse.Namespace, "Wiring"], int]
 
 def register(commands: Any) -> None:
     """Adds `keys` and its subcommands to the top-level parser's subcommands."""
-    keys = commands.add_parser("keys", help="change OKX keys through the master key (bind-ips)")
+    from okxlocal.cli_keys_rotate import add_rotate
+
+    keys = commands.add_parser("keys", help="change OKX keys through the master key (bind-ips, rotate)")
     subcommands = keys.add_subparsers(dest="keys_command", required=True)
 
     bind = subcommands.add_parser(
@@ -52,6 +57,7 @@ def register(commands: Any) -> None:
     )
     add_common_options(bind)
     bind.set_defaults(run=lambda args: run_in_wiring(args, bind_ips))
+    add_rotate(subcommands)
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from okxlocal.demo_keys import show_ip_repair
 from okxlocal.demo_orders import show_limit_expiry
+from okxlocal.demo_rotation import show_rotation
 from okxlocal.proxies import ProxyKind
 from okxlocal.seeds import new_key, seed_with
 from okxlocal.sim import SimAccount, SimSeed
@@ -178,6 +179,7 @@ def _run_demo(out: TextIO, proxy_kind: ProxyKind) -> int:
             print_reports(stack, out)
         failures += show_ip_repair(stack, out)
         failures += show_limit_expiry(stack, out)
+        failures += show_rotation(stack, out)
         peers = {record.peer_ip for record in stack.sim.stats.requests}
         out.write(
             f"\nThe OKX simulator received {stack.sim.stats.total_requests()} requests, from: "

@@ -13,7 +13,7 @@ def test_demo_shows_every_case_and_only_the_static_ip_reached_okx():
     assert run_demo(out) == 0
     text = out.getvalue()
     subjects = re.findall(r"SNS  Subject: (.*)", text)
-    assert [s.split()[2] for s in subjects] == ["probe", "audit", "trade", "audit", "trade", "trade"]
+    assert [s.split()[2] for s in subjects] == ["probe", "audit", "trade", "audit", "trade", "trade", "rotation"]
     assert subjects[0].startswith("[CRITICAL]")  # the fleet has problems, and the probe says so
     assert "Egress: 127.0.0.2, a Shield static IP" in text
     assert re.search(r"expiring-bot.*1\.0 day\(s\) left before OKX deletes it", text)
@@ -31,6 +31,12 @@ def test_demo_shows_every_case_and_only_the_static_ip_reached_okx():
     assert "expiring-bot: bound to 127.0.0.2, 127.0.0.3" in text
     assert re.search(r"The audit after the repair: .*8 key\(s\), 3 need attention", text)
     assert re.search(r"\[OK\] okx-shield trade .* 1 order\(s\) placed", text)
+    # One sub-account key is rotated: a new key bound to both Shield IPs, the old one kept for its grace period
+    assert "[OK] okx-shield rotation (local): key rotation: okx-shield/keys/expiring-bot rotated" in text
+    assert re.search(
+        r"okxs-[0-9a-f]{8}-[0-9a-f]{12}: perm read_only,trade, bound to 127\.0\.0\.2, 127\.0\.0\.3 \(new", text
+    )
+    assert "expiring-bot: perm read_only,trade, bound to 127.0.0.2, 127.0.0.3 (the old key" in text
     assert "received" in text
     assert "from: 127.0.0.2 (only the proxy's static IP" in text
     # A limit order with a lifetime: open until its expiry, then canceled by the next slot with its fill kept

@@ -104,6 +104,7 @@ def finished_report(result: StepResult, *, environment: str) -> Report:
                 message=result.done,
             )
         ],
+        summary=[result.done],
         details=result.details or {},
     )
 
