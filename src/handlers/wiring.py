@@ -18,10 +18,11 @@ from okxcore.aws.sns import publish_report
 from okxcore.aws.state import DynamoStateStore
 from okxcore.client import OkxClient
 from okxcore.credentials import OkxKeySecret, ShieldSecret
+from okxcore.errors import InvalidInputError
 from okxcore.report import Report
-from okxcore.secretstore import load_okx_key, load_shield
+from okxcore.secretstore import load_okx_key, load_okx_keys, load_shield
 from okxcore.shield import ShieldEndpoint, normalise_ips
-from okxcore.transport import DEFAULT_POOL_SIZE, ShieldSession, shared_session
+from okxcore.transport import DEFAULT_POOL_SIZE, RequestTally, ShieldSession, shared_session, start_tally
 
 
 @dataclass
@@ -29,6 +30,8 @@ class Wiring:
     settings: RuntimeSettings
     _state: DynamoStateStore | None = field(default=None, init=False)
     _shield: tuple[ShieldSecret, ShieldEndpoint] | None = field(default=None, init=False)
+    # The requests this invocation sends through Shield, whichever thread sends them (see RequestTally).
+    _tally: RequestTally = field(default_factory=start_tally, init=False)
 
     @classmethod
     def from_environ(cls) -> Wiring:
@@ -67,9 +70,19 @@ class Wiring:
             handshake_timeout=self.settings.shield_handshake_timeout_s,
         )
 
+    def shield_requests(self) -> int:
+        """Requests this invocation has sent through Shield so far."""
+        return self._tally.count
+
     def load_key(self, secret_name: str) -> OkxKeySecret:
-        defaults = {"region": self.settings.okx_default_region, "demo": self.settings.okx_default_demo}
-        return load_okx_key(secret_name, defaults=defaults)
+        return load_okx_key(secret_name, defaults=self._key_defaults())
+
+    def load_keys(self, secret_names: list[str], *, client: Any = None) -> dict[str, OkxKeySecret | InvalidInputError]:
+        """Many key secrets in batched reads; each maps to its key or to the error naming it."""
+        return load_okx_keys(secret_names, client=client, defaults=self._key_defaults())
+
+    def _key_defaults(self) -> dict[str, Any]:
+        return {"region": self.settings.okx_default_region, "demo": self.settings.okx_default_demo}
 
     def client(self, key: OkxKeySecret | None, *, key_name: str = "", record_use: bool = True) -> OkxClient:
         """An OKX client through Shield; every authenticated call is recorded as the key's last use."""
@@ -88,6 +101,10 @@ class Wiring:
 
     def publish(self, report: Report) -> str:
         """Publish to SNS. The full report is always logged first, so an SNS failure loses nothing."""
+        sent = self.shield_requests() + int(report.details.get("shield_requests_by_shards", 0))
+        report.details["shield_requests"] = sent
+        report.summary.append(f"Requests sent through Shield by this run: {sent}.")
+        metrics.add_metric(name="ShieldRequests", unit=MetricUnit.Count, value=sent)
         log_report(report)
         counts = report.counts()
         metrics.add_metric(name="CriticalFindings", unit=MetricUnit.Count, value=counts["CRITICAL"] + counts["HIGH"])
@@ -99,18 +116,22 @@ LOG_EVENT_BUDGET_BYTES = 200 * 1024  # CloudWatch Logs takes at most 256 KB per 
 
 def log_report(report: Report) -> None:
     """The full report in the structured log, split into numbered parts when it exceeds one log event."""
-    result = report.as_result()
-    text = json.dumps(result, default=str, separators=(",", ":"))
+    # as_result() as JSON text, serialised straight from the model: a 10,000-key report as a dict would be a
+    # second copy of every finding, ~70 MB of a 256 MB function.
+    head = {"overall": report.overall.value, "counts": report.counts()}
+    text = json.dumps(head, separators=(",", ":"))[:-1] + "," + report.model_dump_json()[1:]
     if len(text) <= LOG_EVENT_BUDGET_BYTES:
-        logger.info("report", extra={"report": result})
+        logger.info("report", extra={"report": json.loads(text)})
         return
     report_id = uuid.uuid4().hex
-    parts = [text[i : i + LOG_EVENT_BUDGET_BYTES] for i in range(0, len(text), LOG_EVENT_BUDGET_BYTES)]
-    summary = {k: result[k] for k in ("report_type", "environment", "title", "overall", "counts")}
-    logger.info("report", extra={"report": summary, "report_id": report_id, "parts": len(parts)})
-    for number, part in enumerate(parts, start=1):
+    size = len(text)
+    count = -(-size // LOG_EVENT_BUDGET_BYTES)
+    summary = {"report_type": report.report_type, "environment": report.environment, "title": report.title, **head}
+    logger.info("report", extra={"report": summary, "report_id": report_id, "parts": count})
+    for number, start in enumerate(range(0, size, LOG_EVENT_BUDGET_BYTES), start=1):
         # Concatenating json_part of parts 1..n in order gives the full report JSON back.
-        logger.info("report part", extra={"report_id": report_id, "part": number, "of": len(parts), "json_part": part})
+        part = text[start : start + LOG_EVENT_BUDGET_BYTES]
+        logger.info("report part", extra={"report_id": report_id, "part": number, "of": count, "json_part": part})
 
 
 def result_for(report: Report, **extra: Any) -> dict[str, Any]:

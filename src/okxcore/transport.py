@@ -9,6 +9,7 @@ ALL_PROXY and NO_PROXY cannot redirect or bypass the tunnel. There is no direct 
 
 from __future__ import annotations
 
+import contextvars
 import socket
 import ssl
 import threading
@@ -160,6 +161,36 @@ def build_session(
     return ShieldSession(tunnel, ca_bundle=ca_bundle_path(ca_bundle, setting=OKX_CA_SETTING), pool_maxsize=pool_maxsize)
 
 
+class RequestTally:
+    """Requests sent through Shield by one run (Shield plans are sized by traffic: every report states it).
+
+    Counted per run, not per session: warm invocations and, locally, concurrent shards share one session.
+    A run starts its tally in its own context; threads working for it run in a copy of that context.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def add(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+
+_TALLY: contextvars.ContextVar[RequestTally | None] = contextvars.ContextVar("shield_request_tally", default=None)
+
+
+def start_tally() -> RequestTally:
+    """Count this context's requests through Shield from now on (and those of threads given a copy of it)."""
+    tally = RequestTally()
+    _TALLY.set(tally)
+    return tally
+
+
 class ShieldSession(requests.Session):
     """A requests session that can only reach https hosts through the Shield tunnel."""
 
@@ -185,6 +216,9 @@ class ShieldSession(requests.Session):
         kwargs["allow_redirects"] = False  # a redirect could point anywhere; OKX does not redirect the API
         if kwargs.get("verify") is False:
             raise DirectConnectionRefusedError("TLS verification to OKX cannot be turned off")
+        tally = _TALLY.get()
+        if tally is not None:
+            tally.add()
         return super().request(method, url, *args, **kwargs)
 
 

@@ -15,17 +15,19 @@ Every key's task catches everything: one failing key never stops the others.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import random
-import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from okxcore.audit.models import AuditRequest, CreationTime, FleetStats, KeyOrigin, KeySubject, KeyVerdict
+from okxcore.audit.pacing import FleetRetry, RateGate, Tracker, with_fleet_retry
+from okxcore.audit.prefetch import PREFETCH_CHUNK, LastUses, LoadKeys, Prefetched, Rotations, prefetch
 from okxcore.audit.reporting import build_report
 from okxcore.audit.rotation_rules import rotation_view
 from okxcore.audit.rules import (
@@ -42,7 +44,6 @@ from okxcore.aws.fleet_secrets import SecretMetadata, TagSelector
 from okxcore.aws.rotation_state import RotationRecord
 from okxcore.client import OkxClient
 from okxcore.credentials import OkxKeySecret
-from okxcore.errors import RateLimitedError
 from okxcore.models import AccountConfig, SubAccount, SubAccountApiKey
 from okxcore.report import Finding, Report
 
@@ -63,19 +64,6 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-@dataclass(frozen=True)
-class FleetRetry:
-    """Retries of a rate-limited call after the client's own retries gave up (the call did nothing at OKX)."""
-
-    rounds: int = 6
-    base_delay_s: float = 0.5
-    max_delay_s: float = 4.0
-
-    def delay(self, round_number: int) -> float:
-        # Full jitter, growing past OKX's 2 s window so that keys of one user spread out.
-        return random.uniform(self.base_delay_s, min(self.max_delay_s, self.base_delay_s * 2**round_number))
-
-
 @dataclass
 class AuditSources:
     """Where the audit gets things: injected so that okxcore needs neither boto3 nor Lambda here."""
@@ -90,84 +78,15 @@ class AuditSources:
     expected_ips: tuple[str, ...] = ()
     # The rotation function's record of the named secret (how its last rotation ended), if it has one.
     rotation_record: Callable[[str], RotationRecord | None] = lambda _name: None
+    # Batched readers for large fleets (okxcore.audit.prefetch); None: one read per key.
+    load_keys: LoadKeys | None = None
+    last_key_uses_ms: LastUses | None = None
+    rotation_records: Rotations | None = None
     now_ms: Callable[[], int] = _now_ms
     sleep: Callable[[float], None] = time.sleep
     retry: FleetRetry = field(default_factory=FleetRetry)
     # Where applied IP-binding repairs are recorded (the state table); None: not recorded.
     repair_recorder: RepairRecorder | None = None
-
-
-class RateGate:
-    """A blocking sliding-window limiter shared by threads: at most `limit` passes per `window_s`."""
-
-    def __init__(
-        self,
-        limit: int,
-        window_s: float,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.limit = limit
-        self.window_s = window_s
-        self._clock = clock
-        self._sleep = sleep
-        self._lock = threading.Lock()
-        self._passes: list[float] = []
-
-    def acquire(self) -> None:
-        while True:
-            with self._lock:
-                now = self._clock()
-                self._passes = [t for t in self._passes if now - t < self.window_s]
-                if len(self._passes) < self.limit:
-                    self._passes.append(now)
-                    return
-                wait = self.window_s - (now - self._passes[0])
-            self._sleep(max(wait, 0.01))
-
-
-class _Tracker:
-    """Counts tasks in flight (each task has at most one request in flight) and fleet-level retries."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.retried = 0
-        self.unretried = 0
-
-    def run(self, task: Callable[[], T]) -> T:
-        with self._lock:
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            return task()
-        finally:
-            with self._lock:
-                self.in_flight -= 1
-
-    def count_retry(self) -> None:
-        with self._lock:
-            self.retried += 1
-
-    def count_unretried(self) -> None:
-        with self._lock:
-            self.unretried += 1
-
-
-def _with_fleet_retry(call: Callable[[], T], sources: AuditSources, tracker: _Tracker) -> T:
-    rounds = max(1, sources.retry.rounds)
-    for round_number in range(1, rounds + 1):
-        try:
-            return call()
-        except RateLimitedError:
-            if round_number == rounds:
-                tracker.count_unretried()
-                raise
-            tracker.count_retry()
-            sources.sleep(sources.retry.delay(round_number))
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def fingerprint(api_key: str) -> str:
@@ -189,6 +108,14 @@ class _Observation:
     config: AccountConfig | None = None
     call_error: Exception | None = None
     rotation: RotationRecord | None = None
+    # Set when no master listing can match this key: the subject is final, and the credentials and answer are
+    # dropped at once (at 10,000 keys they would be ~30 MB of a 256 MB function held to the end of the run).
+    subject: KeySubject | None = None
+
+    def settled(self) -> _Observation:
+        self.subject = _secret_subject(self, None)
+        self.key, self.config, self.meta = None, None, None
+        return self
 
 
 @dataclass
@@ -200,30 +127,39 @@ class _Listing:
 
 
 def _observe(
-    name: str, role: KeyOrigin, meta: SecretMetadata | None, sources: AuditSources, tracker: _Tracker
+    name: str,
+    role: KeyOrigin,
+    meta: SecretMetadata | None,
+    sources: AuditSources,
+    tracker: Tracker,
+    pre: Prefetched | None = None,
 ) -> _Observation:
     observation = _Observation(name=name, role=role, meta=meta)
     try:
-        key = sources.load_key(name)
+        if pre is not None and pre.error is not None:
+            raise pre.error
+        key = pre.key if pre is not None and pre.key is not None else sources.load_key(name)
     except Exception as exc:  # a malformed or unreadable secret is this key's finding, not the fleet's end
         observation.secret_error = exc
         return observation
     observation.key = key
     observation.fingerprint = fingerprint(key.api_key.get_secret_value())
     with contextlib.suppress(Exception):  # the rotation record refines the age finding; the key is audited anyway
-        observation.rotation = sources.rotation_record(name)
+        known_rotation = pre is not None and pre.rotation_known
+        observation.rotation = pre.rotation if pre is not None and known_rotation else sources.rotation_record(name)
     try:
         # Read BEFORE the audit's own signed call: that call is use for OKX, not for the bot.
-        observation.last_use_ms = sources.last_key_use_ms(name)
+        known = pre is not None and pre.last_use_known
+        observation.last_use_ms = pre.last_use_ms if pre is not None and known else sources.last_key_use_ms(name)
         client = sources.client_for(key, name)
-        observation.config = _with_fleet_retry(client.account_config, sources, tracker)
+        observation.config = with_fleet_retry(client.account_config, sources, tracker)
     except Exception as exc:
         observation.call_error = exc
     return observation
 
 
 def _list_subaccount_keys(
-    master: _Observation, sources: AuditSources, pool: ThreadPoolExecutor, tracker: _Tracker
+    master: _Observation, sources: AuditSources, pool: ThreadPoolExecutor, tracker: Tracker
 ) -> _Listing:
     listing = _Listing()
     if master.key is None or master.config is None:
@@ -239,7 +175,7 @@ def _list_subaccount_keys(
         client = sources.client_for(key, master.name)
         listing.client = client
         listing.subaccounts = pool.submit(
-            tracker.run, lambda: _with_fleet_retry(client.subaccounts, sources, tracker)
+            contextvars.copy_context().run, tracker.run, lambda: with_fleet_retry(client.subaccounts, sources, tracker)
         ).result()
     except Exception as exc:
         listing.findings.append(master_error_finding(master.name, "listing the sub-accounts failed", exc))
@@ -253,10 +189,14 @@ def _list_subaccount_keys(
             gate.acquire()
             return client.subaccount_api_keys(sub_acct)
 
-        return _with_fleet_retry(call, sources, tracker)
+        return with_fleet_retry(call, sources, tracker)
 
     futures: list[tuple[str, Future[list[SubAccountApiKey]]]] = [
-        (sub.sub_acct, pool.submit(tracker.run, lambda name=sub.sub_acct: keys_of(name))) for sub in listing.subaccounts
+        (
+            sub.sub_acct,
+            pool.submit(contextvars.copy_context().run, tracker.run, lambda name=sub.sub_acct: keys_of(name)),
+        )
+        for sub in listing.subaccounts
     ]
     for sub_acct, future in futures:
         try:
@@ -323,11 +263,50 @@ def _listed_subject(listed: SubAccountApiKey, index: int) -> KeySubject:
     )
 
 
+def _submit_in_chunks(
+    pool: ThreadPoolExecutor,
+    selected: list[tuple[str, SecretMetadata | None]],
+    submit_order: list[int],
+    master_secret: str,
+    sources: AuditSources,
+    tracker: Tracker,
+) -> dict[int, Future[_Observation]]:
+    """One task per key, submitted a prefetched chunk at a time, never more than two chunks ahead."""
+    futures: dict[int, Future[_Observation]] = {}
+    pending: deque[Future[_Observation]] = deque()
+    for start in range(0, len(submit_order), PREFETCH_CHUNK):
+        chunk = submit_order[start : start + PREFETCH_CHUNK]
+        # The master's secret is read on its own: its listing needs it whatever happens to the batch.
+        batch = [selected[i][0] for i in chunk if selected[i][0] != master_secret]
+        pre = prefetch(batch, sources.load_keys, sources.last_key_uses_ms, sources.rotation_records)
+        for index in chunk:
+            name, meta = selected[index]
+            role: KeyOrigin = "master" if name == master_secret else "secret"
+            got = pre.get(name)
+
+            def task(
+                name: str = name,
+                meta: SecretMetadata | None = meta,
+                role: KeyOrigin = role,
+                got: Prefetched | None = got,
+            ) -> _Observation:
+                observation = _observe(name, role, meta, sources, tracker, got)
+                # With no master, nothing will be matched against a listing: the subject is final now.
+                return observation if master_secret else observation.settled()
+
+            # The run's context: its Shield request tally counts this key's calls.
+            futures[index] = pool.submit(contextvars.copy_context().run, tracker.run, task)
+            pending.append(futures[index])
+        while len(pending) > 2 * PREFETCH_CHUNK:
+            pending.popleft().result()
+    return futures
+
+
 def run_audit(request: AuditRequest, sources: AuditSources) -> Report:
     """Audit every selected key (and the master's sub-account keys) and return the one report of the run."""
     started = time.monotonic()
     now_ms = sources.now_ms()
-    tracker = _Tracker()
+    tracker = Tracker()
     fleet_findings: list[Finding] = []
     metas: dict[str, SecretMetadata | None] = {}
     selection = ", ".join(
@@ -360,13 +339,7 @@ def run_audit(request: AuditRequest, sources: AuditSources) -> Report:
     submit_order = list(range(len(selected)))
     random.Random(len(selected)).shuffle(submit_order)
     with ThreadPoolExecutor(max_workers=request.max_workers, thread_name_prefix="okx-audit") as pool:
-        futures: dict[int, Future[_Observation]] = {}
-        for index in submit_order:
-            name, meta = selected[index]
-            role: KeyOrigin = "master" if name == request.master_secret else "secret"
-            futures[index] = pool.submit(
-                tracker.run, lambda name=name, meta=meta, role=role: _observe(name, role, meta, sources, tracker)
-            )
+        futures = _submit_in_chunks(pool, selected, submit_order, request.master_secret, sources, tracker)
         observations = [futures[index].result() for index in range(len(selected))]
         listing = _Listing()
         master = next((o for o in observations if o.role == "master"), None)
@@ -382,7 +355,7 @@ def run_audit(request: AuditRequest, sources: AuditSources) -> Report:
             matched[fp] = listed
         else:
             listed_only.append(listed)
-    subjects = [_secret_subject(o, matched.get(o.fingerprint)) for o in observations]
+    subjects = [o.subject or _secret_subject(o, matched.get(o.fingerprint)) for o in observations]
     subjects += [_listed_subject(listed, index) for index, listed in enumerate(listed_only, start=1)]
     verdicts: list[KeyVerdict] = [
         evaluate_key(s, thresholds=request.thresholds, expected_ips=sources.expected_ips, now_ms=now_ms)

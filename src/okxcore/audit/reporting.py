@@ -7,13 +7,14 @@ fleet size. The full per-key result is in `details` (the function's return value
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from okxcore.audit.models import AuditRequest, FleetStats, KeyVerdict
 from okxcore.audit.rules import AUDIT_USE_NOTE, invalid_event_finding
 from okxcore.errors import InvalidInputError
-from okxcore.report import Finding, Report
+from okxcore.report import Finding, Report, Severity
 
 # The table gets at most this share of the text body (Report.render_text budgets ~200 KiB in all).
 TABLE_BUDGET_BYTES = 48 * 1024
@@ -42,29 +43,44 @@ def _sort_key(verdict: KeyVerdict) -> tuple[int, float, str]:
     return (-rank, deletion, verdict.subject.resource)
 
 
+def detail_sort_key(key: Mapping[str, Any]) -> tuple[int, float, str]:
+    """The same order as `_sort_key`, for per-key details (a merged fan-out has only those)."""
+    worst = key.get("worst")
+    rank = Severity(worst).rank if worst else -1
+    deletion = key.get("days_until_deletion")
+    return (-rank, float(deletion) if deletion is not None else float("inf"), str(key.get("resource", "")))
+
+
+def _count_ips(ips: list[str] | None) -> str:
+    return "?" if ips is None else (str(len(ips)) if ips else "none")
+
+
 def key_table(verdicts: list[KeyVerdict], *, budget_bytes: int = TABLE_BUDGET_BYTES) -> list[list[str]]:
     """The compact per-key table, worst keys first, cut to the budget with a last row saying how many are left."""
+    return key_table_of_details([_key_details(v) for v in sorted(verdicts, key=_sort_key)], budget_bytes=budget_bytes)
+
+
+def key_table_of_details(
+    keys: list[Mapping[str, Any]], *, budget_bytes: int = TABLE_BUDGET_BYTES, where: str = "the function's return value"
+) -> list[list[str]]:
+    """`key_table` from per-key details already sorted worst first."""
     rows = [TABLE_HEADER]
     used = sum(len(cell) + 2 for cell in TABLE_HEADER) * 2
-    ordered = sorted(verdicts, key=_sort_key)
-    for index, verdict in enumerate(ordered):
-        subject = verdict.subject
-        ips = "?" if subject.ips is None else (str(len(subject.ips)) if subject.ips else "none")
+    for index, key in enumerate(keys):
+        perm = key.get("perm")
         row = [
-            _short(subject.resource),
-            verdict.worst.value if verdict.worst is not None else "OK",
-            ips,
-            _perm(subject.perm),
-            _num(verdict.age_days),
-            _num(verdict.days_until_deletion),
-            _num(verdict.idle_days),
+            _short(str(key.get("resource", ""))),
+            str(key.get("worst") or "OK"),
+            _count_ips(key.get("ips")),
+            _perm(frozenset(perm) if perm is not None else None),
+            _num(key.get("age_days")),
+            _num(key.get("days_until_deletion")),
+            _num(key.get("idle_days")),
         ]
         # Rendered rows are padded to the widest cell: budget with the widest possible key cell.
         size = TABLE_KEY_WIDTH + sum(len(cell) + 2 for cell in row[1:]) + 4
         if used + size > budget_bytes - 200:
-            rows.append(
-                [f"... {len(ordered) - index} more key(s): see the function's return value", "", "", "", "", "", ""]
-            )
+            rows.append([f"... {len(keys) - index} more key(s): see {where}", "", "", "", "", "", ""])
             break
         rows.append(row)
         used += size
@@ -145,6 +161,7 @@ def build_report(
         f"at most {stats.max_in_flight} key(s) in flight; {stats.elapsed_s:.1f} s."
     )
     worst = max((f.severity for f in findings if f.is_problem), key=lambda s: s.rank, default=None)
+    keys = [_key_details(v) for v in sorted(verdicts, key=_sort_key)]
     title = f"Key audit: {len(verdicts)} key(s), {needing_attention} need attention" + (
         f" (worst {worst.value})" if worst is not None else ""
     )
@@ -154,9 +171,9 @@ def build_report(
         title=title,
         findings=findings,
         summary=summary,
-        tables={"Keys": key_table(verdicts)},
+        tables={"Keys": key_table_of_details(keys)},
         details={
-            "keys": [_key_details(v) for v in sorted(verdicts, key=_sort_key)],
+            "keys": keys,
             "fleet": {
                 "workers": stats.workers,
                 "max_in_flight": stats.max_in_flight,
@@ -220,3 +237,26 @@ def metric_points(report: Report) -> list[MetricPoint]:
             MetricPoint("RateLimitedUnretried", "Count", float(fleet["rate_limited_unretried"])),
         ]
     return points
+
+
+# Lambda caps a function's response at 6 MB, and a larger one fails the invocation. Past this many keys the
+# return value keeps the problems only; the full per-key result is in the structured log (or, fanned out, S3).
+RESULT_MAX_KEYS = 500
+RESULT_MAX_FINDINGS = 200
+
+
+def compact_result(report: Report, *, where: str = "the function's structured log") -> dict[str, Any]:
+    """The full result for a small fleet; else the summary, the worst problems and where the rest is."""
+    keys = report.details.get("keys", [])
+    if len(keys) <= RESULT_MAX_KEYS:
+        return report.as_result()
+    problems = [f for f in report.worst_first() if f.is_problem]
+    details = {k: v for k, v in report.details.items() if k != "keys"}
+    details.update(
+        keys_audited=len(keys), full_result=where, findings_left_out=max(0, len(problems) - RESULT_MAX_FINDINGS)
+    )
+    small = report.model_copy(update={"findings": problems[:RESULT_MAX_FINDINGS], "tables": {}, "details": details})
+    result = small.as_result()
+    result["counts"] = report.counts()  # the counts of the whole run, not of the findings kept here
+    result["overall"] = report.overall.value
+    return result

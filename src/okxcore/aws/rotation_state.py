@@ -69,6 +69,30 @@ class DynamoRotationLedger:
     def load(self, secret: str) -> RotationRecord:
         return self._read(secret)[0]
 
+    def load_many(self, secrets: list[str]) -> dict[str, RotationRecord]:
+        """Many secrets' records, 100 per BatchGetItem (the audit reads each key's once per run)."""
+        out = {name: RotationRecord(secret=name) for name in secrets}
+        names = list(out)
+        try:
+            for start in range(0, len(names), 100):
+                keys = [{"id": {"S": ROTATION_PREFIX + n}} for n in names[start : start + 100]]
+                request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
+                for _attempt in range(5):  # unprocessed keys come back under throttling: ask again for those
+                    answer = self._client.batch_get_item(RequestItems=request)
+                    for item in answer.get("Responses", {}).get(self.table_name, []):
+                        record = RotationRecord.model_validate_json(item["record"]["S"])
+                        out[item["id"]["S"].removeprefix(ROTATION_PREFIX)] = record
+                    request = answer.get("UnprocessedKeys") or {}
+                    if not request:
+                        break
+                else:
+                    raise RotationStateError("DynamoDB left rotation records unprocessed after 5 attempts")
+        except RotationStateError:
+            raise
+        except Exception as exc:  # botocore names the error code and table, never item content
+            raise RotationStateError(f"reading rotation records failed: {str(exc)[:300]}") from None
+        return out
+
     def update(self, secret: str, change: Callable[[RotationRecord], None], *, attempts: int = 5) -> RotationRecord:
         """Read, change, write back if nobody wrote in between; else read again and reapply."""
         for _ in range(attempts):

@@ -88,6 +88,26 @@ class DynamoStateStore:
                 ExpressionAttributeValues={":t": {"N": str(at_ms)}},
             )
 
+    def last_key_uses(self, key_names: list[str]) -> dict[str, int | None]:
+        """Many keys' last use, 100 per BatchGetItem call (a fleet's audit reads each key once per run)."""
+        out: dict[str, int | None] = dict.fromkeys(key_names)
+        names = list(dict.fromkeys(key_names))
+        for start in range(0, len(names), 100):
+            request: dict[str, Any] = {
+                self.table_name: {"Keys": [{"id": {"S": KEY_USE_PREFIX + n}} for n in names[start : start + 100]]}
+            }
+            for _attempt in range(5):  # unprocessed keys come back under throttling: ask again for those
+                answer = self._client.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self.table_name, []):
+                    value = item.get("last_used_ms", {}).get("N")
+                    out[item["id"]["S"].removeprefix(KEY_USE_PREFIX)] = int(value) if value is not None else None
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+            else:
+                raise RuntimeError("DynamoDB left keys unprocessed after 5 attempts")
+        return out
+
     def last_key_use(self, key_name: str) -> int | None:
         item = self._client.get_item(TableName=self.table_name, Key={"id": {"S": KEY_USE_PREFIX + key_name}})
         value = item.get("Item", {}).get("last_used_ms", {}).get("N")
