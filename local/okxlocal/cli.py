@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         "(SHIELD_SECRET_NAME, REPORT_TOPIC_ARN, STATE_TABLE_NAME, ...) instead of the local stack",
     )
     invoke.add_argument("--proxy", choices=[k.value for k in _proxy_kinds()], default="https")
+    invoke.add_argument("--shards", type=int, help="audit only: run the fan-out state machine with about N shards")
 
     cli_keys.register(commands)
     cli_orders.register(commands)
@@ -168,6 +169,8 @@ def _invoke(args: argparse.Namespace) -> int:
     from okxlocal.demo import demo_stack, invoke, load_event, print_reports
     from okxlocal.proxies import ProxyKind
 
+    if args.shards is not None and (args.function != "audit" or args.real):
+        raise InvalidInputError("okx-shield invoke", "--shards", "applies to the audit on the local stack only")
     try:
         event = load_event(args.event) if not args.real else json.loads(args.event.read_text())
     except (OSError, ValueError) as exc:
@@ -178,7 +181,13 @@ def _invoke(args: argparse.Namespace) -> int:
         scope.enter_context(contextlib.redirect_stdout(sys.stderr))  # EMF metrics are printed
         stack = None if args.real else scope.enter_context(demo_stack(ProxyKind(args.proxy)))
         try:
-            result = invoke(args.function, event)
+            if args.function == "audit" and stack is not None:  # the fan-out runs in-process (cli_fanout)
+                from okxlocal.cli_fanout import follow_fan_out, invoke_sharded
+
+                sharded = args.shards is not None
+                result = invoke_sharded(event, args.shards) if sharded else follow_fan_out(invoke("audit", event))
+            else:
+                result = invoke(args.function, event)
         finally:
             if stack is not None:
                 print_reports(stack, sys.stderr)

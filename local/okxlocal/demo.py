@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
+from okxlocal.demo_fanout import fanout_step
 from okxlocal.demo_keys import show_ip_repair
 from okxlocal.demo_orders import show_limit_expiry
 from okxlocal.demo_rotation import show_rotation
@@ -180,6 +181,7 @@ def _run_demo(out: TextIO, proxy_kind: ProxyKind) -> int:
         failures += show_ip_repair(stack, out)
         failures += show_limit_expiry(stack, out)
         failures += show_rotation(stack, out)
+        failures += fanout_step(stack, out)
         peers = {record.peer_ip for record in stack.sim.stats.requests}
         out.write(
             f"\nThe OKX simulator received {stack.sim.stats.total_requests()} requests, from: "

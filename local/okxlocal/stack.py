@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from okxcore.audit.shards import UID_TAG
 from okxlocal.pki import LocalPKI, local_okx_hostname
 from okxlocal.proxies import ProxyKind, RunningProxy, start_proxy
 from okxlocal.sim import OkxSimulator, SimKey, SimSeed
@@ -31,6 +32,7 @@ KEY_SECRET_PREFIX = "okx-shield/keys/"
 KEY_SECRET_TAG = ("okx-shield", "managed")
 TABLE_NAME = "okx-shield-state"
 TOPIC_NAME = "okx-shield-reports"
+RUN_BUCKET = "okx-shield-audit-runs"
 EGRESS_IP = "127.0.0.2"
 # Shield has two static IPs; locally only 127.0.0.2 carries traffic, 127.0.0.3 is "the other one".
 SECOND_SHIELD_IP = "127.0.0.3"
@@ -74,11 +76,14 @@ class LocalStack:
     # (label of a seed key, secret name): that key is the main account's key, stored apart from the bots' keys
     # (outside the prefix, as a deployment keeps it) and named in MASTER_KEY_SECRET_NAME.
     master_key: tuple[str, str] | None = None
+    # Each key secret carries its OKX user as the tag okx-uid, which the fan-out groups by (README).
+    key_uid_tags: bool = True
 
     sim: OkxSimulator = field(init=False)
     proxy: RunningProxy = field(init=False)
     pki: LocalPKI = field(init=False)
     topic_arn: str = field(init=False)
+    state_machine_arn: str = field(init=False)
     queue_url: str = field(init=False)
     env: dict[str, str] = field(init=False)
 
@@ -110,6 +115,9 @@ class LocalStack:
             "SHIELD_CA_BUNDLE": str(self.pki.ca_path),
             "OKX_SHIELD_LOCAL": "true",  # the simulator is not an OKX host: the local/test setting allows it
             "KEY_SECRET_PREFIX": KEY_SECRET_PREFIX,
+            # The fan-out's objects and state machine (moto records executions; okxlocal.fanout runs them).
+            "AUDIT_RUN_BUCKET": RUN_BUCKET,
+            "AUDIT_STATE_MACHINE_ARN": self.state_machine_arn,
             "ECHO_URLS": ",".join(
                 f"{self.sim.url}/echo/{name}" for name in ("quotaguard?format=json", "ipify?format=json", "checkip")
             ),
@@ -136,7 +144,8 @@ class LocalStack:
             secrets.create_secret(
                 Name=master_name if master_label and key.label == master_label else key_secret_name(key),
                 SecretString=json.dumps(key_secret_body(key, **self.key_secret_extras.get(key.label, {}))),
-                Tags=[{"Key": KEY_SECRET_TAG[0], "Value": KEY_SECRET_TAG[1]}],
+                Tags=[{"Key": KEY_SECRET_TAG[0], "Value": KEY_SECRET_TAG[1]}]
+                + ([{"Key": UID_TAG, "Value": key.uid}] if self.key_uid_tags else []),
             )
         sns = boto3.client("sns", region_name=AWS_REGION)
         self.topic_arn = sns.create_topic(Name=TOPIC_NAME)["TopicArn"]
@@ -146,6 +155,14 @@ class LocalStack:
             "QueueArn"
         ]
         sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        boto3.client("s3", region_name=AWS_REGION).create_bucket(Bucket=RUN_BUCKET)
+        from okxlocal.fanout import fanout_definition
+
+        self.state_machine_arn = boto3.client("stepfunctions", region_name=AWS_REGION).create_state_machine(
+            name="okx-shield-audit-fanout",
+            definition=json.dumps(fanout_definition()),
+            roleArn="arn:aws:iam::123456789012:role/okx-shield-audit-fanout",
+        )["stateMachineArn"]
         dynamodb = boto3.client("dynamodb", region_name=AWS_REGION)
         dynamodb.create_table(
             TableName=TABLE_NAME,

@@ -15,10 +15,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from handlers.fanout_settings import FanoutSettings
 from handlers.observability import logger, metrics
 from handlers.settings import RuntimeSettings
-from handlers.wiring import Wiring, result_for
+from handlers.wiring import Wiring
 from okxcore.audit import AuditRequest, AuditSources, Thresholds, invalid_input_report, metric_points, run_audit
+from okxcore.audit.fanout import FanoutStart, run_id_for, start_if_large
+from okxcore.audit.reporting import compact_result
+from okxcore.aws.executions import start_execution
 from okxcore.aws.fleet_secrets import SecretMetadata, TagSelector, describe_secret, list_secrets
 from okxcore.aws.rotation_state import DynamoRotationLedger
 from okxcore.client import OkxClient
@@ -96,6 +100,7 @@ def audit_sources(wiring: Wiring, workers: int) -> Iterator[AuditSources]:
     state = wiring.state
     secrets_client = boto3.client("secretsmanager")
     base_url = settings.okx_target()
+    ledger = DynamoRotationLedger(settings.state_table_name)
 
     def client_for(key: OkxKeySecret, _secret_name: str) -> OkxClient:
         # Not recorded as the key's use: the record must show the bots' use, or a daily audit would hide a dead
@@ -111,9 +116,28 @@ def audit_sources(wiring: Wiring, workers: int) -> Iterator[AuditSources]:
         load_key=wiring.load_key,
         client_for=client_for,
         last_key_use_ms=state.last_key_use,
-        rotation_record=DynamoRotationLedger(settings.state_table_name).load,
+        rotation_record=ledger.load,
+        rotation_records=ledger.load_many,
+        load_keys=lambda names: wiring.load_keys(names, client=secrets_client),
+        last_key_uses_ms=state.last_key_uses,
         expected_ips=endpoint.expected_ips,  # the secret's, or SHIELD_EXPECTED_IPS when it lists none
         repair_recorder=state,
+    )
+
+
+def _fan_out_if_large(
+    request: AuditRequest, sources: AuditSources, fanout: FanoutSettings, event: Any, context: LambdaContext
+) -> FanoutStart:
+    slot = event.get("scheduled_time") if isinstance(event, dict) else None
+    return start_if_large(
+        request,
+        sources.list_secrets,
+        lambda name, payload: start_execution(fanout.state_machine_arn, name, payload),
+        run_id=run_id_for(slot if isinstance(slot, str) else "", context.aws_request_id),
+        keys_per_shard=fanout.keys_per_shard,
+        call_latency_s=fanout.call_latency_s,
+        # Outside Lambda (tests, okx-shield invoke) there is no deadline: only the fleet's size decides.
+        timeout_s=(context.get_remaining_time_in_millis() / 1000) or float("inf"),
     )
 
 
@@ -129,13 +153,19 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     wiring = Wiring.from_environ()
     try:
         request = parse_request(event, wiring.settings)
+        fanout = FanoutSettings.from_environ()
         wiring.shield()  # a malformed Shield secret stops the run here, named, instead of failing every key
     except InvalidInputError as exc:
         wiring.publish(invalid_input_report(exc, environment=wiring.settings.environment))
         raise
     with audit_sources(wiring, request.max_workers) as sources:
+        if fanout.state_machine_arn:  # a fleet too large for one run goes to the state machine (README)
+            started = _fan_out_if_large(request, sources, fanout, event, context)
+            if started.fanned_out:
+                logger.info("fanned out", extra=started.model_dump())
+                return started.model_dump()
         report = run_audit(request, sources)
     for point in metric_points(report):
         metrics.add_metric(name=point.name, unit=MetricUnit(point.unit), value=point.value)
     wiring.publish(report)
-    return result_for(report)
+    return compact_result(report)

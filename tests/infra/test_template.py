@@ -155,7 +155,7 @@ def test_every_schedule_input_is_valid_for_its_function(template):
     seen = 0
     for name, resource in functions(template).items():
         module = importlib.import_module(resource["Properties"]["Handler"].rpartition(".")[0])
-        for event_name, event in resource["Properties"]["Events"].items():
+        for event_name, event in resource["Properties"].get("Events", {}).items():
             assert event["Type"] == "ScheduleV2", f"{name}.{event_name}"
             raw = event["Properties"]["Input"]
             text = _substitute(raw["Sub"], template) if isinstance(raw, dict) else raw
@@ -168,7 +168,11 @@ def test_every_schedule_input_is_valid_for_its_function(template):
 
 def test_every_event_file_validates_against_its_function(template):
     files = sorted((ROOT / "events").glob("*.json"))
-    handlers = {r["Properties"]["Handler"].split(".")[1] for r in functions(template).values()}
+    # events/ holds Scheduler Inputs: the fan-out function's inputs come from its state machine instead (run by
+    # tests/audit/test_audit_fanout.py through okxlocal.fanout).
+    handlers = {
+        r["Properties"]["Handler"].split(".")[1] for r in functions(template).values() if "Events" in r["Properties"]
+    }
     covered = set()
     for path in files:
         function = path.stem.split("-")[0].split("_")[0]

@@ -1,0 +1,135 @@
+"""Lambda: the steps of the fanned-out audit, each a task of the AuditFanout state machine (template.yaml).
+
+- {"step": "plan", "run_id", "request", "keys_per_shard"}: list the selected secrets and shard them by OKX user;
+- {"step": "shard", "run_id", "request", "item"}: audit one shard (a Distributed Map item) and store its result;
+- {"step": "merge", "plan"}: merge every stored shard result into one report, store it in S3, publish it once.
+
+Thin: parse, call okxcore.audit.fanout / merge, publish. `okxlocal.fanout` runs this same handler in-process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
+
+from handlers.audit import audit_sources
+from handlers.fanout_settings import FanoutSettings
+from handlers.observability import logger, metrics
+from handlers.wiring import Wiring
+from okxcore.audit import AuditRequest, metric_points, run_audit
+from okxcore.audit.fanout import (
+    PlanOutput,
+    ShardItem,
+    load_results,
+    plan_run,
+    planned_items,
+    published_key,
+    record_shard,
+    report_key,
+    shard_entries,
+    shard_request,
+    summary_of,
+)
+from okxcore.audit.merge import merge_shards
+from okxcore.audit.reporting import compact_result
+from okxcore.audit.shards import MAX_KEYS_PER_SHARD
+from okxcore.aws.fleet_secrets import list_secrets
+from okxcore.aws.run_store import S3RunStore
+from okxcore.errors import InvalidInputError
+
+
+class PlanStep(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    step: Literal["plan"]
+    run_id: str = Field(min_length=1, max_length=80)
+    request: AuditRequest
+    keys_per_shard: int = Field(ge=1, le=MAX_KEYS_PER_SHARD)
+
+
+class ShardStep(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    step: Literal["shard"]
+    run_id: str = Field(min_length=1, max_length=80)
+    request: AuditRequest
+    item: ShardItem
+
+
+class MergeStep(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    step: Literal["merge"]
+    plan: PlanOutput
+
+
+class FanoutEvent(RootModel[Annotated[PlanStep | ShardStep | MergeStep, Field(discriminator="step")]]):
+    """What the state machine passes to each task."""
+
+
+EVENT_MODEL = FanoutEvent
+
+
+def _store() -> S3RunStore:
+    bucket = FanoutSettings.from_environ().run_bucket
+    if not bucket:
+        raise InvalidInputError(
+            "function environment", "AUDIT_RUN_BUCKET", "is missing", hint="Set it in template.yaml."
+        )
+    return S3RunStore(bucket)
+
+
+def _parse(event: Any) -> PlanStep | ShardStep | MergeStep:
+    try:
+        return FanoutEvent.model_validate(event).root
+    except ValidationError as exc:
+        first = exc.errors(include_input=False, include_url=False)[0]
+        field = ".".join(str(part) for part in first["loc"]) or "(whole event)"
+        raise InvalidInputError(
+            "audit fan-out event", field, str(first["msg"]), hint="The state machine builds this input."
+        ) from None
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics()
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    step = _parse(event)
+    wiring = Wiring.from_environ()
+    store = _store()
+    if isinstance(step, PlanStep):
+        logger.set_correlation_id(f"{step.run_id}:plan")
+        import boto3
+
+        client = boto3.client("secretsmanager")
+        plan = plan_run(
+            step.request,
+            lambda tag, prefix: list_secrets(tag=tag, prefix=prefix, client=client),
+            store,
+            run_id=step.run_id,
+            keys_per_shard=step.keys_per_shard,
+        )
+        logger.info("planned", extra={"shards": plan.shards, "keys": plan.keys, "users": plan.users})
+        return plan.model_dump(mode="json")
+    if isinstance(step, ShardStep):
+        logger.set_correlation_id(f"{step.run_id}:shard-{step.item.shard}")
+        request = shard_request(step.request, step.item)
+        metas = shard_entries(store, step.item)
+        wiring.shield()
+        with audit_sources(wiring, request.max_workers) as sources:
+            report = run_audit(request, replace(sources, list_secrets=lambda _tag, _prefix: metas))
+        for point in metric_points(report):
+            metrics.add_metric(name=point.name, unit=MetricUnit(point.unit), value=point.value)
+        # ShieldRequests is emitted once per run, by the merge, with every shard's count in it.
+        return dict(summary_of(record_shard(store, step.run_id, step.item, report, wiring.shield_requests())))
+    logger.set_correlation_id(f"{step.plan.run_id}:merge")
+    results = load_results(store, step.plan)
+    key = report_key(step.plan.run_id)
+    uri = f"s3://{store.bucket}/{key}"
+    report = merge_shards(step.plan, planned_items(store, step.plan), results, report_uri=uri)
+    published = store.get_json(published_key(step.plan.run_id)) is not None
+    if not published:  # a retried merge publishes nothing twice
+        wiring.publish(report)  # the run's one SNS report, with the requests every shard sent through Shield
+    store.put_json(key, report.as_result())
+    store.put_json(published_key(step.plan.run_id), {"subject": report.subject()})
+    return compact_result(report, where=uri)

@@ -1,0 +1,225 @@
+"""The three steps of the fanned-out audit: plan (list and shard), audit one shard, merge into one report.
+
+Step Functions runs them (template.yaml, AuditFanoutStateMachine: a Distributed Map over the plan's items);
+`okxlocal.fanout` runs the very same functions in-process. Everything between the steps goes through a
+`RunStore` (S3 in AWS, moto's S3 locally) rather than through the state machine's payloads, which are capped
+at 256 KiB: the plan writes each shard's entries to an object and the Map's items only name them; each shard
+writes its full result to an object; the merge reads them all back and notices every shard that left none.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from okxcore.audit.models import AuditRequest
+from okxcore.audit.shards import ShardEntry, ShardPlan, plan_shards, should_fan_out
+from okxcore.aws.fleet_secrets import SecretMetadata, TagSelector
+from okxcore.report import Finding, Report
+
+RUN_PREFIX = "audit-runs"
+
+
+class RunStore(Protocol):
+    def put_json(self, key: str, value: Any) -> str:
+        """Store a JSON value; returns where a person finds it (an s3:// URI)."""
+        ...
+
+    def get_json(self, key: str) -> Any | None:
+        """The stored value, or None when nothing was stored under the key."""
+        ...
+
+
+class ShardItem(BaseModel):
+    """One item of the Distributed Map: which shard, and the object holding its entries."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    shard: int = Field(ge=0)
+    of: int = Field(ge=1)
+    keys: int = Field(ge=0)
+    entries_key: str
+
+
+class PlanOutput(BaseModel):
+    """What the plan step hands to the Map and, unchanged, to the merge."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    run_id: str
+    request: AuditRequest
+    items_key: str
+    shards: int
+    keys: int
+    keys_per_shard: int
+    users: int
+    without_user: int
+    listing_error: str = ""  # the listing failed: no shard runs, the merge reports it
+
+
+class ShardResult(BaseModel):
+    """What one shard's audit found, as the merge needs it: problems, per-key details, counters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    shard: int
+    keys: list[dict[str, Any]] = Field(default_factory=list)
+    problems: list[Finding] = Field(default_factory=list)
+    passed: int = 0
+    fleet: dict[str, Any] = Field(default_factory=dict)
+    shield_requests: int = 0
+
+
+def run_id_for(slot: str, fallback: str) -> str:
+    """A stable id per scheduled slot (a retried start finds the same run); also a valid execution name."""
+    raw = f"audit-{slot}" if slot else f"audit-{fallback}"
+    return re.sub(r"[^A-Za-z0-9_-]", "-", raw)[:80]
+
+
+def _run_key(run_id: str, *parts: str) -> str:
+    return "/".join((RUN_PREFIX, run_id, *parts))
+
+
+def plan_run(
+    request: AuditRequest,
+    list_secrets: Callable[[TagSelector | None, str], list[SecretMetadata]],
+    store: RunStore,
+    *,
+    run_id: str,
+    keys_per_shard: int,
+) -> PlanOutput:
+    """List the selected secrets, shard them by OKX user, and store each shard's entries and the Map's items."""
+    listing_error = ""
+    metas: list[SecretMetadata] = []
+    try:
+        metas = list_secrets(request.tag, request.key_secret_prefix)
+    except Exception as exc:  # the merge turns this into the report's finding
+        listing_error = str(getattr(exc, "message", "")) or type(exc).__name__
+    plan: ShardPlan = plan_shards(metas, keys_per_shard)
+    items: list[ShardItem] = []
+    for shard in plan.shards:
+        entries_key = _run_key(run_id, "shards", f"{shard.index:05d}.json")
+        store.put_json(entries_key, [entry.model_dump() for entry in shard.entries])
+        items.append(
+            ShardItem(shard=shard.index, of=len(plan.shards), keys=len(shard.entries), entries_key=entries_key)
+        )
+    items_key = _run_key(run_id, "items.json")
+    store.put_json(items_key, [item.model_dump() for item in items])
+    return PlanOutput(
+        run_id=run_id,
+        request=request,
+        items_key=items_key,
+        shards=len(items),
+        keys=plan.keys,
+        keys_per_shard=keys_per_shard,
+        users=plan.users,
+        without_user=plan.without_user,
+        listing_error=listing_error,
+    )
+
+
+def shard_entries(store: RunStore, item: ShardItem) -> list[SecretMetadata]:
+    raw = store.get_json(item.entries_key)
+    if raw is None:
+        raise LookupError(f"shard {item.shard}: its entries object {item.entries_key} is missing")
+    return [ShardEntry.model_validate(entry).metadata() for entry in raw]
+
+
+def shard_request(request: AuditRequest, item: ShardItem) -> AuditRequest:
+    """The master's sub-account listing runs once, in shard 0; every other shard audits its secrets only."""
+    return request if item.shard == 0 else request.model_copy(update={"master_secret": ""})
+
+
+def record_shard(
+    store: RunStore, plan_run_id: str, item: ShardItem, report: Report, shield_requests: int
+) -> ShardResult:
+    """Store one shard's result for the merge; returns it (its size is the shard's, not the fleet's)."""
+    problems = [f for f in report.findings if f.is_problem]
+    result = ShardResult(
+        shard=item.shard,
+        keys=list(report.details.get("keys", [])),
+        problems=problems,
+        passed=len(report.findings) - len(problems),
+        fleet=dict(report.details.get("fleet", {})),
+        shield_requests=shield_requests,
+    )
+    store.put_json(result_key(plan_run_id, item.shard), result.model_dump(mode="json"))
+    return result
+
+
+def result_key(run_id: str, shard: int) -> str:
+    return _run_key(run_id, "results", f"{shard:05d}.json")
+
+
+def published_key(run_id: str) -> str:
+    return _run_key(run_id, "published.json")
+
+
+def report_key(run_id: str) -> str:
+    return _run_key(run_id, "report.json")
+
+
+def load_results(store: RunStore, plan: PlanOutput) -> dict[int, ShardResult | None]:
+    """Every planned shard's stored result, None for a shard that left none (failed, or never ran)."""
+    out: dict[int, ShardResult | None] = {}
+    items = [ShardItem.model_validate(raw) for raw in store.get_json(plan.items_key) or []]
+    for item in items:
+        raw = store.get_json(result_key(plan.run_id, item.shard))
+        out[item.shard] = ShardResult.model_validate(raw) if raw is not None else None
+    return out
+
+
+def planned_items(store: RunStore, plan: PlanOutput) -> list[ShardItem]:
+    return [ShardItem.model_validate(raw) for raw in store.get_json(plan.items_key) or []]
+
+
+def summary_of(result: ShardResult | None) -> Mapping[str, Any]:
+    """The small value a shard hands back to the Map (its full result is in the store)."""
+    if result is None:
+        return {}
+    worst = max((f.severity.rank for f in result.problems), default=-1)
+    return {"shard": result.shard, "keys": len(result.keys), "problems": len(result.problems), "worst_rank": worst}
+
+
+class FanoutStart(BaseModel):
+    """The scheduled audit's decision: audit here, or start the state machine for a fleet too large for one run."""
+
+    fanned_out: bool
+    reason: str
+    keys: int = 0
+    run_id: str = ""
+    execution_arn: str = ""
+
+
+def start_if_large(
+    request: AuditRequest,
+    list_secrets: Callable[[TagSelector | None, str], list[SecretMetadata]],
+    start_execution: Callable[[str, dict[str, Any]], str],
+    *,
+    run_id: str,
+    keys_per_shard: int,
+    call_latency_s: float,
+    timeout_s: float,
+) -> FanoutStart:
+    """Start the fan-out when the fleet exceeds keys_per_shard or one run would not finish in time."""
+    if not (request.key_secret_tag or request.key_secret_prefix):
+        return FanoutStart(fanned_out=False, reason="no tag or prefix selection: nothing to shard")
+    try:
+        keys = len(list_secrets(request.tag, request.key_secret_prefix))
+    except Exception:  # the single run lists again and reports the failure in full
+        return FanoutStart(fanned_out=False, reason="listing failed: auditing here, which reports it")
+    large, reason = should_fan_out(
+        keys,
+        keys_per_shard=keys_per_shard,
+        workers=request.max_workers,
+        call_latency_s=call_latency_s,
+        timeout_s=timeout_s,
+    )
+    if not large:
+        return FanoutStart(fanned_out=False, reason=reason, keys=keys)
+    payload = {"run_id": run_id, "request": request.model_dump(mode="json"), "keys_per_shard": keys_per_shard}
+    arn = start_execution(run_id, payload)
+    return FanoutStart(fanned_out=True, reason=reason, keys=keys, run_id=run_id, execution_arn=arn)

@@ -1,0 +1,119 @@
+"""Merging the shards of a fanned-out audit into the one report of the run.
+
+A shard that left no result (it failed after its retries, or the Map stopped before it) is an ERROR finding
+naming how many keys went unaudited and where to look; the other shards' findings stand. The merged report
+is shaped like a single run's: problems worst first, the per-key table cut to the SNS budget, the full
+per-key result in the run's S3 object (its URI is in the summary).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from okxcore.audit.fanout import PlanOutput, ShardItem, ShardResult
+from okxcore.audit.reporting import detail_sort_key, key_table_of_details
+from okxcore.audit.rules import AUDIT_USE_NOTE, CHECK_FLEET
+from okxcore.report import Finding, Report, Severity, Status
+
+CHECK_SHARD = "audit.shard"
+
+
+def failed_shard_finding(item: ShardItem, run_id: str) -> Finding:
+    return Finding(
+        check_id=CHECK_SHARD,
+        severity=Severity.HIGH,
+        status=Status.ERROR,
+        resource=f"shard {item.shard + 1} of {item.of}",
+        message=f"shard {item.shard + 1} of {item.of} failed after its retries: {item.keys} key(s) not audited",
+        observed="no result stored for the shard",
+        expected="every shard stores its result",
+        remediation=(
+            f"Open the state machine's execution {run_id} (Map run, failed items) and the shard function's log for "
+            "the cause; the next scheduled audit retries every key."
+        ),
+    )
+
+
+def listing_failed_finding(problem: str) -> Finding:
+    return Finding(
+        check_id=CHECK_FLEET,
+        severity=Severity.HIGH,
+        status=Status.ERROR,
+        resource="fleet",
+        message="the key secrets could not be listed: the fleet was not audited",
+        observed=problem,
+        remediation="Check the fan-out function's permission secretsmanager:ListSecrets.",
+    )
+
+
+def merge_shards(
+    plan: PlanOutput, items: list[ShardItem], results: Mapping[int, ShardResult | None], *, report_uri: str
+) -> Report:
+    """One report from every shard's result; missing shards are findings, never silently dropped."""
+    request = plan.request
+    findings: list[Finding] = []
+    if plan.listing_error:
+        findings.append(listing_failed_finding(plan.listing_error))
+    done = [r for r in (results.get(item.shard) for item in items) if r is not None]
+    failed = [item for item in items if results.get(item.shard) is None]
+    findings += [failed_shard_finding(item, plan.run_id) for item in failed]
+    for result in done:
+        findings += result.problems
+    keys = sorted((key for result in done for key in result.keys), key=detail_sort_key)
+    passed = sum(r.passed for r in done)
+    needing = sum(1 for key in keys if key.get("problems"))
+    unaudited = sum(item.keys for item in failed)
+    retried = sum(int(r.fleet.get("rate_limited_retried", 0)) for r in done)
+    unretried = sum(int(r.fleet.get("rate_limited_unretried", 0)) for r in done)
+    shield_requests = sum(r.shield_requests for r in done)
+    summary = [
+        f"Audited {len(keys)} key(s) in {len(done)} of {len(items)} shard(s) (at most {plan.keys_per_shard} keys "
+        f"each, every OKX user's keys in one shard); {needing} need attention."
+        + (f" {len(failed)} shard(s) failed: {unaudited} key(s) not audited." if failed else ""),
+        f"Grouping: {plan.users} OKX user(s) known from the okx-uid tag; {plan.without_user} key(s) without it, "
+        "each grouped on its own.",
+    ]
+    countdowns = [k for k in keys if k.get("days_until_deletion") is not None]
+    if countdowns:
+        nearest = min(countdowns, key=lambda k: float(k["days_until_deletion"]))
+        summary.append(
+            f"{len(countdowns)} key(s) can be deleted by OKX (not bound to an IP); nearest: {nearest['resource']} "
+            f"in {float(nearest['days_until_deletion']):.1f} day(s) ({nearest.get('deletion_basis', '')})."
+        )
+    summary += [
+        AUDIT_USE_NOTE,
+        f"Rate limits: {retried} call(s) retried again after the client's retries; {unretried} left unretried.",
+        f"{passed} check(s) passed.",
+        f"Full per-key result: {report_uri}",
+    ]
+    worst = max((f.severity for f in findings if f.is_problem), key=lambda s: s.rank, default=None)
+    title = f"Key audit: {len(keys)} key(s) in {len(items)} shard(s), {needing} need attention" + (
+        f" (worst {worst.value})" if worst is not None else ""
+    )
+    return Report(
+        report_type="audit",
+        environment=request.environment,
+        title=title,
+        findings=findings,
+        summary=summary,
+        tables={"Keys": key_table_of_details(keys, where=report_uri)},
+        details={
+            "keys": keys,
+            "fleet": {
+                "shards": len(items),
+                "shards_failed": [item.shard for item in failed],
+                "keys_not_audited": unaudited,
+                "rate_limited_retried": retried,
+                "rate_limited_unretried": unretried,
+            },
+            "shield_requests_by_shards": shield_requests,
+            "run_id": plan.run_id,
+            "report_uri": report_uri,
+            "selection": {
+                "key_secret_tag": request.key_secret_tag,
+                "key_secret_prefix": request.key_secret_prefix,
+                "master_secret": request.master_secret,
+            },
+            "audit_use_note": AUDIT_USE_NOTE,
+        },
+    )
