@@ -79,15 +79,15 @@ def load_okx_keys(
             continue
         wanted = set(chunk)
         for value in answer.get("SecretValues", []):
-            name = next((v for v in (value.get("Name"), value.get("ARN")) if v in wanted), None)
-            if name is None:
+            found = next((str(v) for v in (value.get("Name"), value.get("ARN")) if v in wanted), None)
+            if found is None:
                 continue
-            raw = value.get("SecretString")
-            raw = raw if raw is not None else bytes(value.get("SecretBinary", b"")).decode(errors="replace")
+            string = value.get("SecretString")
+            raw = str(string) if string is not None else bytes(value.get("SecretBinary", b"")).decode(errors="replace")
             try:
-                out[name] = parse_okx_key_secret(name, raw, defaults=defaults)
+                out[found] = parse_okx_key_secret(found, raw, defaults=defaults)
             except InvalidInputError as exc:
-                out[name] = exc
+                out[found] = exc
         for error in answer.get("Errors", []):
             name = str(error.get("SecretId", ""))
             if name in wanted:

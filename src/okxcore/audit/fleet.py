@@ -26,7 +26,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from okxcore.audit.models import AuditRequest, CreationTime, FleetStats, KeyOrigin, KeySubject, KeyVerdict
-from okxcore.audit.pacing import FleetRetry, RateGate, Tracker, with_fleet_retry
+
+# FleetRetry and RateGate are re-exported: okxcore.keys paces its own calls with them.
+from okxcore.audit.pacing import FleetRetry as FleetRetry
+from okxcore.audit.pacing import RateGate as RateGate
+from okxcore.audit.pacing import Tracker, with_fleet_retry
 from okxcore.audit.prefetch import PREFETCH_CHUNK, LastUses, LoadKeys, Prefetched, Rotations, prefetch
 from okxcore.audit.reporting import build_report
 from okxcore.audit.rotation_rules import rotation_view

@@ -19,8 +19,13 @@ T = TypeVar("T")
 
 
 class _Pacing(Protocol):
-    retry: FleetRetry
-    sleep: Callable[[float], None]
+    """What the fleet retry needs of the audit's sources."""
+
+    @property
+    def retry(self) -> FleetRetry: ...
+
+    @property
+    def sleep(self) -> Callable[[float], None]: ...
 
 
 @dataclass(frozen=True)

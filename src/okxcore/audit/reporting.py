@@ -7,7 +7,7 @@ fleet size. The full per-key result is in `details` (the function's return value
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,7 +61,10 @@ def key_table(verdicts: list[KeyVerdict], *, budget_bytes: int = TABLE_BUDGET_BY
 
 
 def key_table_of_details(
-    keys: list[Mapping[str, Any]], *, budget_bytes: int = TABLE_BUDGET_BYTES, where: str = "the function's return value"
+    keys: Sequence[Mapping[str, Any]],
+    *,
+    budget_bytes: int = TABLE_BUDGET_BYTES,
+    where: str = "the function's return value",
 ) -> list[list[str]]:
     """`key_table` from per-key details already sorted worst first."""
     rows = [TABLE_HEADER]
