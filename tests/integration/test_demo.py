@@ -13,7 +13,7 @@ def test_demo_shows_every_case_and_only_the_static_ip_reached_okx():
     assert run_demo(out) == 0
     text = out.getvalue()
     subjects = re.findall(r"SNS  Subject: (.*)", text)
-    assert [s.split()[2] for s in subjects] == ["probe", "audit", "trade", "audit", "trade", "trade", "rotation"]
+    assert [s.split()[2] for s in subjects] == ["probe", "audit", "trade", "audit", "trade", "trade", "rotation", "audit"]
     assert subjects[0].startswith("[CRITICAL]")  # the fleet has problems, and the probe says so
     assert "Egress: 127.0.0.2, a Shield static IP" in text
     assert re.search(r"expiring-bot.*1\.0 day\(s\) left before OKX deletes it", text)
@@ -41,7 +41,7 @@ def test_demo_shows_every_case_and_only_the_static_ip_reached_okx():
     # The fan-out step: 3 shards, the second crashing on every attempt, merged into one report
     assert "attempts shard 1: 1, shard 2: 3, shard 3: 1" in text
     assert re.search(r"shard 2 of 3 failed after its retries: \d key\(s\) not audited", text)
-    assert re.search(r"Key audit: \d key\(s\) in 3 shard\(s\)", subjects[3])
+    assert re.search(r"Key audit: \d key\(s\) in 3 shard\(s\)", subjects[-1])
     assert "from: 127.0.0.2 (only the proxy's static IP" in text
     # A limit order with a lifetime: open until its expiry, then canceled by the next slot with its fill kept
     assert re.search(r"limit order still open \(filled 0 of [0-9.]+\), canceled if unfilled at ", text)
