@@ -13,7 +13,8 @@ def test_demo_shows_every_case_and_only_the_static_ip_reached_okx():
     assert run_demo(out) == 0
     text = out.getvalue()
     subjects = re.findall(r"SNS  Subject: (.*)", text)
-    assert [s.split()[2] for s in subjects] == ["probe", "audit", "trade", "audit", "trade", "trade", "rotation", "audit"]
+    expected = ["probe", "audit", "trade", "audit", "trade", "trade", "rotation", "audit"]
+    assert [s.split()[2] for s in subjects] == expected
     assert subjects[0].startswith("[CRITICAL]")  # the fleet has problems, and the probe says so
     assert "Egress: 127.0.0.2, a Shield static IP" in text
     assert re.search(r"expiring-bot.*1\.0 day\(s\) left before OKX deletes it", text)
