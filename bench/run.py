@@ -27,6 +27,7 @@ from typing import Any
 import cold_import
 import connection_reuse
 import fleet_audit
+import fleet_scale
 import package_size
 import proxy_overhead
 from common import BENCH_REQUIREMENTS, BENCH_VENV, DEFAULT_OUT, ROOT, Result, bench_python
@@ -35,6 +36,7 @@ BENCHMARKS: dict[str, Callable[..., Result]] = {
     "cold_import": cold_import.run,
     "package_size": package_size.run,
     "fleet_audit": fleet_audit.run,
+    "fleet_scale": fleet_scale.run,
     "connection_reuse": connection_reuse.run,
     "proxy_overhead": proxy_overhead.run,
 }
@@ -68,6 +70,20 @@ COLUMNS: dict[str, list[str]] = {
         "keys_ended_rate_limited",
         "keys_whose_last_answer_was_50011",
         "tunnels_at_sim",
+    ],
+    "fleet_scale": [
+        "keys",
+        "latency_s",
+        "wall_s",
+        "keys_per_s",
+        "audit_max_rss_mb",
+        "audit_cpu_s",
+        "requests_at_sim",
+        "answers_50011",
+        "keys_ended_rate_limited",
+        "sns_reports",
+        "sns_body_bytes",
+        "load_avg_1m_after",
     ],
     "connection_reuse": [
         "transport",

@@ -22,6 +22,7 @@ ROW_KEYS = {
     "cold_import": {"target", "import_median_ms", "process_wall_median_ms", "vs_baseline"},
     "package_size": {"package", "total_mb", "files", "largest_mb"},
     "fleet_audit": {"layout", "keys", "wall_s", "child_max_rss_mb", "answers_50011", "keys_ended_rate_limited"},
+    "fleet_scale": {"keys", "latency_s", "wall_s", "audit_max_rss_mb", "answers_50011", "keys_ended_rate_limited"},
     "connection_reuse": {"transport", "client", "calls_ok", "sim_connections_from_egress", "proxy_handshakes"},
     "proxy_overhead": {"path", "first_call_ms", "median_ms", "p99_ms", "calls"},
 }
@@ -83,6 +84,11 @@ def test_each_benchmark_runs_in_smoke_mode_and_writes_well_formed_results(name, 
         (row,) = rows
         assert row["keys_in_report"] == row["keys"] > 0
         assert row["child_max_rss_mb"] > 0
+        assert row["requests_at_sim"] >= row["keys"]
+    elif name == "fleet_scale":
+        (row,) = rows
+        assert row["keys_audited"] == row["keys"] > 0 and row["sns_reports"] == 1
+        assert row["audit_max_rss_mb"] > 0
         assert row["requests_at_sim"] >= row["keys"]
     elif name == "connection_reuse":
         ours = [row for row in rows if row["client"] == "okx-shield"]
