@@ -163,3 +163,16 @@ def test_apply_binds_both_ips_keeps_user_ips_refuses_to_overfill_and_records(fle
     for key in keys.values():
         for credential in (key.api_key, key.secret, key.passphrase):
             assert all(credential not in text for text in texts)
+
+
+def test_a_run_repairs_at_most_its_budget_and_says_how_many_wait(fleet, lambda_context, monkeypatch):
+    from okxcore.keys import repair_audit
+
+    stack, _keys = fleet
+    monkeypatch.setattr(repair_audit, "AUDIT_REPAIRS_PER_RUN", 1)
+    result = audit("apply", lambda_context)
+    # four sub-account keys need it (half, unbound, full, elsewhere): one is taken, three wait
+    attempted = [f for f in repair_findings(result).values() if "not repaired automatically" not in f["message"]]
+    assert len(attempted) == 1
+    assert modifies(stack) <= 1
+    assert any("3 more key(s) need it and wait for the next run" in line for line in result["summary"])

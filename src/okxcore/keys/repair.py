@@ -164,6 +164,7 @@ def _ips(word: str, ips: tuple[str, ...] | None) -> str:
 class RepairResult:
     mode: RepairMode
     items: list[RepairItem] = field(default_factory=list)
+    deferred: int = 0  # keys that need it but were left for the next run (the run's time budget)
 
     def findings(self) -> list[Finding]:
         return [item.finding() for item in self.items]
@@ -181,7 +182,8 @@ class RepairResult:
         for item in self.items:
             counts[item.outcome.value] = counts.get(item.outcome.value, 0) + 1
         told = ", ".join(f"{n} {word}" for word, n in counts.items()) or "no key needed it"
-        return f"IP-binding repair ({self.mode}): {told}."
+        later = f" {self.deferred} more key(s) need it and wait for the next run." if self.deferred else ""
+        return f"IP-binding repair ({self.mode}): {told}.{later}"
 
     def confirmed_ips(self) -> dict[str, tuple[str, ...]]:
         """resource -> the IP list OKX showed after an applied change (only confirmed changes)."""

@@ -17,6 +17,8 @@ from okxcore.models import SubAccountApiKey
 
 # The audit's own judgement decides what needs binding: a read-only or demo key without IPs is not a finding,
 # so it is not bound (binding it could lock out whoever uses it from elsewhere).
+# OKX allows one modify-apikey per second: this many take about two minutes of the audit's 300 s timeout.
+AUDIT_REPAIRS_PER_RUN = 100
 NEEDS_BINDING = frozenset({CHECK_IP_BINDING, CHECK_SHIELD_IPS_MISSING})
 
 
@@ -81,7 +83,8 @@ def repair_in_audit(
     result = RepairResult(mode)
     if master is not None and refs and shield_ips:
         repairer = BindingRepairer(master, shield_ips, mode, actor="audit function", recorder=recorder)
-        result = repairer.repair(refs)
+        result = repairer.repair(refs[:AUDIT_REPAIRS_PER_RUN])
+        result.deferred = max(0, len(refs) - AUDIT_REPAIRS_PER_RUN)
     result.items.extend(manual)
     confirmed = result.confirmed_ips()
     judged = [

@@ -49,12 +49,8 @@ def repair_probe_keys(
     if not targets:
         run.summary.append(f"IP-binding repair ({mode}): no key needed it.")
         return
-    if len(targets) > PROBE_REPAIRS_PER_RUN:
-        run.summary.append(
-            f"IP-binding repair: {len(targets) - PROBE_REPAIRS_PER_RUN} more key(s) need it; the next run takes them "
-            "(or run the audit with repair on)."
-        )
-        targets = targets[:PROBE_REPAIRS_PER_RUN]
+    deferred = max(0, len(targets) - PROBE_REPAIRS_PER_RUN)
+    targets = targets[:PROBE_REPAIRS_PER_RUN]
     if not egress_confirmed or not shield_ips:
         why = "the egress is not confirmed as a Shield IP" if shield_ips else "the Shield secret lists no expected_ips"
         run.summary.append(f"IP-binding repair ({mode}) skipped: {why}.")
@@ -83,6 +79,7 @@ def repair_probe_keys(
         recorder = wiring.state if isinstance(wiring.state, RepairRecorder) else None
         repairer = BindingRepairer(client, shield_ips, mode, actor="probe function", recorder=recorder)
         result.items = repairer.repair(refs).items + result.items
+    result.deferred = deferred
     _report(run, checks, result, shield_ips)
 
 
