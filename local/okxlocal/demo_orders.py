@@ -26,6 +26,7 @@ def show_limit_expiry(stack: LocalStack, out: TextIO) -> int:
     """Returns the number of failed steps."""
     from handlers.wiring import Wiring
     from okxcore.trading.order_ids import derive_cl_ord_id
+    from okxcore.trading.slot import Slot
     from okxlocal.cli_orders import show_and_cancel
     from okxlocal.demo import EVENTS, invoke, print_reports
 
@@ -50,7 +51,7 @@ def show_limit_expiry(stack: LocalStack, out: TextIO) -> int:
         if step == 0:
             out.write(f"\n>>> okx-shield orders --key-secret {KEY_SECRET} --plan {template['plan_id']}\n")
             show_and_cancel(Wiring.from_environ(), KEY_SECRET, plan_id=template["plan_id"], cancel=False, out=out)
-            first_id = derive_cl_ord_id(template["plan_id"], first_slot, 0)
+            first_id = derive_cl_ord_id(template["plan_id"], Slot.of(first_slot), 0)
             stack.sim.fill_order(first_id, PARTIAL_FILL)
             stack.sim.faults.clock_offset_ms = (LIFETIME_S - 60 + 30) * 1000
             out.write(

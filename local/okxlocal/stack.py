@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from okxcore.audit.shards import UID_TAG
+from okxlocal.atomic_dynamodb import atomic_item_operations
 from okxlocal.pki import LocalPKI, local_okx_hostname
 from okxlocal.proxies import ProxyKind, RunningProxy, start_proxy
 from okxlocal.sim import OkxSimulator, SimKey, SimSeed
@@ -104,6 +105,7 @@ class LocalStack:
         exits.callback(self.proxy.stop)
         exits.enter_context(patched_environ(_fake_aws_environ()))
         exits.enter_context(mock_aws())
+        exits.enter_context(atomic_item_operations())  # DynamoDB serialises writes to an item; moto alone does not
         self._create_aws_resources()
         self.env = {
             "ENVIRONMENT": self.environment,

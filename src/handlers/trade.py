@@ -17,6 +17,9 @@ What raises (Scheduler invokes asynchronously, so a raise means two Lambda retri
   runs it again, and every order is looked up by clOrdId before anything is sent.
 - A concurrent duplicate (IdempotencyAlreadyInProgressError): sends nothing, publishes nothing (the running
   invocation reports), returns status IN_PROGRESS.
+- The same slot with a changed plan (IdempotencyValidationError: the record's fingerprint differs): CRITICAL
+  report, then TradePlanConflictError; nothing is sent. Duplicates are recognised by the canonical slot, so
+  any spelling of the instant is the same slot (okxcore/trading/slot.py).
 """
 
 from __future__ import annotations
@@ -32,9 +35,11 @@ from handlers.wiring import Wiring
 from okxcore.errors import OkxShieldError
 from okxcore.trading import (
     IDEMPOTENCY_KEY_JMESPATH,
+    IDEMPOTENCY_PAYLOAD_JMESPATH,
     PlanValidationError,
     RunStatus,
     TradePlan,
+    conflicting_plan_report,
     crash_report,
     invalid_plan_report,
     parse_plan,
@@ -54,6 +59,10 @@ LOCAL_REMAINING_MS = 15 * 60 * 1000
 
 class TradePlanRejectedError(OkxShieldError):
     hint = "See the trade report: fix the plan (or top up the account); nothing was sent."
+
+
+class TradePlanConflictError(OkxShieldError):
+    hint = "See the trade report: the slot already ran with another plan; nothing was sent."
 
 
 class TradeRunFailedError(OkxShieldError):
@@ -92,13 +101,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         wiring.publish(invalid_plan_report(exc, environment=environment, event=event))
         raise
     logger.set_correlation_id(plan.slot_label)
-    logger.append_keys(plan_id=plan.plan_id, slot=plan.slot, dry_run=plan.dry_run)
+    logger.append_keys(plan_id=plan.plan_id, slot=plan.slot.iso, dry_run=plan.dry_run)
 
     # Imported here, not at module level: the idempotency package loads boto3's DynamoDB layer, which only a
     # valid plan needs (an invalid one is reported without it), and module import is the cold start.
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
         IdempotencyPersistenceLayerError,
+        IdempotencyValidationError,
     )
 
     ran = _Ran()
@@ -109,9 +119,16 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return {
             "status": "IN_PROGRESS",
             "plan_id": plan.plan_id,
-            "slot": plan.slot,
+            "slot": plan.slot.iso,
             "message": "Another invocation is placing this slot; this delivery sent no order.",
         }
+    except IdempotencyValidationError:
+        logger.error("this slot already ran with a different plan; this delivery is refused and sends nothing")
+        metrics.add_metric(name="TradePlanConflict", unit=MetricUnit.Count, value=1)
+        wiring.publish(conflicting_plan_report(plan, environment=environment))
+        raise TradePlanConflictError(
+            f"trade plan {plan.slot_label}: the slot already ran with a different plan; nothing was sent"
+        ) from None
     except IdempotencyPersistenceLayerError as exc:
         report = crash_report(
             plan,
@@ -141,6 +158,7 @@ def _run_slot_once(plan: TradePlan, wiring: Wiring, context: LambdaContext, ran:
 
     config = IdempotencyConfig(
         event_key_jmespath=IDEMPOTENCY_KEY_JMESPATH,
+        payload_validation_jmespath=IDEMPOTENCY_PAYLOAD_JMESPATH,
         raise_on_no_idempotency_key=True,
         expires_after_seconds=IDEMPOTENCY_TTL_S,
     )
@@ -152,19 +170,23 @@ def _run_slot_once(plan: TradePlan, wiring: Wiring, context: LambdaContext, ran:
     )
     once = idempotent_function(
         trade_slot,
-        data_keyword_argument="plan",
+        data_keyword_argument="slot_record",
         persistence_store=store,
         config=config,
         key_prefix=IDEMPOTENCY_KEY_PREFIX,
     )
-    result: dict[str, Any] = once(plan=plan.idempotency_data(), wiring=wiring, ran=ran)
+    result: dict[str, Any] = once(slot_record=plan.idempotency_record(), plan=plan, wiring=wiring, ran=ran)
     return result
 
 
-def trade_slot(plan: dict[str, Any], wiring: Wiring, ran: _Ran) -> dict[str, Any]:
-    """Runs at most once per slot at a time. Raising releases the slot for a retry; returning stores the result."""
+def trade_slot(slot_record: dict[str, Any], plan: TradePlan, wiring: Wiring, ran: _Ran) -> dict[str, Any]:
+    """Runs at most once per slot at a time. Raising releases the slot for a retry; returning stores the result.
+
+    `slot_record` is what Powertools keys and validates (TradePlan.idempotency_record); the plan itself is
+    passed as the model it already is.
+    """
     ran.ran = True
-    model = TradePlan.model_validate(plan)
+    model = plan
     environment = wiring.settings.environment
     try:
         run = run_plan(
@@ -189,6 +211,6 @@ def trade_slot(plan: dict[str, Any], wiring: Wiring, ran: _Ran) -> dict[str, Any
         **report.as_result(),
         "status": run.status.value,
         "plan_id": model.plan_id,
-        "slot": model.slot,
+        "slot": model.slot.iso,
         "orders_sent": run.orders_sent,
     }

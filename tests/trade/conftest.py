@@ -2,36 +2,10 @@
 
 from __future__ import annotations
 
-import functools
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-
-
-@pytest.fixture(autouse=True)
-def atomic_dynamodb_writes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make moto's DynamoDB conditional writes atomic, as DynamoDB's are.
-
-    moto checks a ConditionExpression and then writes, with no lock between the two, so two threads can both
-    pass `attribute_not_exists(id)`. Real DynamoDB serialises writes to one item. Without this, the concurrent
-    duplicate tests would test moto's race instead of the handler.
-    """
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.RLock()
-
-    def locked(method: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(method)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with lock:
-                return method(*args, **kwargs)
-
-        return wrapper
-
-    for name in ("put_item", "update_item", "delete_item", "get_item"):
-        monkeypatch.setattr(DynamoDBBackend, name, locked(getattr(DynamoDBBackend, name)))
 
 
 @pytest.fixture

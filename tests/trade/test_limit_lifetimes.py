@@ -17,6 +17,7 @@ from okxcore.models import OrderRequest
 from okxcore.trading.lifetimes import lifetime_s, order_tag, parse_tag
 from okxcore.trading.order_ids import derive_cl_ord_id
 from okxcore.trading.plan import parse_plan
+from okxcore.trading.slot import Slot
 
 PLAN_ID = "eth-dip-bid"  # events/trade-limit.json: post-only buy of 300 USDT of ETH, 0.5% under the bid
 
@@ -33,7 +34,7 @@ def limit_event(scheduled_time: str, **leg_changes: object) -> dict:
 
 
 def cl_ord_id(scheduled_time: str) -> str:
-    return derive_cl_ord_id(PLAN_ID, datetime.fromisoformat(scheduled_time), 0)
+    return derive_cl_ord_id(PLAN_ID, Slot.parse(scheduled_time), 0)
 
 
 def booked(stack) -> dict[str, dict]:

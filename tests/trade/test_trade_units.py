@@ -14,6 +14,7 @@ from okxcore.models import CL_ORD_ID_PATTERN, Instrument
 from okxcore.trading.order_ids import derive_cl_ord_id
 from okxcore.trading.plan import SCHEDULER_PLACEHOLDER, PlanValidationError, parse_plan
 from okxcore.trading.sizing import AssetState, base_size, limit_price, plan_rebalance, round_down, round_up
+from okxcore.trading.slot import Slot
 
 BTC = Instrument.model_validate(
     {"instId": "BTC-USDT", "baseCcy": "BTC", "quoteCcy": "USDT", "minSz": "0.00001", "lotSz": "0.00000001",
@@ -152,19 +153,75 @@ def test_a_non_object_event_is_rejected():
 
 
 def test_cl_ord_id_is_deterministic_okx_legal_and_distinct_per_plan_slot_leg_and_part():
-    slot = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-    same_instant = datetime(2026, 1, 5, 10, 0, tzinfo=timezone(timedelta(hours=1)))
+    slot = Slot.of(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    same_instant = Slot.of(datetime(2026, 1, 5, 10, 0, tzinfo=timezone(timedelta(hours=1))))
     first = derive_cl_ord_id("dca", slot, 0)
     assert first == derive_cl_ord_id("dca", same_instant, 0)
     assert CL_ORD_ID_PATTERN.fullmatch(first) and len(first) == 32
+    # The derivation is stable across releases: an order placed before an upgrade is found after it
+    assert first == "os" + _b32(f"v1|dca|{1767603600000}|0|")
     others = {
         derive_cl_ord_id("dca2", slot, 0),
-        derive_cl_ord_id("dca", slot + timedelta(minutes=1), 0),
+        derive_cl_ord_id("dca", Slot(slot.epoch_ms + 60_000), 0),
         derive_cl_ord_id("dca", slot, 1),
         derive_cl_ord_id("dca", slot, 0, "BTC"),
         derive_cl_ord_id("dca", slot, 0, "ETH"),
     }
     assert first not in others and len(others) == 5
+
+
+def _b32(material: str) -> str:
+    import base64
+    import hashlib
+
+    return base64.b32encode(hashlib.sha256(material.encode()).digest()).decode().rstrip("=").lower()[:30]
+
+
+# --- the slot -------------------------------------------------------------------------------------
+
+SPELLINGS = [
+    "2026-01-05T09:00:00Z",
+    "2026-01-05T09:00:00.000Z",
+    "2026-01-05T09:00:00+00:00",
+    "2026-01-05T10:00:00+01:00",
+    "2026-01-05T04:00:00-05:00",
+    "2026-01-05T14:30:00+05:30",
+    "2026-01-05 09:00:00Z",
+    "2026-01-05T09:00:00.0004Z",  # below the slot's millisecond precision
+]
+
+
+@pytest.mark.parametrize("text", SPELLINGS)
+def test_every_spelling_of_one_instant_is_one_slot_with_one_canonical_form(text):
+    slot = Slot.parse(text)
+    assert slot == Slot(1767603600000)
+    assert slot.iso == "2026-01-05T09:00:00.000Z" and str(slot) == slot.iso
+    assert slot.label("dca") == "dca@2026-01-05T09:00:00.000Z"
+    assert Slot.parse(slot.iso) == slot
+
+
+def test_plans_in_any_spelling_share_slot_ids_idempotency_record_and_label():
+    plans = [parse_plan(event(scheduled_time=text)) for text in SPELLINGS]
+    assert len({p.slot for p in plans}) == 1
+    assert len({json.dumps(p.idempotency_record(), sort_keys=True) for p in plans}) == 1
+    assert len({p.slot_label for p in plans}) == 1
+
+
+def test_the_fingerprint_is_the_plan_by_value_and_changes_with_any_plan_defining_field():
+    base = parse_plan(event())
+    same = parse_plan(event(caps={**event()["caps"], "max_notional": 150.0, "max_deviation_pct": "1.50"}))
+    assert same.fingerprint() == base.fingerprint()
+    changed = [
+        event(legs=[{**event()["legs"][0], "quote_amount": "101"}]),
+        event(key_secret="okx-shield/keys/other"),
+        event(demo=True),
+        event(caps={**event()["caps"], "max_delay_s": 601}),
+    ]
+    for raw in changed:
+        assert parse_plan(raw).fingerprint() != base.fingerprint()
+    # dry_run is part of the key instead: a dry run never uses up the live slot
+    dry = parse_plan(event(dry_run=True)).idempotency_record()
+    assert dry["dry_run"] is True and dry["slot"] == base.idempotency_record()["slot"]
 
 
 # --- rounding -------------------------------------------------------------------------------------

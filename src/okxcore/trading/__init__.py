@@ -6,23 +6,28 @@ from okxcore.trading.executor import LegResult, LegStatus, Problem, RunStatus, T
 from okxcore.trading.order_ids import derive_cl_ord_id
 from okxcore.trading.plan import (
     IDEMPOTENCY_KEY_JMESPATH,
+    IDEMPOTENCY_PAYLOAD_JMESPATH,
     SCHEDULER_PLACEHOLDER,
     PlanValidationError,
     TradePlan,
     parse_plan,
 )
-from okxcore.trading.reporting import crash_report, invalid_plan_report, trade_report
+from okxcore.trading.reporting import conflicting_plan_report, crash_report, invalid_plan_report, trade_report
+from okxcore.trading.slot import Slot
 
 __all__ = [
     "IDEMPOTENCY_KEY_JMESPATH",
+    "IDEMPOTENCY_PAYLOAD_JMESPATH",
     "SCHEDULER_PLACEHOLDER",
     "LegResult",
     "LegStatus",
     "PlanValidationError",
     "Problem",
     "RunStatus",
+    "Slot",
     "TradePlan",
     "TradeRun",
+    "conflicting_plan_report",
     "crash_report",
     "derive_cl_ord_id",
     "invalid_plan_report",

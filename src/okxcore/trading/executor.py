@@ -3,8 +3,10 @@
 
 Exactly once per slot. The rules, in one place:
 
-1. The handler runs this under Powertools idempotency keyed by (plan_id, scheduled_time, dry_run): one
-   invocation per slot at a time, and a finished slot replays its stored result.
+1. The handler runs this under Powertools idempotency keyed by (plan_id, slot, dry_run), the slot being the
+   instant in canonical form (slot.py), whatever its spelling: one invocation per slot at a time, and a
+   finished slot replays its stored result. The record carries the plan's fingerprint: a changed plan for
+   the same slot is refused, never run a second time.
 2. Every order's clOrdId derives from (plan, slot, leg[, asset]) (order_ids.py), and every order is looked
    up by clOrdId before it is sent. An order found is reported (EXISTING) and never placed again. This is
    the second line of defence, for duplicates that get past idempotency (expired record, failed run).
@@ -124,7 +126,7 @@ def run_plan(
         return TradeRun(plan, RunStatus.ERROR, error=current)
     if current.paused:
         return TradeRun(plan, RunStatus.PAUSED, guard=current, demo=_demo_of(load_key))
-    scheduled = plan.scheduled_time.timestamp()
+    scheduled = plan.slot.timestamp()
     late_by = clock() - scheduled
     if late_by > plan.caps.max_delay_s:
         return TradeRun(

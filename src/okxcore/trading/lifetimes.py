@@ -28,9 +28,10 @@ from decimal import Decimal
 from okxcore.client import OkxClient
 from okxcore.errors import OkxShieldError
 from okxcore.models import CancelOutcome, Order
-from okxcore.trading.order_ids import derive_cl_ord_id, slot_epoch_ms
+from okxcore.trading.order_ids import derive_cl_ord_id
 from okxcore.trading.outcomes import LegResult, LegStatus, PlannedOrder
 from okxcore.trading.plan import MAX_LEGS, LimitLeg, TradePlan
+from okxcore.trading.slot import Slot
 
 TAG_PREFIX = "ol"
 _SLOT_DIGITS = 9  # base-36 epoch ms: enough until the year 4000
@@ -74,7 +75,7 @@ def parse_tag(tag: str) -> tuple[int, int] | None:
 
 def with_lifetimes(orders: list[PlannedOrder], plan: TradePlan, max_lifetime_s: int) -> list[PlannedOrder]:
     """The planned orders, each limit order tagged with its slot and lifetime."""
-    slot_ms = slot_epoch_ms(plan.scheduled_time)
+    slot_ms = plan.slot.epoch_ms
     tagged = []
     for planned in orders:
         leg = plan.legs[planned.leg_index]
@@ -117,7 +118,7 @@ def own_orders(plan_id: str, legs: dict[int, str] | None, pending: list[Order]) 
         slot_ms, life = parsed
         candidates = legs if legs is not None else dict.fromkeys(range(MAX_LEGS), order.inst_id)
         for index, inst_id in candidates.items():
-            if inst_id == order.inst_id and derive_cl_ord_id(plan_id, slot_time(slot_ms), index) == order.cl_ord_id:
+            if inst_id == order.inst_id and derive_cl_ord_id(plan_id, Slot(slot_ms), index) == order.cl_ord_id:
                 mine.append(OwnOrder(order, index, slot_ms, slot_ms + life * 1000))
                 break
     return mine
@@ -155,7 +156,7 @@ def cancel_own(client: OkxClient, own: OwnOrder, reason: str, *, dry_run: bool) 
         inst_id=order.inst_id,
         side=order.side,
         cl_ord_id=order.cl_ord_id,
-        slot=iso_ms(own.slot_ms),
+        slot=Slot(own.slot_ms).iso,
         reason=reason,
         outcome="",
     )
@@ -205,7 +206,7 @@ def sweep(client: OkxClient, plan: TradePlan, *, dry_run: bool) -> list[Canceled
         return []
     pending = [order for inst_id in sorted(set(legs.values())) for order in client.pending_orders(inst_id)]
     now_ms = client.now_ms()
-    this_slot = slot_epoch_ms(plan.scheduled_time)
+    this_slot = plan.slot.epoch_ms
     done = []
     for own in own_orders(plan.plan_id, legs, pending):
         leg = plan.legs[own.leg_index]
@@ -230,7 +231,7 @@ def end_short_lived(client: OkxClient, plan: TradePlan, results: list[LegResult]
             continue
         expires = expiry_ms(order)
         if expires is not None and expires <= now_ms:
-            own = OwnOrder(order, result.leg_index, slot_epoch_ms(plan.scheduled_time), expires)
+            own = OwnOrder(order, result.leg_index, plan.slot.epoch_ms, expires)
             canceled = cancel_own(client, own, REASON_SHORT, dry_run=False)
             done.append(canceled)
             result.order = canceled.order or order
@@ -245,6 +246,6 @@ def short_wait_s(plan: TradePlan, results: list[LegResult], now_ms: int) -> floa
         if result.order is not None
         and result.order.is_pending
         and (expires := expiry_ms(result.order)) is not None
-        and expires - slot_epoch_ms(plan.scheduled_time) <= SHORT_LIFETIME_S * 1000
+        and expires - plan.slot.epoch_ms <= SHORT_LIFETIME_S * 1000
     ]
     return max(0.0, (max(ends) - now_ms) / 1000) if ends else 0.0

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from okxcore.client import OkxClient
 from okxcore.models import Order
 from okxcore.trading.lifetimes import REASON_EXPIRED, Canceled, cancel_own, iso_ms, own_orders, parse_tag
+from okxcore.trading.slot import Slot
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ def open_orders(client: OkxClient, plan_id: str | None = None) -> list[OpenOrder
     if plan_id is not None:
         return [
             OpenOrder(
-                own.order, iso_ms(own.slot_ms), iso_ms(own.expires_at_ms), own.expires_at_ms <= now_ms, own.leg_index
+                own.order, Slot(own.slot_ms).iso, iso_ms(own.expires_at_ms), own.expires_at_ms <= now_ms, own.leg_index
             )
             for own in own_orders(plan_id, None, pending)
         ]
@@ -40,7 +41,7 @@ def open_orders(client: OkxClient, plan_id: str | None = None) -> list[OpenOrder
         if parsed is not None:
             slot_ms, life = parsed
             expires = slot_ms + life * 1000
-            shown.append(OpenOrder(order, iso_ms(slot_ms), iso_ms(expires), expires <= now_ms))
+            shown.append(OpenOrder(order, Slot(slot_ms).iso, iso_ms(expires), expires <= now_ms))
     return shown
 
 

@@ -1,7 +1,8 @@
 """A trade plan: the EventBridge Scheduler Input of the trade Lambda, validated before anything else runs.
 
-One plan run is one scheduled slot: (plan_id, scheduled_time). Every order of the slot derives its
-clOrdId from that pair, so the slot, not the delivery, is what runs exactly once.
+One plan run is one scheduled slot: (plan_id, slot), where the slot is the instant of scheduled_time in any
+spelling (slot.py). Every order of the slot derives its clOrdId from that pair, and the idempotency record
+is keyed by it, so the slot, not the delivery, is what runs exactly once.
 
 Amounts are Decimal. JSON numbers are accepted, but strings ("100.5") are recommended: a float such as
 0.1 is not exactly representable and pydantic converts it through its shortest repr. Flags and counts are
@@ -10,7 +11,8 @@ strict (okxcore.inputs): `"dry_run": "no"` is an error, not a live order.
 
 from __future__ import annotations
 
-from datetime import UTC
+import hashlib
+import json
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -28,6 +30,7 @@ from pydantic import (
 
 from okxcore.errors import InvalidInputError
 from okxcore.inputs import WHOLE_EVENT, DecimalInput, Flag, IsoTimeText, WholeNumber, input_error
+from okxcore.trading.slot import Slot
 
 SCHEDULER_PLACEHOLDER = "<aws.scheduler.scheduled-time>"
 EVENT_SOURCE = "trade plan (Scheduler Input)"
@@ -162,23 +165,48 @@ class TradePlan(_PlanModel):
         return value
 
     @property
-    def slot(self) -> str:
-        return self.scheduled_time.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    def slot(self) -> Slot:
+        """The one identity of the slot: any spelling of the same instant gives the same Slot."""
+        return Slot.of(self.scheduled_time)
 
     @property
     def slot_label(self) -> str:
-        return f"{self.plan_id}@{self.slot}"
+        return self.slot.label(self.plan_id)
 
-    def idempotency_data(self) -> dict[str, Any]:
-        """The plan as JSON for Powertools, which hashes the IDEMPOTENCY_KEY_JMESPATH fields of it.
+    def fingerprint(self) -> str:
+        """SHA-256 of every field that defines the plan, in canonical form: the slot, not its spelling, and
+        amounts by value (100, "100" and "100.0" are one amount). Two deliveries of one plan match."""
+        fields = self.model_dump(mode="python", exclude={"scheduled_time"})
+        fields["slot"] = self.slot.iso
+        text = json.dumps(fields, default=_canonical, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
 
-        The key is the slot plus the dry-run flag, so a dry run never uses up the live slot.
+    def idempotency_record(self) -> dict[str, Any]:
+        """What Powertools stores per slot: keyed by IDEMPOTENCY_KEY_JMESPATH, checked by IDEMPOTENCY_PAYLOAD_JMESPATH.
+
+        The key is (plan_id, slot, dry_run), so a dry run never uses up the live slot, and every delivery of
+        one slot collides, whatever its spelling. The fingerprint makes a changed plan for a slot that already
+        ran (or is running) an IdempotencyValidationError: refused, never placed a second time.
         """
-        return self.model_dump(mode="json")
+        return {
+            "plan_id": self.plan_id,
+            "slot": self.slot.iso,
+            "dry_run": self.dry_run,
+            "fingerprint": self.fingerprint(),
+        }
 
 
-# Powertools' event_key_jmespath over idempotency_data().
-IDEMPOTENCY_KEY_JMESPATH = "[plan_id, scheduled_time, dry_run]"
+def _canonical(value: object) -> object:
+    if isinstance(value, Decimal):
+        return f"{value.normalize():f}"
+    if isinstance(value, frozenset | set):
+        return sorted(value)
+    raise TypeError(f"no canonical form for {type(value).__name__}")
+
+
+# Powertools' event_key_jmespath and payload_validation_jmespath over idempotency_record().
+IDEMPOTENCY_KEY_JMESPATH = "[plan_id, slot, dry_run]"
+IDEMPOTENCY_PAYLOAD_JMESPATH = "fingerprint"
 
 
 class PlanValidationError(InvalidInputError):

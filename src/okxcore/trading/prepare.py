@@ -73,7 +73,7 @@ def prepare(client: OkxClient, plan: TradePlan) -> Preparation:
     available = {ccy: balance.available(ccy) for ccy in currencies}
 
     for index, leg in enumerate(plan.legs):
-        cl_ord_id = derive_cl_ord_id(plan.plan_id, plan.scheduled_time, index)
+        cl_ord_id = derive_cl_ord_id(plan.plan_id, plan.slot, index)
         if isinstance(leg, RebalanceLeg):
             _prepare_rebalance(prep, plan, index, leg, instruments, tickers, available)
             continue
@@ -366,7 +366,7 @@ def _prepare_rebalance(
                     ord_type="market",
                     sz=order.sz,
                     tgt_ccy="base_ccy" if selling else "quote_ccy",
-                    cl_ord_id=derive_cl_ord_id(plan.plan_id, plan.scheduled_time, index, order.ccy),
+                    cl_ord_id=derive_cl_ord_id(plan.plan_id, plan.slot, index, order.ccy),
                 ),
                 instrument=instrument,
                 reference_px=ticker.last,

@@ -112,6 +112,36 @@ def invalid_plan_report(error: PlanValidationError, *, environment: str, event: 
     )
 
 
+def conflicting_plan_report(plan: TradePlan, *, environment: str) -> Report:
+    """The slot already ran (or is running) with a different plan: this delivery is refused whole."""
+    what = (
+        f"slot {plan.slot} of plan {plan.plan_id} already ran (or is running) with a different plan; this "
+        "delivery was refused and nothing was sent"
+    )
+    return Report(
+        report_type="trade",
+        environment=environment,
+        title=f"REFUSED: {plan.plan_id} @ {plan.slot} changed for a slot that already ran, no order",
+        summary=[
+            f"{what[0].upper()}{what[1:]}.",
+            "One slot places its orders once: a plan edited after its slot ran waits for its next slot.",
+        ],
+        findings=[
+            Finding(
+                check_id="trade.slot",
+                severity=Severity.CRITICAL,
+                status=Status.FAIL,
+                resource=plan.slot_label,
+                message=what,
+                remediation="Give the changed plan a new plan_id, or let it run at its next slot; to run this "
+                "slot again as changed, delete the slot's idempotency record first (orders already placed are "
+                "still found by their clOrdId).",
+            )
+        ],
+        details={"plan_id": plan.plan_id, "slot": plan.slot.iso, "fingerprint": plan.fingerprint()},
+    )
+
+
 def crash_report(plan: TradePlan, error: BaseException, *, environment: str, message: str = "") -> Report:
     """Something unexpected stopped the run. Only the exception's type is shown: its text is not vetted."""
     what = message or f"the run stopped on an unexpected {error.__class__.__name__}"
@@ -307,7 +337,7 @@ def _details(run: TradeRun) -> dict[str, Any]:
     plan = run.plan
     return {
         "plan_id": plan.plan_id,
-        "slot": plan.slot,
+        "slot": plan.slot.iso,
         "status": run.status.value,
         "dry_run": plan.dry_run,
         "demo": run.demo,

@@ -1,0 +1,54 @@
+"""The scheduled slot: one instant, whatever its spelling, and everything that derives from it.
+
+`2026-01-05T09:00:00Z`, `2026-01-05T10:00:00+01:00` and `2026-01-05T04:00:00-05:00` are one slot. An
+operator re-running a slot by hand may write it in any of these while the Scheduler delivers it in
+another, so nothing may depend on the text: the slot is the instant as whole milliseconds since the
+epoch, and its one written form is UTC with fixed millisecond precision (`2026-01-05T09:00:00.000Z`).
+
+Derived from it, and from nothing else about the time:
+- the clOrdId of each order (order_ids.derive_cl_ord_id), so any delivery finds what another placed;
+- the idempotency record's key (plan_id, slot, dry_run) and its fingerprint (plan.TradePlan), so two
+  deliveries of one plan and instant collide, and a changed plan for the same slot is refused;
+- every label: logs, reports, results (`plan_id@slot`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+@dataclass(frozen=True, order=True)
+class Slot:
+    epoch_ms: int  # exact integer ms: no float rounding can make one instant two slots
+
+    @classmethod
+    def of(cls, instant: datetime) -> Slot:
+        if instant.tzinfo is None or instant.utcoffset() is None:
+            raise ValueError("a slot's time must include a time zone")
+        return cls((instant - _EPOCH) // _MS)
+
+    @classmethod
+    def parse(cls, text: str) -> Slot:
+        """Any ISO 8601 spelling with a time zone (Z or an offset), e.g. from a hand-written event."""
+        return cls.of(datetime.fromisoformat(text))
+
+    @property
+    def instant(self) -> datetime:
+        return _EPOCH + self.epoch_ms * _MS
+
+    @property
+    def iso(self) -> str:
+        return self.instant.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def timestamp(self) -> float:
+        return self.epoch_ms / 1000
+
+    def label(self, plan_id: str) -> str:
+        return f"{plan_id}@{self.iso}"
+
+    def __str__(self) -> str:
+        return self.iso
