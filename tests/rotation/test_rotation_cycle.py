@@ -64,13 +64,15 @@ def test_a_full_rotation_with_every_step_run_twice_replaces_the_key_and_keeps_th
     # a bot (probe) picks the new key up once its cached secret expires: no redeploy
     from aws_lambda_powertools.utilities import parameters
 
-    parameters.clear_caches()
-    assert rotation.sim.key_last_used_ms(new["api_key"]) is not None  # the test's own call above
+    parameters.clear_caches()  # what max_age (300 s) does to a warm function's cached secret
     last_old = rotation.sim.key_last_used_ms(old["api_key"])
+    last_new = rotation.sim.key_last_used_ms(new["api_key"])  # the test's own call above
     from okxlocal.demo import invoke as invoke_function
 
+    time.sleep(0.01)
     invoke_function("probe", {"key_secret_names": [rotation.secret("bot-sub")]})
     assert rotation.sim.key_last_used_ms(old["api_key"]) == last_old
+    assert rotation.sim.key_last_used_ms(new["api_key"]) > last_new
     # no credential, old or new, in any log line, report or return value
     texts = [log_stream.getvalue(), *(r.body + r.subject for r in reports), str(done.results)]
     for value in (old["api_secret"], old["passphrase"], new["api_secret"], new["passphrase"], new["api_key"]):
