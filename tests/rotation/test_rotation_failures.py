@@ -156,3 +156,19 @@ def test_finishsecret_refuses_a_key_that_never_passed_testsecret(rotation):
         rotation.invoke(sm.step_event(secret, token, "finishSecret"))
 
     assert rotation.value("bot-sub")["api_key"] == old["api_key"]
+
+
+def test_a_sub_account_at_okxs_50_key_limit_is_refused_before_anything_is_created(rotation):
+    from okxlocal.seeds import new_key
+
+    uid = rotation.seeded("bot-sub").uid
+    while len(rotation.live_sub_keys()) < 50:
+        rotation.sim.add_key(new_key(uid, f"filler-{len(rotation.live_sub_keys())}"))
+
+    done = rotation.rotate("bot-sub")
+
+    assert done.failed_step == "createSecret" and "50 keys" in str(done.error)
+    assert not [r for r in rotation.sim.stats.requests if r.method == "POST"]
+    assert rotation.works(rotation.value("bot-sub"))
+    (report,) = rotation.stack.reports()
+    assert "Delete keys that are no longer used" in report.body
