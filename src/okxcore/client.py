@@ -362,7 +362,7 @@ class OkxClient:
     def _result(self, response: requests.Response, path: str, item_id: str | None) -> list[dict[str, Any]]:
         try:
             payload = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, not text, or nested past the parser's depth
             payload = None
         if not isinstance(payload, dict) or "code" not in payload:
             if response.status_code >= 500 or response.status_code == 429:
@@ -373,7 +373,13 @@ class OkxClient:
                 f"HTTP{response.status_code}", "not an OKX JSON answer", http_status=response.status_code, path=path
             )
         code = str(payload.get("code"))
-        data = payload.get("data") or []
+        data = _data_items(payload.get("data"))
+        if data is None:
+            if code not in {"0", "1", "2"}:
+                raise error_for(code, str(payload.get("msg", "")), http_status=response.status_code, path=path)
+            raise OkxApiError(
+                f"HTTP{response.status_code}", "an OKX answer whose data is not a list of objects", path=path
+            )
         if code == "0" and item_id is None:
             return data
         if item_id is not None and code in {"0", "1", "2"} and data:
@@ -400,3 +406,12 @@ class OkxClient:
         except ValidationError as exc:
             fields = ", ".join(".".join(str(p) for p in err["loc"]) for err in exc.errors(include_input=False))
             raise OkxApiError("parse", f"unexpected {model.__name__} answer (fields: {fields})") from None
+
+
+def _data_items(data: object) -> list[dict[str, Any]] | None:
+    """OKX's `data`: a list of objects (empty when absent); None when it is anything else."""
+    if data is None or data == "":
+        return []
+    if isinstance(data, list) and all(isinstance(item, dict) for item in data):
+        return data
+    return None
