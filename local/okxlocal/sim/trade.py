@@ -12,7 +12,7 @@ from typing import Any
 from .core import ExchangeCore
 from .errors import OkxError, message
 from .orders import CANCELED_BY_USER, Fill, Order, OrderRejected
-from .state import SimKey
+from .state import SimInstrument, SimKey, SimTicker
 from .wire import ZERO, ApiRequest, ApiResponse, Route, is_multiple, positive_decimal, round_down
 
 CLORDID_RE = re.compile(r"[A-Za-z0-9]{1,32}")
@@ -153,31 +153,8 @@ class TradeApi(ExchangeCore):
             if px is None:
                 raise OrderRejected("51000", "Parameter px error")
         ticker = self.state.tickers.get(inst.inst_id)
-        tgt_ccy = ""
         base, quote = inst.base_ccy, inst.quote_ccy
-        if ord_type == "market":
-            tgt_ccy = str(body.get("tgtCcy") or ("quote_ccy" if side == "buy" else "base_ccy"))
-            if tgt_ccy not in ("base_ccy", "quote_ccy"):
-                raise OrderRejected("51000", "Parameter tgtCcy error")
-            if ticker is None:
-                raise OrderRejected("51001", message("51001"))
-            if tgt_ccy == "quote_ccy":
-                price = ticker.ask_px if side == "buy" else ticker.bid_px
-                base_sz = round_down(sz / price, inst.lot_sz)
-            else:
-                base_sz = sz
-                if not is_multiple(base_sz, inst.lot_sz):
-                    raise OrderRejected("51121", message("51121"))
-            if side == "buy":
-                need_ccy, need = quote, sz if tgt_ccy == "quote_ccy" else base_sz * ticker.ask_px
-            else:
-                need_ccy, need = base, base_sz
-        else:
-            base_sz = sz
-            if not is_multiple(base_sz, inst.lot_sz):
-                raise OrderRejected("51121", message("51121"))
-            assert px is not None
-            need_ccy, need = (quote, px * base_sz) if side == "buy" else (base, base_sz)
+        tgt_ccy, base_sz, (need_ccy, need) = _sizing(inst, ticker, body, side, ord_type, sz, px)
         if base_sz <= 0 or base_sz < inst.min_sz:
             raise OrderRejected("51020", message("51020"))
         if px is not None and not is_multiple(px, inst.tick_sz):
@@ -207,6 +184,13 @@ class TradeApi(ExchangeCore):
             tag=tag,
         )
         self._orders.append(order)
+        self._match_on_entry(order, ticker, now)
+        return order
+
+    def _match_on_entry(self, order: Order, ticker: SimTicker | None, now: int) -> None:
+        """A new order that crosses the book fills at once as taker (a post-only one is canceled instead);
+        ioc, fok and market orders that cannot fill are canceled; the rest rests with its funds frozen."""
+        side, ord_type, px = order.side, order.ord_type, order.px
         taker_px: Decimal | None = None
         if ticker is not None:
             if side == "buy" and (ord_type == "market" or (px is not None and px >= ticker.ask_px)):
@@ -220,8 +204,7 @@ class TradeApi(ExchangeCore):
         elif ord_type in ("ioc", "fok", "market"):
             order.state = "canceled"
         else:
-            self._balance_utime[acct.uid] = now  # funds frozen
-        return order
+            self._balance_utime[order.uid] = now  # funds frozen
 
     def _fill(
         self, order: Order, px: Decimal, fee_rate: Decimal, now: int, exec_type: str, qty: Decimal | None = None
@@ -275,3 +258,36 @@ class TradeApi(ExchangeCore):
 
 def _item(cl_ord_id: str, ord_id: str, tag: str, s_code: str, s_msg: str, ts: int) -> dict[str, Any]:
     return {"clOrdId": cl_ord_id, "ordId": ord_id, "sCode": s_code, "sMsg": s_msg, "tag": tag, "ts": str(ts)}
+
+
+def _sizing(
+    inst: SimInstrument,
+    ticker: SimTicker | None,
+    body: dict[str, Any],
+    side: str,
+    ord_type: str,
+    sz: Decimal,
+    px: Decimal | None,
+) -> tuple[str, Decimal, tuple[str, Decimal]]:
+    """(tgtCcy, the base size the order trades, (currency, amount) it needs from the available balance)."""
+    base, quote = inst.base_ccy, inst.quote_ccy
+    if ord_type != "market":
+        if not is_multiple(sz, inst.lot_sz):
+            raise OrderRejected("51121", message("51121"))
+        assert px is not None
+        return "", sz, ((quote, px * sz) if side == "buy" else (base, sz))
+    tgt_ccy = str(body.get("tgtCcy") or ("quote_ccy" if side == "buy" else "base_ccy"))
+    if tgt_ccy not in ("base_ccy", "quote_ccy"):
+        raise OrderRejected("51000", "Parameter tgtCcy error")
+    if ticker is None:
+        raise OrderRejected("51001", message("51001"))
+    if tgt_ccy == "quote_ccy":
+        price = ticker.ask_px if side == "buy" else ticker.bid_px
+        base_sz = round_down(sz / price, inst.lot_sz)
+    else:
+        base_sz = sz
+        if not is_multiple(base_sz, inst.lot_sz):
+            raise OrderRejected("51121", message("51121"))
+    if side == "buy":
+        return tgt_ccy, base_sz, (quote, sz if tgt_ccy == "quote_ccy" else base_sz * ticker.ask_px)
+    return tgt_ccy, base_sz, (base, base_sz)
