@@ -83,9 +83,18 @@ def rotate_real(secret: str, out: TextIO) -> int:
 
     from handlers.wiring import Wiring
     from okxcore.aws.rotation_state import DynamoRotationLedger
+    from okxcore.errors import OkxShieldError
 
     client = boto3.client("secretsmanager")
-    token = client.rotate_secret(SecretId=secret, RotateImmediately=True)["VersionId"]
+    try:
+        token = client.rotate_secret(SecretId=secret, RotateImmediately=True)["VersionId"]
+    except Exception as exc:  # botocore names the error code and the secret, never a value
+        raise OkxShieldError(
+            f"Secrets Manager did not start a rotation of {secret}: {str(exc)[:300]}",
+            hint="Turn rotation on for the secret first: TradeKeyRotation / a RotationSchedule, or "
+            "`aws secretsmanager rotate-secret --secret-id NAME --rotation-lambda-arn <RotateFunctionArn> "
+            "--rotation-rules AutomaticallyAfterDays=90`.",
+        ) from None
     out.write(f"okx-shield keys rotate {secret}: Secrets Manager started rotation {token}; waiting for it\n")
     deadline = time.monotonic() + REAL_WAIT_S
     while time.monotonic() < deadline:

@@ -34,3 +34,23 @@ def test_the_command_rotates_a_demo_key_on_the_local_stack_and_prints_each_step(
         "finishSecret: AWSCURRENT",
     ):
         assert step in out
+
+
+def test_for_real_a_secret_secrets_manager_cannot_rotate_is_a_clear_error_not_a_traceback(monkeypatch, capsys):
+    from moto import mock_aws
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "SHIELD_SECRET_NAME": "okx-shield/shield",
+        "REPORT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:reports",
+        "STATE_TABLE_NAME": "state",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        code = main(["keys", "rotate", "--secret", "okx-shield/keys/none", "--real", "--master-secret", "m"])
+
+    assert code == 3
+    err = capsys.readouterr().err
+    assert "did not start a rotation of okx-shield/keys/none" in err and "rotate-secret" in err
