@@ -40,6 +40,7 @@ from okxcore.audit.shards import MAX_KEYS_PER_SHARD
 from okxcore.aws.fleet_secrets import list_secrets
 from okxcore.aws.run_store import S3RunStore
 from okxcore.errors import InvalidInputError
+from okxcore.inputs import WholeNumber, input_error
 
 
 class PlanStep(BaseModel):
@@ -47,7 +48,7 @@ class PlanStep(BaseModel):
     step: Literal["plan"]
     run_id: str = Field(min_length=1, max_length=80)
     request: AuditRequest
-    keys_per_shard: int = Field(ge=1, le=MAX_KEYS_PER_SHARD)
+    keys_per_shard: WholeNumber = Field(ge=1, le=MAX_KEYS_PER_SHARD)
 
 
 class ShardStep(BaseModel):
@@ -69,6 +70,7 @@ class FanoutEvent(RootModel[Annotated[PlanStep | ShardStep | MergeStep, Field(di
 
 
 EVENT_MODEL = FanoutEvent
+FANOUT_STEPS = frozenset({"plan", "shard", "merge"})
 
 
 def _store() -> S3RunStore:
@@ -84,10 +86,8 @@ def _parse(event: Any) -> PlanStep | ShardStep | MergeStep:
     try:
         return FanoutEvent.model_validate(event).root
     except ValidationError as exc:
-        first = exc.errors(include_input=False, include_url=False)[0]
-        field = ".".join(str(part) for part in first["loc"]) or "(whole event)"
-        raise InvalidInputError(
-            "audit fan-out event", field, str(first["msg"]), hint="The state machine builds this input."
+        raise input_error(
+            exc, source="audit fan-out event", hint="The state machine builds this input.", union_tags=FANOUT_STEPS
         ) from None
 
 

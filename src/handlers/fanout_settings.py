@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from okxcore.audit.shards import DEFAULT_KEYS_PER_SHARD, MAX_KEYS_PER_SHARD
-from okxcore.errors import InvalidInputError
+from okxcore.inputs import input_error
 
 
 class FanoutSettings(BaseModel):
@@ -28,10 +28,8 @@ class FanoutSettings(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            first = exc.errors(include_input=False)[0]
-            raise InvalidInputError(
-                "function environment",
-                ".".join(str(p) for p in first["loc"]),
-                str(first["msg"]),
+            raise input_error(
+                exc,
+                source="function environment",
                 hint="Set it in template.yaml (AuditFunction / AuditFanoutFunction environment).",
             ) from None

@@ -93,8 +93,8 @@ def _path(loc: tuple[int | str, ...], tags: Collection[str], whole: str) -> str:
     for index, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
-        elif index > 0 and isinstance(loc[index - 1], int) and part in tags:
-            continue
+        elif part in tags and (index == 0 or isinstance(loc[index - 1], int)):
+            continue  # a discriminated union's tag: the union itself, or a list item of one
         else:
             out += f".{part}" if out else str(part)
     return out or whole

@@ -131,3 +131,16 @@ def test_the_scheduled_audit_starts_the_state_machine_when_the_fleet_exceeds_a_s
     [message] = stack.reports()
     assert "18 key(s) in 3 shard(s)" in message.subject
     assert outcome.merged["details"]["run_id"] == started["run_id"]
+
+
+def test_a_fanout_step_with_a_string_count_is_refused_naming_the_field():
+    import pytest
+
+    from handlers.audit_fanout import _parse
+    from okxcore.errors import InvalidInputError
+
+    step = {"step": "plan", "run_id": "r1", "request": {"key_secret_prefix": "p/"}, "keys_per_shard": "5"}
+    with pytest.raises(InvalidInputError) as caught:
+        _parse(step)
+    assert caught.value.field == "keys_per_shard"
+    assert _parse({**step, "keys_per_shard": 5}).keys_per_shard == 5

@@ -69,3 +69,10 @@ def test_events_are_a_secrets_manager_step_or_the_cleanup_and_anything_else_name
     assert isinstance(parse_rotate_event({"cleanup": True, "scheduled_time": "x"}), CleanupEvent)
     with pytest.raises(InvalidInputError, match="Step"):
         parse_rotate_event({"SecretId": "s", "ClientRequestToken": "a" * 36, "Step": "dropSecret"})
+
+
+@pytest.mark.parametrize("value", ["no", "false", 0, 1, "1"])
+def test_the_cleanup_events_dry_run_is_strict_and_the_error_names_it(value):
+    with pytest.raises(InvalidInputError) as caught:
+        parse_rotate_event({"cleanup": True, "dry_run": value})
+    assert "dry_run" in str(caught.value)

@@ -23,6 +23,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from okxcore.errors import OkxShieldError
+from okxcore.inputs import Flag
 
 PENDING = "AWSPENDING"
 CURRENT = "AWSCURRENT"
@@ -53,7 +54,7 @@ class CleanupEvent(BaseModel):
 
     cleanup: Literal[True]
     scheduled_time: str = ""
-    dry_run: bool = False
+    dry_run: Flag = False
 
 
 class RotateEvent(RootModel[RotationStepEvent | CleanupEvent]):

@@ -12,12 +12,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from okxcore.errors import InvalidInputError, OkxShieldError
+from okxcore.errors import OkxShieldError
+from okxcore.inputs import input_error
 from okxcore.keys.rotation import Rotator
 from okxcore.keys.rotation_model import (
     CleanupEvent,
     MasterKeyRotationRefused,
-    RotateEvent,
     RotationError,
     RotationStepEvent,
     Step,
@@ -42,16 +42,19 @@ class RotationOutcome:
 
 
 def parse_rotate_event(event: object) -> CleanupEvent | RotationStepEvent:
+    # The shape picks the model, so that an error names a field of the event meant (a cleanup's dry_run),
+    # not the first miss of the other kind.
+    model: type[CleanupEvent | RotationStepEvent] = (
+        CleanupEvent if isinstance(event, dict) and "cleanup" in event else RotationStepEvent
+    )
     try:
-        return RotateEvent.model_validate(event).root
+        return model.model_validate(event)
     except ValidationError as exc:
-        first = exc.errors(include_input=False)[0]
-        where = ".".join(str(p) for p in first["loc"][1:]) or "(event)"
-        raise InvalidInputError(
-            "rotation event",
-            where,
-            str(first["msg"]),
+        raise input_error(
+            exc,
+            source="rotation event",
             hint='Expected Secrets Manager\'s {"SecretId", "ClientRequestToken", "Step"} or {"cleanup": true}.',
+            whole="(event)",
         ) from None
 
 
