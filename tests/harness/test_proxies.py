@@ -23,13 +23,13 @@ from typing import TypeVar
 
 import pytest
 
-from okxlocal import proxies
 from okxlocal.pki import LocalPKI, ServerCert
 from okxlocal.proxies import (
     ProxyKind,
     ProxyStack,
     RunningProxy,
     StalledListener,
+    children,
     start_proxy,
 )
 
@@ -410,11 +410,11 @@ def test_start_failure_raises_with_log_tail(tmp_path: Path, monkeypatch: pytest.
     assert str(missing) in message  # stunnel's own complaint, from its log
     assert "s3cret-pw" not in message
     # the microsocks started behind it was stopped too
-    assert not [c for c in proxies._LIVE_CHILDREN.values() if c.log_path.parent == tmp_path]
+    assert not [c for c in children.LIVE_CHILDREN.values() if c.log_path.parent == tmp_path]
 
 
 def test_port_race_is_retried(tmp_path: Path, pki: LocalPKI, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_free_port = proxies._free_port
+    real_free_port = children.free_port
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
@@ -427,7 +427,7 @@ def test_port_race_is_retried(tmp_path: Path, pki: LocalPKI, monkeypatch: pytest
                 handed_out.append(port)
                 return port
 
-            monkeypatch.setattr(proxies, "_free_port", free_port)
+            monkeypatch.setattr(children, "free_port", free_port)
             with start_proxy(kind, tmp_path, pki) as proxy:
                 assert proxy.alive()
                 assert proxy.port != taken
