@@ -1,17 +1,9 @@
-"""The audit's checks: the ONE place where a finding's check id, severity and status are decided.
+"""The audit's checks: which finding each key gets. How much each weighs is decided in okxcore.findings.
 
 Everything here is pure: facts in (a `KeySubject`, thresholds, the expected Shield IPs, "now"), findings
 out. The fleet runner gathers the facts; the report only sorts and renders what these rules said.
 
-Severity policy, in words:
-- CRITICAL: the key is lost or about to be (gone, the last days of OKX's deletion countdown) or can move
-  money out (withdraw not explicitly allowed).
-- HIGH: the key is intact but the bot cannot work with it as configured (wrong secret, passphrase,
-  environment, bound to other IPs, a Shield IP missing), the countdown's middle days, rotation overdue,
-  or the key could not be audited at all (ERROR).
-- MEDIUM: needs attention soon: the countdown's early days, more permission than the purpose needs, unknown
-  extra IPs, rotation due, dormancy, limits nearing.
-- LOW: a gap in what the audit can see. INFO: passes.
+The severity policy, in words, is okxcore.findings' docstring.
 """
 
 from __future__ import annotations
@@ -42,21 +34,8 @@ from okxcore.errors import (
     ProxyError,
     RateLimitedError,
 )
-from okxcore.report import Finding, Severity, Status
-
-CHECK_SECRET = "audit.secret"  # noqa: S105 - a check id, not a password
-CHECK_AUTH = "audit.auth"
-CHECK_IP_BINDING = "audit.ip_binding"
-CHECK_SHIELD_IPS_MISSING = "audit.shield_ips.missing"
-CHECK_SHIELD_IPS_UNKNOWN = "audit.shield_ips.unknown"
-CHECK_WITHDRAW = "audit.permissions.withdraw"
-CHECK_PURPOSE = "audit.permissions.purpose"
-CHECK_AGE = "audit.key_age"
-CHECK_DORMANCY = "audit.dormancy"
-CHECK_IP_LIMIT = "audit.limits.ips"
-CHECK_KEY_LIMIT = "audit.limits.keys"
-CHECK_MASTER = "audit.master"
-CHECK_FLEET = "audit.fleet"
+from okxcore.findings import error_finding, finding
+from okxcore.report import Finding
 
 AUDIT_USE_NOTE = (
     "This audit's own signed call (account/config) counts as use for OKX and may restart OKX's inactivity "
@@ -66,27 +45,17 @@ AUDIT_USE_NOTE = (
 
 
 def _finding(
-    check_id: str,
-    severity: Severity,
-    status: Status,
+    key: str,
     subject: KeySubject | str,
     message: str,
     *,
     observed: str = "",
     expected: str = "",
-    remediation: str = "",
+    remediation: str | None = None,
 ) -> Finding:
+    """A finding weighed by okxcore.findings (`remediation=None` takes the table's fix)."""
     resource = subject if isinstance(subject, str) else subject.resource
-    return Finding(
-        check_id=check_id,
-        severity=severity,
-        status=status,
-        resource=resource,
-        message=message,
-        observed=observed,
-        expected=expected,
-        remediation=remediation,
-    )
+    return finding(key, resource, message, observed=observed, expected=expected, remediation=remediation)
 
 
 def _days(value: float) -> str:
@@ -118,9 +87,7 @@ def evaluate_key(
     if subject.perm is None or subject.ips is None:
         return verdict
     if subject.origin != "sub-account":
-        verdict.findings.append(
-            _finding(CHECK_AUTH, Severity.INFO, Status.PASS, subject, "authenticated through Shield")
-        )
+        verdict.findings.append(_finding("audit.auth:ok", subject, "authenticated through Shield"))
     verdict.findings.extend(_ip_binding(subject, verdict, thresholds, expected_ips))
     verdict.findings.extend(_permissions(subject))
     verdict.findings.extend(_age_or_rotation(subject, verdict, thresholds, now_ms))
@@ -133,9 +100,7 @@ def secret_finding(resource: str, error: Exception) -> Finding:
     """A secret that cannot be read or does not have the format: names the secret and the field."""
     if isinstance(error, InvalidInputError):
         return _finding(
-            CHECK_SECRET,
-            Severity.HIGH,
-            Status.ERROR,
+            "audit.secret",
             resource,
             f"not audited: secret {error.source}: field '{error.field}': {error.problem}",
             observed=f"field '{error.field}' {error.problem}",
@@ -143,89 +108,49 @@ def secret_finding(resource: str, error: Exception) -> Finding:
             remediation=error.hint,
         )
     return _finding(
-        CHECK_SECRET,
-        Severity.HIGH,
-        Status.ERROR,
+        "audit.secret",
         resource,
         f"not audited: the secret could not be loaded ({type(error).__name__})",
-        remediation="Check the secret and the function's permission to read it.",
     )
 
 
 def call_error_finding(subject: KeySubject, error: Exception, age_days: float | None = None) -> Finding:
-    """What OKX (or the way to it) answered instead of the key's configuration."""
+    """What OKX (or the way to it) answered instead of the key's configuration; okxcore.findings weighs it."""
     code = getattr(error, "code", "")
     observed = error.message if isinstance(error, OkxShieldError) else type(error).__name__
-    hint = error.hint if isinstance(error, OkxShieldError) else ""
+    expected = "the key authenticates"
+    remediation = None  # the error's own hint
     if isinstance(error, KeyGoneError):
         message = "key gone: probably OKX's 14-day deletion, or revoked"
         if error.wrong_region_possible:
             message += ", or the wrong regional host"
         if age_days is not None:
             observed += f" (key known for {_days(age_days)} days)"
-        return _finding(
-            CHECK_AUTH,
-            Severity.CRITICAL,
-            Status.FAIL,
-            subject,
-            message,
-            observed=observed,
-            expected="the key authenticates",
-            remediation=hint,
-        )
-    if isinstance(error, InvalidSignatureError | PassphraseError):
+    elif isinstance(error, InvalidSignatureError | PassphraseError):
         which = "API secret" if isinstance(error, InvalidSignatureError) else "passphrase"
-        return _finding(
-            CHECK_AUTH,
-            Severity.HIGH,
-            Status.FAIL,
-            subject,
-            f"secret or passphrase wrong: OKX rejected the {which} ({code})",
-            observed=observed,
-            expected="the key authenticates",
-            remediation=hint,
-        )
-    if isinstance(error, EnvironmentMismatchError):
-        return _finding(
-            CHECK_AUTH,
-            Severity.HIGH,
-            Status.FAIL,
-            subject,
-            f"demo/live mismatch: the secret says demo={str(subject.demo).lower()} ({code})",
-            observed=observed,
-            expected="the secret's 'demo' matches how the key was created",
-            remediation=hint,
-        )
-    if isinstance(error, IpNotAllowedError):
+        message = f"secret or passphrase wrong: OKX rejected the {which} ({code})"
+    elif isinstance(error, EnvironmentMismatchError):
+        message = f"demo/live mismatch: the secret says demo={str(subject.demo).lower()} ({code})"
+        expected = "the secret's 'demo' matches how the key was created"
+    elif isinstance(error, IpNotAllowedError):
         seen = error.seen_ip or "an unnamed IP"
-        return _finding(
-            CHECK_AUTH,
-            Severity.HIGH,
-            Status.FAIL,
-            subject,
-            f"bound to other IPs: OKX saw the call from {seen}, which is not bound to this key",
-            observed=f"OKX saw {seen} ({code})",
-            expected="the key is bound to every Shield static IP",
-            remediation=hint,
-        )
-    if isinstance(error, RateLimitedError):
-        message = "not audited: OKX kept answering 'rate limited' after every retry"
-    elif isinstance(error, ProxyError):
-        message = "not audited: the Shield proxy could not carry the call"
-    elif isinstance(error, OkxShieldError):
-        message = f"not audited: {type(error).__name__}"
-    else:  # an unexpected failure: only its type, its text might carry anything
-        message = f"not audited: internal error ({type(error).__name__})"
-        observed = type(error).__name__
-    return _finding(
-        CHECK_AUTH,
-        Severity.HIGH,
-        Status.ERROR,
-        subject,
-        message,
-        observed=observed,
-        expected="OKX answers account/config",
-        remediation=hint or "Retry the audit; if it persists, check the function's logs.",
+        message = f"bound to other IPs: OKX saw the call from {seen}, which is not bound to this key"
+        observed = f"OKX saw {seen} ({code})"
+        expected = "the key is bound to every Shield static IP"
+    else:
+        expected = "OKX answers account/config"
+        if isinstance(error, RateLimitedError):
+            message = "not audited: OKX kept answering 'rate limited' after every retry"
+        elif isinstance(error, ProxyError):
+            message = "not audited: the Shield proxy could not carry the call"
+        elif isinstance(error, OkxShieldError):
+            message = f"not audited: {type(error).__name__}"
+        else:  # an unexpected failure: only its type, its text might carry anything
+            message = f"not audited: internal error ({type(error).__name__})"
+        hint = error.hint if isinstance(error, OkxShieldError) else ""
+        remediation = hint or "Retry the audit; if it persists, check the function's logs."
+    return error_finding(
+        "audit.auth", error, subject.resource, message, observed=observed, expected=expected, remediation=remediation
     )
 
 
@@ -238,9 +163,7 @@ def _ip_binding(
         if subject.demo:
             return [
                 _finding(
-                    CHECK_IP_BINDING,
-                    Severity.INFO,
-                    Status.PASS,
+                    "audit.ip_binding:exempt",
                     subject,
                     "not bound to an IP; demo-trading keys are not deleted by OKX",
                 )
@@ -248,15 +171,13 @@ def _ip_binding(
         if not subject.can_trade_or_withdraw:
             return [
                 _finding(
-                    CHECK_IP_BINDING,
-                    Severity.INFO,
-                    Status.PASS,
+                    "audit.ip_binding:exempt",
                     subject,
                     "not bound to an IP; read-only keys are not deleted by OKX",
                 )
             ]
         return [_deletion_countdown(subject, verdict, thresholds, shield)]
-    findings = [_finding(CHECK_IP_BINDING, Severity.INFO, Status.PASS, subject, f"bound to {len(ips)} IP(s)")]
+    findings = [_finding("audit.ip_binding:bound", subject, f"bound to {len(ips)} IP(s)")]
     if not expected_ips:
         return findings
     missing = [ip for ip in expected_ips if not _covered(ip, ips)]
@@ -269,9 +190,7 @@ def _ip_binding(
     if missing:
         findings.append(
             _finding(
-                CHECK_SHIELD_IPS_MISSING,
-                Severity.HIGH,
-                Status.FAIL,
+                "audit.shield_ips.missing",
                 subject,
                 f"not bound to Shield IP(s) {', '.join(missing)}: calls leaving from them fail with 50110 "
                 "(Shield balances over both IPs, so about half of all calls)",
@@ -283,9 +202,7 @@ def _ip_binding(
     if unknown:
         findings.append(
             _finding(
-                CHECK_SHIELD_IPS_UNKNOWN,
-                Severity.MEDIUM,
-                Status.WARN,
+                "audit.shield_ips.unknown",
                 subject,
                 f"bound to {len(unknown)} IP(s) that are not Shield's: anyone calling from there with the "
                 "key's credentials is let in",
@@ -336,9 +253,7 @@ def _deletion_countdown(subject: KeySubject, verdict: KeyVerdict, thresholds: Th
     if not readings:
         verdict.days_until_deletion = None
         return _finding(
-            CHECK_IP_BINDING,
-            Severity.HIGH,
-            Status.WARN,
+            "audit.ip_binding:countdown_unknown",
             subject,
             f"not bound to any IP while it has {perms} permission: OKX deletes such keys after 14 days, and "
             "neither its creation nor its last use is known",
@@ -349,11 +264,11 @@ def _deletion_countdown(subject: KeySubject, verdict: KeyVerdict, thresholds: Th
     verdict.days_until_deletion = days_left
     verdict.deletion_basis = basis
     if days_left <= thresholds.deletion_critical_days:
-        severity, status = Severity.CRITICAL, Status.FAIL
+        countdown = "audit.ip_binding:countdown_critical"
     elif days_left <= thresholds.deletion_high_days:
-        severity, status = Severity.HIGH, Status.WARN
+        countdown = "audit.ip_binding:countdown_high"
     else:
-        severity, status = Severity.MEDIUM, Status.WARN
+        countdown = "audit.ip_binding:countdown_medium"
     if days_left <= 0:
         when = "past OKX's 14-day limit by the stricter reading: it may be deleted at any moment"
     else:
@@ -361,9 +276,7 @@ def _deletion_countdown(subject: KeySubject, verdict: KeyVerdict, thresholds: Th
     observed = "; ".join(f"{_days(left)} day(s) left by {reason}" for left, reason in readings)
     note = " This audit's own call also counts as use for OKX; the countdown ignores it." if subject.use_tracked else ""
     return _finding(
-        CHECK_IP_BINDING,
-        severity,
-        status,
+        countdown,
         subject,
         f"not bound to any IP while it has {perms} permission: {when}.{note}",
         observed=observed,
@@ -379,9 +292,7 @@ def _permissions(subject: KeySubject) -> list[Finding]:
         if "withdraw" in subject.allowed_permissions:
             findings.append(
                 _finding(
-                    CHECK_WITHDRAW,
-                    Severity.INFO,
-                    Status.PASS,
+                    "audit.permissions.withdraw:allowed",
                     subject,
                     "has withdraw permission, explicitly allowed by the secret's allowed_permissions",
                 )
@@ -389,35 +300,27 @@ def _permissions(subject: KeySubject) -> list[Finding]:
         else:
             findings.append(
                 _finding(
-                    CHECK_WITHDRAW,
-                    Severity.CRITICAL,
-                    Status.FAIL,
+                    "audit.permissions.withdraw:risk",
                     subject,
                     "has withdraw permission: whoever holds the key can move funds out",
                     observed="perm: " + ",".join(sorted(perm)),
                     expected="no withdraw (unless allowed_permissions in the secret lists it)",
-                    remediation="Permissions cannot be edited: create a new key without withdraw, bound to both "
-                    "Shield IPs, store it in the secret, and delete this one.",
                 )
             )
     else:
-        findings.append(_finding(CHECK_WITHDRAW, Severity.INFO, Status.PASS, subject, "no withdraw permission"))
+        findings.append(_finding("audit.permissions.withdraw:none", subject, "no withdraw permission"))
     if subject.purpose is not None:
         needed = PURPOSE_PERMISSIONS.get(subject.purpose, frozenset())
         excess = perm - needed - {"withdraw"}
         if excess:
             findings.append(
                 _finding(
-                    CHECK_PURPOSE,
-                    Severity.MEDIUM,
-                    Status.WARN,
+                    "audit.permissions.purpose",
                     subject,
                     f"has {', '.join(sorted(excess))} permission, more than its declared purpose "
                     f"'{subject.purpose}' needs",
                     observed="perm: " + ",".join(sorted(perm)),
                     expected="perm: " + ",".join(sorted(needed)),
-                    remediation="Replace it with a key that has only what the purpose needs (permissions cannot "
-                    "be edited), or correct 'purpose' in the secret.",
                 )
             )
     return findings
@@ -437,7 +340,7 @@ def _age_or_rotation(subject: KeySubject, verdict: KeyVerdict, thresholds: Thres
 
 def _age(subject: KeySubject, verdict: KeyVerdict, thresholds: Thresholds) -> list[Finding]:
     if verdict.age_days is None or subject.created is None:
-        return [_finding(CHECK_AGE, Severity.INFO, Status.PASS, subject, "age unknown")]
+        return [_finding("audit.key_age:unknown", subject, "age unknown")]
     age = verdict.age_days
     observed = f"{_days(age)} days old ({subject.created.source}, {_iso_day(subject.created.at_ms)})"
     remediation = (
@@ -448,9 +351,7 @@ def _age(subject: KeySubject, verdict: KeyVerdict, thresholds: Thresholds) -> li
     if age >= thresholds.rotation_overdue_days:
         return [
             _finding(
-                CHECK_AGE,
-                Severity.HIGH,
-                Status.WARN,
+                "audit.key_age:overdue",
                 subject,
                 f"rotation overdue: {_days(age)} days old",
                 observed=observed,
@@ -461,9 +362,7 @@ def _age(subject: KeySubject, verdict: KeyVerdict, thresholds: Thresholds) -> li
     if age >= thresholds.rotation_due_days:
         return [
             _finding(
-                CHECK_AGE,
-                Severity.MEDIUM,
-                Status.WARN,
+                "audit.key_age:due",
                 subject,
                 f"rotation due: {_days(age)} days old",
                 observed=observed,
@@ -471,13 +370,13 @@ def _age(subject: KeySubject, verdict: KeyVerdict, thresholds: Thresholds) -> li
                 remediation=remediation,
             )
         ]
-    return [_finding(CHECK_AGE, Severity.INFO, Status.PASS, subject, f"{_days(age)} days old", observed=observed)]
+    return [_finding("audit.key_age:ok", subject, f"{_days(age)} days old", observed=observed)]
 
 
 def _dormancy(subject: KeySubject, verdict: KeyVerdict, thresholds: Thresholds) -> list[Finding]:
     if not subject.use_tracked:
         return []  # listed-only keys are used outside okx-shield: nothing here knows their use
-    severity = Severity.MEDIUM if subject.can_trade_or_withdraw else Severity.LOW
+    dormant = "audit.dormancy:dormant_risky" if subject.can_trade_or_withdraw else "audit.dormancy:dormant_safe"
     secret_read = (
         f"; its secret was last read on {_iso_day(subject.secret_last_accessed_ms)} (any read counts, this "
         "audit's included)"
@@ -492,9 +391,7 @@ def _dormancy(subject: KeySubject, verdict: KeyVerdict, thresholds: Thresholds) 
         if verdict.idle_days >= thresholds.dormant_days:
             return [
                 _finding(
-                    CHECK_DORMANCY,
-                    severity,
-                    Status.WARN,
+                    dormant,
                     subject,
                     f"dormant: unused for {_days(verdict.idle_days)} days",
                     observed=f"last use okx-shield recorded: {_iso_day(subject.product_last_use_ms or 0)}"
@@ -503,17 +400,11 @@ def _dormancy(subject: KeySubject, verdict: KeyVerdict, thresholds: Thresholds) 
                     remediation=remediation,
                 )
             ]
-        return [
-            _finding(
-                CHECK_DORMANCY, Severity.INFO, Status.PASS, subject, f"last used {_days(verdict.idle_days)} days ago"
-            )
-        ]
+        return [_finding("audit.dormancy:ok", subject, f"last used {_days(verdict.idle_days)} days ago")]
     if verdict.age_days is not None and verdict.age_days >= thresholds.dormant_days:
         return [
             _finding(
-                CHECK_DORMANCY,
-                severity,
-                Status.WARN,
+                dormant,
                 subject,
                 f"never used since it was created {_days(verdict.age_days)} days ago",
                 observed="no use recorded by okx-shield" + secret_read,
@@ -521,7 +412,7 @@ def _dormancy(subject: KeySubject, verdict: KeyVerdict, thresholds: Thresholds) 
                 remediation=remediation,
             )
         ]
-    return [_finding(CHECK_DORMANCY, Severity.INFO, Status.PASS, subject, "new key, no use recorded yet")]
+    return [_finding("audit.dormancy:new", subject, "new key, no use recorded yet")]
 
 
 def _ip_limit(subject: KeySubject, thresholds: Thresholds) -> list[Finding]:
@@ -531,15 +422,12 @@ def _ip_limit(subject: KeySubject, thresholds: Thresholds) -> list[Finding]:
     at_limit = count >= OKX_MAX_IPS_PER_KEY
     return [
         _finding(
-            CHECK_IP_LIMIT,
-            Severity.HIGH if at_limit else Severity.MEDIUM,
-            Status.WARN,
+            "audit.limits.ips:at" if at_limit else "audit.limits.ips:near",
             subject,
             f"{count} of OKX's {OKX_MAX_IPS_PER_KEY} IPs per key are bound"
             + (": no IP can be added (59503)" if at_limit else ""),
             observed=f"{count} IPs",
             expected=f"fewer than {thresholds.ips_per_key_warn}",
-            remediation="Remove bound IPs that are no longer used, so that a new Shield IP can still be added.",
         )
     ]
 
@@ -556,15 +444,12 @@ def account_limit_findings(keys_per_account: Mapping[str, int], thresholds: Thre
         at_limit = count >= OKX_MAX_KEYS_PER_ACCOUNT
         findings.append(
             _finding(
-                CHECK_KEY_LIMIT,
-                Severity.HIGH if at_limit else Severity.MEDIUM,
-                Status.WARN,
+                "audit.limits.keys:at" if at_limit else "audit.limits.keys:near",
                 account,
                 f"{count} of OKX's {OKX_MAX_KEYS_PER_ACCOUNT} API keys per account are in use"
                 + (": no key can be created (59501), so no rotation either" if at_limit else ""),
                 observed=f"{count} keys",
                 expected=f"fewer than {thresholds.keys_per_account_warn}",
-                remediation="Delete keys that are no longer used, so that a rotation can still create a new one.",
             )
         )
     return findings
@@ -572,9 +457,7 @@ def account_limit_findings(keys_per_account: Mapping[str, int], thresholds: Thre
 
 def master_finding(resource: str, *, listed_subaccounts: int, listed_keys: int) -> Finding:
     return _finding(
-        CHECK_MASTER,
-        Severity.INFO,
-        Status.PASS,
+        "audit.master:ok",
         resource,
         f"listed {listed_keys} key(s) in {listed_subaccounts} sub-account(s)",
     )
@@ -590,9 +473,7 @@ def master_error_finding(resource: str, problem: str, error: Exception | None = 
     elif error is not None:
         observed = type(error).__name__
     return _finding(
-        CHECK_MASTER,
-        Severity.HIGH,
-        Status.ERROR,
+        "audit.master:failed",
         resource,
         f"sub-account keys not audited: {problem}",
         observed=observed,
@@ -603,24 +484,18 @@ def master_error_finding(resource: str, problem: str, error: Exception | None = 
 
 def master_truncation_finding(resource: str, listed: int) -> Finding:
     return _finding(
-        CHECK_MASTER,
-        Severity.LOW,
-        Status.WARN,
+        "audit.master:truncated",
         resource,
         f"OKX returned {listed} sub-accounts, a full page: sub-accounts past the first page were not audited",
-        remediation="Audit the remaining sub-accounts' keys through their own secrets (tag or prefix).",
     )
 
 
 def no_keys_finding(selection: str) -> Finding:
     return _finding(
-        CHECK_FLEET,
-        Severity.MEDIUM,
-        Status.WARN,
+        "audit.fleet:no_keys",
         "fleet",
         f"no key secrets matched {selection}: nothing was audited",
         expected="at least one key secret",
-        remediation="Check the tag/prefix in the event (or KEY_SECRET_TAG / KEY_SECRET_PREFIX) against your secrets.",
     )
 
 
@@ -628,9 +503,7 @@ def listing_error_finding(error: Exception) -> Finding:
     observed = error.message if isinstance(error, OkxShieldError) else type(error).__name__
     hint = error.hint if isinstance(error, OkxShieldError) else ""
     return _finding(
-        CHECK_FLEET,
-        Severity.HIGH,
-        Status.ERROR,
+        "audit.fleet:listing_failed",
         "fleet",
         "the key secrets could not be listed: the fleet was not audited",
         observed=observed,
@@ -640,20 +513,15 @@ def listing_error_finding(error: Exception) -> Finding:
 
 def no_expected_ips_finding() -> Finding:
     return _finding(
-        CHECK_FLEET,
-        Severity.LOW,
-        Status.WARN,
+        "audit.fleet:no_expected_ips",
         "fleet",
         "the Shield secret lists no expected_ips: bound IPs were not compared with Shield's",
-        remediation='Add "expected_ips": [the two Shield static IPs] to the Shield secret.',
     )
 
 
 def invalid_event_finding(error: InvalidInputError) -> Finding:
     return _finding(
         "audit.event",
-        Severity.HIGH,
-        Status.ERROR,
         error.source,
         f"the audit did not run: field '{error.field}': {error.problem}",
         observed=f"field '{error.field}' {error.problem}",

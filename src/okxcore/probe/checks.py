@@ -13,22 +13,15 @@ from okxcore.egress import (
     compare_binding,
 )
 from okxcore.errors import (
-    EnvironmentMismatchError,
     InvalidInputError,
-    InvalidSignatureError,
     IpNotAllowedError,
-    KeyGoneError,
     OkxApiError,
     OkxShieldError,
-    OkxTransportError,
-    PassphraseError,
     ProxyError,
-    RateLimitedError,
     SecretFormatError,
-    ServiceBusyError,
 )
+from okxcore.findings import error_finding, error_rule
 from okxcore.probe.event import MAX_KEYS_PER_RUN
-from okxcore.report import Severity, Status
 
 if TYPE_CHECKING:
     from okxcore.credentials import OkxKeySecret
@@ -66,13 +59,9 @@ def _resolve_key_names(run: ProbeRun, list_key_secrets: KeyLister | None) -> lis
         return list(config.key_secret_names)
     if not config.key_secret_prefix:
         run.add(
-            "probe.keys.discovery",
-            Severity.LOW,
-            Status.WARN,
+            "probe.keys.discovery:none_configured",
             "keys",
             "No OKX keys are configured for the probe, so no key binding was checked.",
-            remediation="Set KEY_SECRET_NAMES (comma-separated secret names) or KEY_SECRET_PREFIX, or list "
-            "key_secret_names in the schedule's Input.",
         )
         return []
     lister = list_key_secrets
@@ -84,25 +73,19 @@ def _resolve_key_names(run: ProbeRun, list_key_secrets: KeyLister | None) -> lis
     try:
         names = lister(config.key_secret_prefix, tag=config.key_secret_tag, exclude=(config.shield_secret_name,))
     except OkxShieldError as exc:
-        run.add("probe.keys.discovery", Severity.HIGH, Status.ERROR, "keys", exc.message, remediation=exc.hint)
+        run.add("probe.keys.discovery:failed", "keys", exc.message, remediation=exc.hint)
         return []
     if not names:
         run.add(
-            "probe.keys.discovery",
-            Severity.LOW,
-            Status.WARN,
+            "probe.keys.discovery:none_found",
             "keys",
             f"No secrets named {config.key_secret_prefix}* were found, so no key binding was checked.",
-            remediation="Store each OKX key as a secret under that prefix, or fix KEY_SECRET_PREFIX / KEY_SECRET_TAG.",
         )
     if len(names) > MAX_KEYS_PER_RUN:
         run.add(
-            "probe.keys.discovery",
-            Severity.MEDIUM,
-            Status.WARN,
+            "probe.keys.discovery:too_many",
             "keys",
             f"{len(names)} key secrets found; only the first {MAX_KEYS_PER_RUN} were checked in this run.",
-            remediation="Split the keys over several schedules with key_secret_names.",
         )
         names = names[:MAX_KEYS_PER_RUN]
     return names
@@ -125,13 +108,9 @@ def check_keys(
             left = names[index:]
             run.add(
                 "probe.keys.budget",
-                Severity.MEDIUM,
-                Status.WARN,
                 "keys",
                 f"{len(left)} key(s) were not checked: the run used up its {KEY_CHECK_BUDGET_S:g} s budget "
                 f"(first not checked: {left[0]}).",
-                remediation="OKX or Shield answered slowly; if it persists, split the keys over several schedules "
-                "with key_secret_names.",
             )
             break
         checks.append(_check_key(run, wiring, name, yardstick, bool(verdict.expected_ips)))
@@ -160,8 +139,6 @@ def _check_key(
         check.result = "bad secret"
         run.add(
             "probe.keys.secret",
-            Severity.HIGH,
-            Status.ERROR,
             secret_name,
             f"The key secret is malformed: {exc.message}",
             remediation=exc.hint,
@@ -169,7 +146,7 @@ def _check_key(
         return check
     except InvalidInputError as exc:
         check.result = "unreadable"
-        run.add("probe.keys.secret", Severity.HIGH, Status.ERROR, secret_name, exc.message, remediation=exc.hint)
+        run.add("probe.keys.secret", secret_name, exc.message, remediation=exc.hint)
         return check
     label = key.display_name(secret_name)
     check.label = label
@@ -184,64 +161,10 @@ def _check_key(
     except IpNotAllowedError as exc:
         _ip_not_allowed(run, check, exc, resource, yardstick, configured)
         return check
-    except KeyGoneError as exc:
-        check.result = "key gone"
-        run.add(
-            "probe.keys.okx",
-            Severity.CRITICAL,
-            Status.FAIL,
-            resource,
-            f"OKX does not know this key ({exc.code}).",
-            observed=exc.message,
-            remediation=exc.hint,
-        )
-        return check
-    except (InvalidSignatureError, PassphraseError, EnvironmentMismatchError) as exc:
-        check.result = "rejected"
-        run.add(
-            "probe.keys.okx",
-            Severity.HIGH,
-            Status.FAIL,
-            resource,
-            f"OKX rejected the key ({exc.code}): every call with it fails.",
-            observed=exc.message,
-            remediation=exc.hint,
-        )
-        return check
-    except (RateLimitedError, ServiceBusyError, OkxTransportError) as exc:
-        check.result = "not checked"
-        run.add(
-            "probe.keys.okx",
-            Severity.MEDIUM,
-            Status.WARN,
-            resource,
-            "The binding could not be checked in this run (OKX busy, rate-limited or unreachable).",
-            observed=exc.message,
-            remediation=exc.hint,
-        )
-        return check
-    except OkxApiError as exc:
-        check.result = "error"
-        run.add(
-            "probe.keys.okx",
-            Severity.HIGH,
-            Status.FAIL,
-            resource,
-            f"account/config failed ({exc.code}).",
-            observed=exc.message,
-            remediation=exc.hint,
-        )
-        return check
-    except Exception as exc:  # e.g. the state table while recording the key's use; one key must not end the run
-        check.result = "error"
-        run.add(
-            "probe.keys.okx",
-            Severity.HIGH,
-            Status.ERROR,
-            resource,
-            f"The check stopped on an unexpected {exc.__class__.__name__}.",
-            remediation="See the function's log; check the state table and the function's permissions.",
-        )
+    except Exception as exc:  # any failure (OKX, the state table recording use) is this key's, not the run's
+        check.result = error_rule(exc).result
+        observed = exc.message if isinstance(exc, OkxShieldError) else ""
+        run.findings.append(error_finding("probe.keys.okx", exc, resource, _okx_words(exc), observed=observed))
         return check
     check.checked = True
     check.config = config
@@ -271,9 +194,7 @@ def _ip_not_allowed(
             f"Bind BOTH Shield static IPs ({', '.join(yardstick) or seen}) to the key in OKX's API management."
         )
     run.add(
-        "probe.keys.binding",
-        Severity.HIGH,
-        Status.FAIL,
+        "probe.keys.binding:ip_not_allowed",
         resource,
         message,
         observed=f"OKX saw {seen}",
@@ -301,9 +222,7 @@ def _binding_findings(
         if config.can_trade_or_withdraw and not key.demo:
             check.needs_binding = True
             run.add(
-                "probe.keys.binding",
-                Severity.CRITICAL,
-                Status.FAIL,
+                "probe.keys.binding:unbound_risky",
                 resource,
                 f"The key has {risky} permission and is bound to no IP: OKX deletes such keys (after 14 days "
                 "of inactivity, or 14 days after creation by QuotaGuard's reading). Deletion risk.",
@@ -314,9 +233,7 @@ def _binding_findings(
         else:
             kind = "a demo key (not deleted by OKX)" if key.demo else "read-only (not deleted by OKX)"
             run.add(
-                "probe.keys.binding",
-                Severity.LOW,
-                Status.WARN,
+                "probe.keys.binding:unbound_safe",
                 resource,
                 f"The key is bound to no IP; it is {kind}, but anyone holding it can use it from anywhere.",
                 observed="no IP bound",
@@ -326,22 +243,17 @@ def _binding_findings(
     elif not binding.compared:
         check.result = "unverified"
         run.add(
-            "probe.keys.binding",
-            Severity.MEDIUM,
-            Status.WARN,
+            "probe.keys.binding:unverified",
             resource,
             "The key's binding could not be verified: no expected_ips are configured and no echo service answered.",
             observed=", ".join(binding.bound),
-            remediation='Add "expected_ips" (both Shield static IPs) to the Shield secret.',
         )
         return
     elif binding.missing:
         check.result = "missing " + ", ".join(binding.missing)
         check.needs_binding = True
         run.add(
-            "probe.keys.binding",
-            Severity.HIGH,
-            Status.FAIL,
+            "probe.keys.binding:missing",
             resource,
             f"The key is not bound to Shield IP {', '.join(binding.missing)}: Shield sends traffic from both static "
             "IPs, so about half of all calls will fail with 50110.",
@@ -353,9 +265,7 @@ def _binding_findings(
         check.result = "ok"
         note = "" if configured else " (compared with the echoed egress IP: expected_ips is not configured)"
         run.add(
-            "probe.keys.binding",
-            Severity.INFO,
-            Status.PASS,
+            "probe.keys.binding:ok",
             resource,
             f"The key is bound to every Shield static IP{note}.",
             observed=", ".join(binding.bound),
@@ -364,12 +274,23 @@ def _binding_findings(
     if binding.extra and not binding.unbound:
         run.add(
             "probe.keys.extra_ips",
-            Severity.LOW,
-            Status.WARN,
             resource,
             f"The key also allows {', '.join(binding.extra)}, which is not a Shield static IP.",
             observed=", ".join(binding.bound),
             expected=expected_text,
-            remediation="Remove IPs that are no longer used (old proxies, home or office IPs): each one is a place "
-            "the key works from.",
         )
+
+
+def _okx_words(error: Exception) -> str:
+    """What the probe says when account/config did not answer; the table (findings.py) weighs it."""
+    code = getattr(error, "code", "")
+    result = error_rule(error).result
+    if result == "key gone":
+        return f"OKX does not know this key ({code})."
+    if result == "rejected":
+        return f"OKX rejected the key ({code}): every call with it fails."
+    if result == "not checked":
+        return "The binding could not be checked in this run (OKX busy, rate-limited or unreachable)."
+    if isinstance(error, OkxApiError):
+        return f"account/config failed ({code})."
+    return f"The check stopped on an unexpected {error.__class__.__name__}."

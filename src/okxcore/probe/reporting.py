@@ -14,7 +14,8 @@ from okxcore.egress import (
     EgressVerdict,
 )
 from okxcore.errors import InvalidInputError, OkxShieldError, ProxyError
-from okxcore.report import Finding, Report, Severity, Status
+from okxcore.findings import finding
+from okxcore.report import Finding, Report
 
 if TYPE_CHECKING:
     from okxcore.probe.checks import KeyCheck
@@ -65,9 +66,19 @@ class ProbeRun:
     tables: dict[str, list[list[str]]] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
 
-    def add(self, check_id: str, severity: Severity, status: Status, resource: str, message: str, **kw: str) -> None:
+    def add(
+        self,
+        key: str,
+        resource: str,
+        message: str,
+        *,
+        observed: str = "",
+        expected: str = "",
+        remediation: str | None = None,
+    ) -> None:
+        """A finding weighed by the table in okxcore.findings; `remediation=None` takes the table's fix."""
         self.findings.append(
-            Finding(check_id=check_id, severity=severity, status=status, resource=resource, message=message, **kw)
+            finding(key, resource, message, observed=observed, expected=expected, remediation=remediation)
         )
 
     def report(self, title: str = PROBE_TITLE) -> Report:
@@ -89,14 +100,7 @@ def invalid_event_report(error: InvalidInputError, *, environment: str) -> Repor
         environment=environment,
         title=f"{PROBE_TITLE}: invalid event",
         findings=[
-            Finding(
-                check_id="probe.event",
-                severity=Severity.HIGH,
-                status=Status.ERROR,
-                resource=error.field,
-                message=f"The probe did not run: {error.message}",
-                remediation=error.hint,
-            )
+            finding("probe.event", error.field, f"The probe did not run: {error.message}", remediation=error.hint)
         ],
         summary=["Nothing was checked: fix the event (or the schedule's Input) and run again."],
     )
@@ -105,8 +109,6 @@ def invalid_event_report(error: InvalidInputError, *, environment: str) -> Repor
 def proxy_failure(run: ProbeRun, error: ProxyError) -> ProbeOutcome:
     run.add(
         "probe.proxy",
-        Severity.CRITICAL,
-        Status.ERROR,
         "shield-proxy",
         error.message,
         observed=error.__class__.__name__,
@@ -134,11 +136,8 @@ def echo_findings(run: ProbeRun, results: Sequence[EchoResult], verdict: EgressV
         if not result.answered:
             run.add(
                 "probe.egress.echo",
-                Severity.LOW,
-                Status.WARN,
                 result.service,
                 f"Echo service {result.service} gave no usable answer through Shield: {result.problem}.",
-                remediation="Usually the echo service's own trouble; if it persists, replace it in ECHO_URLS.",
             )
     run.tables["Echo services"] = rows
     expected_text = ", ".join(verdict.expected_ips)
@@ -147,38 +146,26 @@ def echo_findings(run: ProbeRun, results: Sequence[EchoResult], verdict: EgressV
     if verdict.state is EgressState.UNCONFIGURED:
         run.add(
             "probe.egress.expected_ips",
-            Severity.HIGH,
-            Status.FAIL,
             "shield-secret",
             "No expected static IPs are configured, so the probe cannot tell whether traffic leaves through Shield.",
             observed=observed,
             expected="Shield's two static IPs in the Shield secret's expected_ips",
-            remediation='Add "expected_ips": ["IP1", "IP2"] (both static IPs from the Shield dashboard) to the '
-            "Shield secret, or set the stack parameter ExpectedStaticIps (SHIELD_EXPECTED_IPS).",
         )
     elif verdict.state is EgressState.UNKNOWN:
         run.add(
-            "probe.egress.consensus",
-            Severity.HIGH,
-            Status.FAIL,
+            "probe.egress.consensus:unknown",
             "egress",
             f"None of the {asked} echo services answered through Shield: the egress IP is unknown.",
             expected=expected_text,
-            remediation="Check the echo services in ECHO_URLS and Shield's status; trading was not paused for this "
-            "alone (nothing proves the egress wrong).",
         )
     elif verdict.state is EgressState.MISMATCH:
         seen_by = ", ".join(s for s, ip in verdict.answers.items() if ip in verdict.outside)
         run.add(
-            "probe.egress.consensus",
-            Severity.CRITICAL,
-            Status.FAIL,
+            "probe.egress.consensus:mismatch",
             "egress",
             f"Egress {', '.join(verdict.outside)} is not a Shield static IP (seen by {seen_by}).",
             observed=observed,
             expected=expected_text,
-            remediation="Traffic is not leaving through Shield's static IPs: check the Shield URL in the secret "
-            "(copy the Connection URL again) and that expected_ips lists the dashboard's static IPs.",
         )
     else:
         if verdict.split:
@@ -192,24 +179,17 @@ def echo_findings(run: ProbeRun, results: Sequence[EchoResult], verdict: EgressV
             )
         single = answered < MIN_ECHO_SERVICES
         run.add(
-            "probe.egress.consensus",
-            Severity.MEDIUM if single else Severity.INFO,
-            Status.WARN if single else Status.PASS,
+            "probe.egress.consensus:single" if single else "probe.egress.consensus:match",
             "egress",
             message + (" Only one service answered, so there was no independent confirmation." if single else ""),
             observed=observed,
             expected=expected_text,
-            remediation="Replace echo services that keep failing in ECHO_URLS." if single else "",
         )
     if verdict.split and verdict.state is not EgressState.MATCH:
         run.add(
             "probe.egress.disagreement",
-            Severity.MEDIUM,
-            Status.WARN,
             "egress",
             f"The echo services disagree: {observed}.",
-            remediation="If one service keeps disagreeing, replace it in ECHO_URLS; if the answers include a "
-            "non-Shield IP, some traffic is leaving another way.",
         )
 
 

@@ -20,7 +20,6 @@ from okxcore.probe.checks import KEY_CHECK_BUDGET_S, check_keys
 from okxcore.probe.event import ProbeConfig, ProbeEvent, probe_config
 from okxcore.probe.ports import DirectEcho, GuardStore, KeyLister, ProbeWiring
 from okxcore.probe.reporting import ProbeFailedError, ProbeOutcome, ProbeRun, echo_findings, proxy_failure, summarise
-from okxcore.report import Severity, Status
 
 SET_BY = "probe"
 
@@ -40,7 +39,7 @@ def run_probe(
         config = probe_config(event, settings)
     except InvalidInputError as exc:
         run = ProbeRun(ProbeConfig(settings.environment, (), (), "", "", "", settings.shield_secret_name))
-        run.add("probe.config", Severity.HIGH, Status.ERROR, exc.field, exc.message, remediation=exc.hint)
+        run.add("probe.config", exc.field, exc.message, remediation=exc.hint)
         run.summary.append("Nothing was checked: the function's configuration is invalid.")
         return ProbeOutcome(run.report(), failure=ProbeFailedError(exc.describe()))
     run = ProbeRun(config)
@@ -51,8 +50,6 @@ def run_probe(
     except OkxShieldError as exc:
         run.add(
             "probe.run",
-            Severity.CRITICAL,
-            Status.ERROR,
             "probe",
             f"The probe stopped: {exc.message}",
             remediation=exc.hint,
@@ -61,11 +58,8 @@ def run_probe(
     except Exception as exc:  # the user must hear of it; the class name is safe, the text may not be
         run.add(
             "probe.run",
-            Severity.CRITICAL,
-            Status.ERROR,
             "probe",
             f"The probe stopped on an unexpected {exc.__class__.__name__}.",
-            remediation="Run it locally (okx-shield invoke probe) to see the traceback; report it if it persists.",
         )
         failure = ProbeFailedError(f"probe stopped: {exc.__class__.__name__}")
         failure.__cause__ = exc  # for a developer's traceback; its text never reaches a report
@@ -87,8 +81,6 @@ def _probe(
     except InvalidInputError as exc:
         run.add(
             "probe.shield_secret",
-            Severity.CRITICAL,
-            Status.ERROR,
             exc.source or config.shield_secret_name,
             exc.message,
             remediation=exc.hint,
@@ -119,14 +111,10 @@ def _probe(
     if okx_seen_outside:
         run.add(
             "probe.egress.okx_seen",
-            Severity.CRITICAL,
-            Status.FAIL,
             "egress",
             f"OKX saw calls from {', '.join(okx_seen_outside)}, which is not a Shield static IP.",
             observed=", ".join(okx_seen_outside),
             expected=", ".join(expected),
-            remediation="Traffic to OKX is not leaving through Shield's static IPs: check the Shield URL in the "
-            "secret (host and port from the dashboard) and expected_ips.",
         )
 
     # 3b: the opt-in repair of what step 3 found (imported only when on: the cold start stays as it was).
@@ -213,11 +201,8 @@ def _apply_guard(
         return "stays-paused"
     except Exception as exc:  # boto3's errors carry codes and ARNs only; still, only the class name is reported
         run.add(
-            "probe.guard",
-            Severity.CRITICAL if wrong_ips else Severity.HIGH,
-            Status.ERROR,
+            "probe.guard:set" if wrong_ips else "probe.guard:read",
             "trading-guard",
             f"The trading guard could not be {'set' if wrong_ips else 'read'} ({exc.__class__.__name__}).",
-            remediation="Check the state table's name and the function's DynamoDB permissions.",
         )
         return "unknown"

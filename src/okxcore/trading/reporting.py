@@ -8,8 +8,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from okxcore.findings import finding
 from okxcore.models import Order
-from okxcore.report import Finding, Report, Severity, Status
+from okxcore.report import Finding, Report
 from okxcore.trading.executor import PLACED_REASON, LegResult, LegStatus, RunStatus, TradeRun
 from okxcore.trading.lifetime_report import (
     CANCELED_HEADER,
@@ -37,14 +38,15 @@ ORDER_HEADER = [
     "clOrdId",
 ]
 
-_LEG_SEVERITY: dict[LegStatus, tuple[Severity, Status]] = {
-    LegStatus.PLACED: (Severity.INFO, Status.PASS),
-    LegStatus.EXISTING: (Severity.INFO, Status.PASS),
-    LegStatus.DRY_RUN: (Severity.INFO, Status.PASS),
-    LegStatus.SKIPPED: (Severity.INFO, Status.PASS),
-    LegStatus.NOT_SENT: (Severity.HIGH, Status.FAIL),
-    LegStatus.FAILED: (Severity.CRITICAL, Status.FAIL),
-    LegStatus.UNKNOWN: (Severity.CRITICAL, Status.ERROR),
+# Each leg status's row in okxcore.findings (REJECTED legs are reported as trade.plan problems).
+_LEG_RULE: dict[LegStatus, str] = {
+    LegStatus.PLACED: "trade.order:ok",
+    LegStatus.EXISTING: "trade.order:ok",
+    LegStatus.DRY_RUN: "trade.order:ok",
+    LegStatus.SKIPPED: "trade.order:ok",
+    LegStatus.NOT_SENT: "trade.order:not_sent",
+    LegStatus.FAILED: "trade.order:failed",
+    LegStatus.UNKNOWN: "trade.order:unknown",
 }
 
 
@@ -71,14 +73,7 @@ def trade_report(run: TradeRun, *, environment: str) -> Report:
     report.findings.extend(_run_findings(run))
     report.findings.extend(cancel_finding(c) for c in run.canceled if not c.ok)
     report.findings.extend(
-        Finding(
-            check_id="trade.plan",
-            severity=Severity.CRITICAL,
-            status=Status.FAIL,
-            resource=problem.field,
-            message=problem.message,
-            remediation=problem.hint or PLAN_HINT,
-        )
+        finding("trade.plan:rejected", problem.field, problem.message, remediation=problem.hint or PLAN_HINT)
         for problem in run.problems
     )
     report.findings.extend(_leg_finding(leg) for leg in run.legs if leg.status is not LegStatus.REJECTED)
@@ -98,14 +93,7 @@ def invalid_plan_report(error: PlanValidationError, *, environment: str, event: 
             "Lambda retries a failed asynchronous invocation twice, so this report may come up to three times.",
         ],
         findings=[
-            Finding(
-                check_id="trade.plan",
-                severity=Severity.CRITICAL,
-                status=Status.FAIL,
-                resource=field,
-                message=f"'{field}' {problem}",
-                remediation=error.hint,
-            )
+            finding("trade.plan:invalid", field, f"'{field}' {problem}", remediation=error.hint)
             for field, problem in error.problems
         ],
         details={"problems": [{"field": f, "problem": p} for f, p in error.problems]},
@@ -153,16 +141,7 @@ def crash_report(plan: TradePlan, error: BaseException, *, environment: str, mes
             f"Plan {plan.plan_id}, slot {plan.slot}: {what}.",
             "Orders sent before it (if any) are found by their clOrdId when Lambda retries this slot.",
         ],
-        findings=[
-            Finding(
-                check_id="trade.run",
-                severity=Severity.CRITICAL,
-                status=Status.ERROR,
-                resource=plan.plan_id,
-                message=f"{what} ({error.__class__.__name__})",
-                remediation="See the function's log for the traceback; the retry looks orders up before sending.",
-            )
-        ],
+        findings=[finding("trade.run:crashed", plan.plan_id, f"{what} ({error.__class__.__name__})")],
     )
 
 
@@ -247,45 +226,27 @@ def _run_findings(run: TradeRun) -> list[Finding]:
     if run.status is RunStatus.PAUSED and run.guard is not None:
         guard = run.guard
         return [
-            Finding(
-                check_id="trade.guard",
-                severity=Severity.CRITICAL,
-                status=Status.FAIL,
-                resource="trading guard",
-                message=f"Trading is paused: {guard.reason or 'no reason given'}. No order of this slot was sent.",
+            finding(
+                "trade.guard",
+                "trading guard",
+                f"Trading is paused: {guard.reason or 'no reason given'}. No order of this slot was sent.",
                 observed=f"paused since {guard.since or '?'} by {guard.set_by or '?'}",
                 expected="trading not paused",
-                remediation="The probe pauses trading when the egress is unsafe and resumes it once healthy; "
-                "this slot is skipped, not queued.",
             )
         ]
     if run.status is RunStatus.TOO_LATE:
-        return [
-            Finding(
-                check_id="trade.slot",
-                severity=Severity.CRITICAL,
-                status=Status.FAIL,
-                resource=plan.slot_label,
-                message=run.error,
-                remediation="Nothing to fix if this was a one-off delay; otherwise check the schedule's retry "
-                "policy and the function's errors.",
-            )
-        ]
+        return [finding("trade.slot", plan.slot_label, run.error)]
     if run.status is RunStatus.ERROR:
         return [
-            Finding(
-                check_id="trade.run",
-                severity=Severity.CRITICAL,
-                status=Status.ERROR,
-                resource=plan.key_secret,
-                message=f"The run could not start, so no order was sent: {run.error}",
+            finding(
+                "trade.run:not_started", plan.key_secret, f"The run could not start, so no order was sent: {run.error}"
             )
         ]
     return []
 
 
 def _leg_finding(leg: LegResult) -> Finding:
-    severity, status = _LEG_SEVERITY[leg.status]
+    key = _LEG_RULE[leg.status]
     order = leg.order
     if (
         leg.status in {LegStatus.PLACED, LegStatus.EXISTING}
@@ -293,19 +254,17 @@ def _leg_finding(leg: LegResult) -> Finding:
         and order.state == "canceled"
         and not order.acc_fill_sz
     ):
-        severity, status = Severity.MEDIUM, Status.WARN
+        key = "trade.order:canceled_unfilled"
         reason = f"{leg.reason}; OKX canceled it without a fill (a post-only order that would have crossed?)"
     else:
         reason = leg.reason
     what = leg.inst_id or leg.kind
     if leg.part and leg.part not in what:
         what += f" {leg.part}"
-    return Finding(
-        check_id="trade.order",
-        severity=severity,
-        status=status,
-        resource=f"leg {leg.leg_index} {what}",
-        message=f"{leg.status.value}: {reason}" if reason else leg.status.value,
+    return finding(
+        key,
+        f"leg {leg.leg_index} {what}",
+        f"{leg.status.value}: {reason}" if reason else leg.status.value,
         observed=f"clOrdId {leg.cl_ord_id}" + (f", ordId {leg.ord_id}" if leg.ord_id else "") if leg.cl_ord_id else "",
         remediation=leg.hint,
     )
