@@ -345,6 +345,15 @@ RULES: dict[str, Rule] = {
     "trade.order:not_sent": _r(H, FAIL, "the order was not sent"),
     "trade.order:failed": _r(C, FAIL, "the order definitely does not exist at OKX"),
     "trade.order:unknown": _r(C, ERROR, "the order was sent and whether OKX has it could not be established"),
+    # --- key lifecycle (okxcore/keys) ----------------------------------------------------------------
+    "keys.repair.master": _r(H, ERROR, "IP-binding repair could not use the master key"),
+    "keys.repair.ip_binding:unchanged": _r(I, PASS, "already bound to every Shield static IP"),
+    "keys.repair.ip_binding:applied": _r(I, PASS, "bound to every Shield static IP by the repair"),
+    "keys.repair.ip_binding:planned": _r(L, WARN, "the repair would change the key's IP list (plan mode)"),
+    "keys.repair.ip_binding:manual": _r(L, WARN, "the key needs a manual step to be bound"),
+    "keys.repair.ip_binding:over_limit": _r(H, FAIL, "not changed: the new list would pass OKX's 20 IPs"),
+    "keys.repair.ip_binding:unconfirmed": _r(H, FAIL, "changed, but OKX's list read afterwards does not show it"),
+    "keys.repair.ip_binding:failed": _r(H, ERROR, "the repair failed"),
 }
 
 

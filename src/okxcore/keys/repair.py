@@ -35,9 +35,10 @@ from okxcore.errors import (
     RateLimitedError,
     SubAccountKeyNotFoundError,
 )
+from okxcore.findings import finding
 from okxcore.keys.modes import RepairMode
 from okxcore.models import OKX_MAX_IPS_PER_KEY, SubAccountApiKey
-from okxcore.report import Finding, Severity, Status
+from okxcore.report import Finding
 
 CHECK_REPAIR = "keys.repair.ip_binding"
 TABLE_TITLE = "IP-binding repair"
@@ -57,15 +58,15 @@ class Outcome(StrEnum):
     MANUAL = "manual steps"
 
 
-# The one table of what each outcome means for the report: (severity, status).
-OUTCOME_SEVERITY: dict[Outcome, tuple[Severity, Status]] = {
-    Outcome.UNCHANGED: (Severity.INFO, Status.PASS),
-    Outcome.APPLIED: (Severity.INFO, Status.PASS),
-    Outcome.PLANNED: (Severity.LOW, Status.WARN),
-    Outcome.MANUAL: (Severity.LOW, Status.WARN),
-    Outcome.OVER_LIMIT: (Severity.HIGH, Status.FAIL),
-    Outcome.UNCONFIRMED: (Severity.HIGH, Status.FAIL),
-    Outcome.FAILED: (Severity.HIGH, Status.ERROR),
+# Each outcome's row in okxcore.findings, which weighs it.
+OUTCOME_RULE: dict[Outcome, str] = {
+    Outcome.UNCHANGED: "keys.repair.ip_binding:unchanged",
+    Outcome.APPLIED: "keys.repair.ip_binding:applied",
+    Outcome.PLANNED: "keys.repair.ip_binding:planned",
+    Outcome.MANUAL: "keys.repair.ip_binding:manual",
+    Outcome.OVER_LIMIT: "keys.repair.ip_binding:over_limit",
+    Outcome.UNCONFIRMED: "keys.repair.ip_binding:unconfirmed",
+    Outcome.FAILED: "keys.repair.ip_binding:failed",
 }
 
 
@@ -141,13 +142,10 @@ class RepairItem:
     remediation: str = ""
 
     def finding(self) -> Finding:
-        severity, status = OUTCOME_SEVERITY[self.outcome]
-        return Finding(
-            check_id=CHECK_REPAIR,
-            severity=severity,
-            status=status,
-            resource=self.resource,
-            message=self.message,
+        return finding(
+            OUTCOME_RULE[self.outcome],
+            self.resource,
+            self.message,
             observed=_ips("before", self.before),
             expected=_ips("after", self.after),
             remediation=self.remediation,

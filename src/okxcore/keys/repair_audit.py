@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from okxcore.audit.models import KeySubject, KeyVerdict, Thresholds
-from okxcore.audit.rules import CHECK_IP_BINDING, CHECK_SHIELD_IPS_MISSING, evaluate_key
+from okxcore.audit.rules import evaluate_key
 from okxcore.client import OkxClient
 from okxcore.errors import IpNotAllowedError
 from okxcore.keys.modes import RepairMode
@@ -19,7 +19,7 @@ from okxcore.models import SubAccountApiKey
 # so it is not bound (binding it could lock out whoever uses it from elsewhere).
 # OKX allows one modify-apikey per second: this many take about two minutes of the audit's 300 s timeout.
 AUDIT_REPAIRS_PER_RUN = 100
-NEEDS_BINDING = frozenset({CHECK_IP_BINDING, CHECK_SHIELD_IPS_MISSING})
+NEEDS_BINDING = frozenset({"audit.ip_binding", "audit.shield_ips.missing"})
 
 
 def needs_binding(verdict: KeyVerdict, shield_ips: tuple[str, ...]) -> bool:

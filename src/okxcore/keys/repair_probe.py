@@ -21,7 +21,6 @@ from okxcore.keys.repair import (
     manual_item,
 )
 from okxcore.keys.repair_locate import KeyToLocate, locate, master_uid, patiently
-from okxcore.report import Severity, Status
 
 if TYPE_CHECKING:
     from okxcore.client import OkxClient
@@ -92,8 +91,6 @@ def _master(run: ProbeRun, wiring: ProbeWiring, name: str) -> tuple[OkxClient, s
     except OkxShieldError as exc:
         run.add(
             CHECK_MASTER,
-            Severity.HIGH,
-            Status.ERROR,
             name,
             f"IP-binding repair could not use the master key: {exc.message}",
             remediation=exc.hint,
