@@ -344,8 +344,37 @@ RULES: dict[str, Rule] = {
     "trade.order:canceled_unfilled": _r(M, WARN, "OKX canceled the order without a fill"),
     "trade.order:not_sent": _r(H, FAIL, "the order was not sent"),
     "trade.order:failed": _r(C, FAIL, "the order definitely does not exist at OKX"),
+    "trade.order:cancel_failed": _r(
+        H,
+        FAIL,
+        "an expired limit order could not be canceled",
+        "The next run tries again; to cancel it now: okx-shield orders --key-secret NAME --plan PLAN_ID "
+        "--cancel-expired.",
+    ),
     "trade.order:unknown": _r(C, ERROR, "the order was sent and whether OKX has it could not be established"),
     # --- key lifecycle (okxcore/keys) ----------------------------------------------------------------
+    "audit.key_age:managed": _r(I, PASS, "rotated by okx-shield"),
+    "audit.rotation:refused": _r(
+        H,
+        FAIL,
+        "rotation refused: a main account's key",
+        "This is a main account's key: rotate it by hand (the rotation report lists the steps) and turn automatic "
+        "rotation off for the secret.",
+    ),
+    "audit.rotation:failed": _r(
+        H,
+        FAIL,
+        "the last rotation failed",
+        "Read the rotation report for the cause, fix it, then rotate again (`okx-shield keys rotate --secret NAME "
+        "--real`, or `aws secretsmanager rotate-secret`).",
+    ),
+    # Shown as rotation.<step> (createSecret, setSecret, testSecret, finishSecret): `check=` names the step.
+    "rotation.step:failed": _r(H, FAIL, "the rotation step failed"),
+    "rotation.step:error": _r(H, ERROR, "the rotation step stopped on an error"),
+    "rotation.master_key": _r(H, FAIL, "rotation refused: a main account's key is never rotated automatically"),
+    "rotation.finishSecret": _r(I, PASS, "rotated"),
+    "rotation.cleanup:failed": _r(H, ERROR, "deleting old keys failed"),
+    "rotation.cleanup:ok": _r(I, PASS, "old keys deleted"),
     "keys.repair.master": _r(H, ERROR, "IP-binding repair could not use the master key"),
     "keys.repair.ip_binding:unchanged": _r(I, PASS, "already bound to every Shield static IP"),
     "keys.repair.ip_binding:applied": _r(I, PASS, "bound to every Shield static IP by the repair"),
@@ -422,11 +451,13 @@ def finding(
     observed: str = "",
     expected: str = "",
     remediation: str | None = None,
+    check: str | None = None,
 ) -> Finding:
-    """A finding weighed by the table. `remediation=None` takes the table's fix; "" means none."""
+    """A finding weighed by the table. `remediation=None` takes the table's fix; "" means none. `check` names
+    the check shown, for a row that stands for a family (rotation.<step>)."""
     found = RULES[key]
     return Finding(
-        check_id=check_id(key),
+        check_id=check or check_id(key),
         severity=found.severity,
         status=found.status,
         resource=resource,

@@ -25,7 +25,7 @@ from okxcore.findings import ERROR_CHECKS, ERROR_RULES, RULES, check_id, error_f
 from okxcore.report import Severity, Status
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-KEY_LITERAL = re.compile(r"""["']((?:probe|audit|trade|keys)\.[a-z_.]+(?::[a-z_]+)?)["']""")
+KEY_LITERAL = re.compile(r"""["']((?:probe|audit|trade|keys|rotation)\.[A-Za-z_.]+(?::[a-z_]+)?)["']""")
 
 
 def _typed_errors() -> list[type[OkxShieldError]]:
@@ -80,7 +80,7 @@ def test_every_check_id_in_the_code_is_in_the_table_and_every_row_is_used():
 def test_every_row_is_coherent(key):
     rule = RULES[key]
     assert rule.wording
-    assert check_id(key).split(".")[0] in {"probe", "audit", "trade", "keys"}
+    assert check_id(key).split(".")[0] in {"probe", "audit", "trade", "keys", "rotation"}
     # A pass is INFO and INFO is a pass: nothing weighs a problem at INFO or a pass above it.
     assert (rule.status is Status.PASS) == (rule.severity is Severity.INFO)
     made = finding(key, "res", "")

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 
 from okxcore.aws.fleet_secrets import SecretMetadata
 from okxcore.aws.rotation_state import RotationRecord
-from okxcore.report import Finding, Severity, Status
+from okxcore.findings import finding
+from okxcore.report import Finding
 
 CHECK_ROTATION = "audit.rotation"
 DAY_MS = 86_400_000
@@ -63,34 +64,19 @@ def rotation_view(meta: SecretMetadata | None, record: RotationRecord | None) ->
 
 def managed_age_finding(resource: str, view: RotationView, age_days: float) -> Finding:
     when = f"next rotation {_day(view.next_ms)}" if view.next_ms else f"every {view.days} days"
-    return Finding(
-        check_id="audit.key_age",
-        severity=Severity.INFO,
-        status=Status.PASS,
-        resource=resource,
-        message=f"{age_days:.1f} days old; rotated by okx-shield ({when})",
-    )
+    return finding("audit.key_age:managed", resource, f"{age_days:.1f} days old; rotated by okx-shield ({when})")
 
 
 def rotation_failure_finding(resource: str, view: RotationView) -> Finding | None:
     if not view.failed:
         return None
     refused = view.status == "refused"
-    return Finding(
-        check_id=CHECK_ROTATION,
-        severity=Severity.HIGH,
-        status=Status.FAIL,
-        resource=resource,
-        message=("rotation refused" if refused else "rotation failed") + f" at {view.failed_step}",
+    return finding(
+        "audit.rotation:refused" if refused else "audit.rotation:failed",
+        resource,
+        ("rotation refused" if refused else "rotation failed") + f" at {view.failed_step}",
         observed=view.error,
         expected="the last rotation finished (finishSecret)",
-        remediation=(
-            "This is a main account's key: rotate it by hand (the rotation report lists the steps) and turn "
-            "automatic rotation off for the secret."
-            if refused
-            else "Read the rotation report for the cause, fix it, then rotate again "
-            "(`okx-shield keys rotate --secret NAME --real`, or `aws secretsmanager rotate-secret`)."
-        ),
     )
 
 

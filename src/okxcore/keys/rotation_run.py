@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from okxcore.errors import OkxShieldError
+from okxcore.findings import finding
 from okxcore.inputs import input_error
 from okxcore.keys.rotation import Rotator
 from okxcore.keys.rotation_model import (
@@ -24,7 +25,7 @@ from okxcore.keys.rotation_model import (
     describe_error,
 )
 from okxcore.keys.rotation_ports import RotationLedger, StepResult
-from okxcore.report import Finding, Report, Severity, Status
+from okxcore.report import Finding, Report, Status
 
 TITLE = "key rotation"
 
@@ -74,21 +75,24 @@ def run_rotation(event: CleanupEvent | RotationStepEvent, rotator: Rotator, *, e
 def failure_report(secret: str, step: Step | str, error: Exception, *, environment: str) -> Report:
     refused = isinstance(error, MasterKeyRotationRefused)
     hint = error.hint if isinstance(error, OkxShieldError) else ""
-    finding = Finding(
-        check_id="rotation.master_key" if refused else f"rotation.{step}",
-        severity=Severity.HIGH,
-        status=Status.FAIL if isinstance(error, RotationError) else Status.ERROR,
-        resource=secret,
-        message=("rotation refused: " if refused else f"rotation failed at {step}: ") + describe_error(error),
+    if refused:
+        key = "rotation.master_key"
+    else:
+        key = "rotation.step:failed" if isinstance(error, RotationError) else "rotation.step:error"
+    weighed = finding(
+        key,
+        secret,
+        ("rotation refused: " if refused else f"rotation failed at {step}: ") + describe_error(error),
         observed=f"step {step}",
         expected="a new key at OKX, tested through Shield, made AWSCURRENT; the old key deleted after the grace period",
         remediation=hint,
+        check=None if refused else f"rotation.{step}",
     )
     return Report(
         report_type="rotation",
         environment=environment,
         title=f"{TITLE}: {secret} {'refused' if refused else 'failed at ' + str(step)}",
-        findings=[finding],
+        findings=[weighed],
         summary=["AWSCURRENT still holds the key that worked before this rotation; nothing else changed."],
     )
 
@@ -98,15 +102,7 @@ def finished_report(result: StepResult, *, environment: str) -> Report:
         report_type="rotation",
         environment=environment,
         title=f"{TITLE}: {result.secret} rotated",
-        findings=[
-            Finding(
-                check_id="rotation.finishSecret",
-                severity=Severity.INFO,
-                status=Status.PASS,
-                resource=result.secret,
-                message=result.done,
-            )
-        ],
+        findings=[finding("rotation.finishSecret", result.secret, result.done)],
         summary=[result.done],
         details=result.details or {},
     )
@@ -120,12 +116,10 @@ def _cleanup(ledger: RotationLedger, rotator: Rotator, environment: str, *, dry_
             labels = rotator.cleanup(name, dry_run=dry_run)
         except Exception as exc:  # one secret's problem never stops the others' cleanup
             findings.append(
-                Finding(
-                    check_id="rotation.cleanup",
-                    severity=Severity.HIGH,
-                    status=Status.ERROR,
-                    resource=name,
-                    message=f"deleting old keys failed: {describe_error(exc)}",
+                finding(
+                    "rotation.cleanup:failed",
+                    name,
+                    f"deleting old keys failed: {describe_error(exc)}",
                     remediation=exc.hint if isinstance(exc, OkxShieldError) else "",
                 )
             )
@@ -133,15 +127,7 @@ def _cleanup(ledger: RotationLedger, rotator: Rotator, environment: str, *, dry_
         if labels:
             deleted[name] = labels
             verb = "would delete" if dry_run else "deleted"
-            findings.append(
-                Finding(
-                    check_id="rotation.cleanup",
-                    severity=Severity.INFO,
-                    status=Status.PASS,
-                    resource=name,
-                    message=f"{verb} old key(s) at OKX: {', '.join(labels)}",
-                )
-            )
+            findings.append(finding("rotation.cleanup:ok", name, f"{verb} old key(s) at OKX: {', '.join(labels)}"))
     result: dict[str, Any] = {"cleanup": True, "dry_run": dry_run, "deleted": deleted}
     if not findings:
         return RotationOutcome(None, result)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from okxcore.report import Finding, Severity, Status
+from okxcore.findings import finding
+from okxcore.report import Finding
 from okxcore.trading.lifetimes import Canceled, expiry_ms, iso_ms
 from okxcore.trading.outcomes import LegResult
 
@@ -56,15 +57,11 @@ def canceled_row(c: Canceled) -> list[str]:
 
 
 def cancel_finding(c: Canceled) -> Finding:
-    return Finding(
-        check_id="trade.order",
-        severity=Severity.HIGH,
-        status=Status.FAIL,
-        resource=f"leg {c.leg_index} {c.inst_id}",
-        message=f"An expired limit order could not be canceled: {_canceled_text(c)}",
+    return finding(
+        "trade.order:cancel_failed",
+        f"leg {c.leg_index} {c.inst_id}",
+        f"An expired limit order could not be canceled: {_canceled_text(c)}",
         observed=f"clOrdId {c.cl_ord_id}",
-        remediation="The next run tries again; to cancel it now: okx-shield orders --key-secret NAME "
-        "--plan PLAN_ID --cancel-expired.",
     )
 
 
