@@ -310,6 +310,7 @@ RULES: dict[str, Rule] = {
         "the key secrets could not be listed: the fleet was not audited",
         "Check the function's permission secretsmanager:ListSecrets.",
     ),
+    "audit.shard": _r(H, ERROR, "a shard of the fanned-out audit left no result: its keys were not audited"),
     "audit.fleet:no_expected_ips": _r(
         L,
         WARN,

@@ -12,19 +12,16 @@ from collections.abc import Mapping
 
 from okxcore.audit.fanout import PlanOutput, ShardItem, ShardResult
 from okxcore.audit.reporting import detail_sort_key, key_table_of_details
-from okxcore.audit.rules import AUDIT_USE_NOTE, CHECK_FLEET
-from okxcore.report import Finding, Report, Severity, Status
-
-CHECK_SHARD = "audit.shard"
+from okxcore.audit.rules import AUDIT_USE_NOTE
+from okxcore.findings import finding
+from okxcore.report import Finding, Report
 
 
 def failed_shard_finding(item: ShardItem, run_id: str) -> Finding:
-    return Finding(
-        check_id=CHECK_SHARD,
-        severity=Severity.HIGH,
-        status=Status.ERROR,
-        resource=f"shard {item.shard + 1} of {item.of}",
-        message=f"shard {item.shard + 1} of {item.of} failed after its retries: {item.keys} key(s) not audited",
+    return finding(
+        "audit.shard",
+        f"shard {item.shard + 1} of {item.of}",
+        f"shard {item.shard + 1} of {item.of} failed after its retries: {item.keys} key(s) not audited",
         observed="no result stored for the shard",
         expected="every shard stores its result",
         remediation=(
@@ -35,12 +32,10 @@ def failed_shard_finding(item: ShardItem, run_id: str) -> Finding:
 
 
 def listing_failed_finding(problem: str) -> Finding:
-    return Finding(
-        check_id=CHECK_FLEET,
-        severity=Severity.HIGH,
-        status=Status.ERROR,
-        resource="fleet",
-        message="the key secrets could not be listed: the fleet was not audited",
+    return finding(
+        "audit.fleet:listing_failed",
+        "fleet",
+        "the key secrets could not be listed: the fleet was not audited",
         observed=problem,
         remediation="Check the fan-out function's permission secretsmanager:ListSecrets.",
     )
