@@ -341,6 +341,9 @@ RULES: dict[str, Rule] = {
         "Nothing to fix if this was a one-off delay; otherwise check the schedule's retry policy and the "
         "function's errors.",
     ),
+    "trade.slot:conflicting_plan": _r(
+        C, FAIL, "the slot already ran with a different plan: this delivery was refused and nothing was sent"
+    ),
     "trade.order:ok": _r(I, PASS, "the order is at OKX (or would be, in a dry run), or had nothing to do"),
     "trade.order:canceled_unfilled": _r(M, WARN, "OKX canceled the order without a fill"),
     "trade.order:not_sent": _r(H, FAIL, "the order was not sent"),

@@ -115,12 +115,10 @@ def conflicting_plan_report(plan: TradePlan, *, environment: str) -> Report:
             "One slot places its orders once: a plan edited after its slot ran waits for its next slot.",
         ],
         findings=[
-            Finding(
-                check_id="trade.slot",
-                severity=Severity.CRITICAL,
-                status=Status.FAIL,
-                resource=plan.slot_label,
-                message=what,
+            finding(
+                "trade.slot:conflicting_plan",
+                plan.slot_label,
+                what,
                 remediation="Give the changed plan a new plan_id, or let it run at its next slot; to run this "
                 "slot again as changed, delete the slot's idempotency record first (orders already placed are "
                 "still found by their clOrdId).",
