@@ -25,7 +25,8 @@ from pydantic import BaseModel, ValidationError
 from okxcore.credentials import OkxKeySecret
 from okxcore.endpoints import REGION_BASE_URLS, Region, okx_base_url
 from okxcore.errors import (
-    RETRYABLE_CODES,
+    RETRYABLE_ERRORS,
+    UNAVAILABLE_CODE,
     CancelInProgressError,
     OkxApiError,
     OkxAuthError,
@@ -34,6 +35,7 @@ from okxcore.errors import (
     OrderNotFoundError,
     OrderOutcomeUnknownError,
     ServiceBusyError,
+    TimestampExpiredError,
     error_for,
     order_error_for,
 )
@@ -313,11 +315,11 @@ class OkxClient:
             except OkxApiError as error:
                 if auth and not isinstance(error, OkxAuthError):
                     self._authenticated()
-                if error.code == "50102" and auth and not resynced:
+                if isinstance(error, TimestampExpiredError) and auth and not resynced:
                     resynced = True
                     self.sync_clock()
                     continue
-                if error.code in RETRYABLE_CODES and is_safe and attempt < self.retry.attempts:
+                if isinstance(error, RETRYABLE_ERRORS) and is_safe and attempt < self.retry.attempts:
                     self._sleep(self.retry.delay(attempt))
                     continue
                 raise
@@ -367,7 +369,7 @@ class OkxClient:
         if not isinstance(payload, dict) or "code" not in payload:
             if response.status_code >= 500 or response.status_code == 429:
                 raise ServiceBusyError(
-                    "50001", f"HTTP {response.status_code}", http_status=response.status_code, path=path
+                    UNAVAILABLE_CODE, f"HTTP {response.status_code}", http_status=response.status_code, path=path
                 )
             raise OkxApiError(
                 f"HTTP{response.status_code}", "not an OKX JSON answer", http_status=response.status_code, path=path

@@ -303,8 +303,12 @@ _ERRORS_BY_CODE: dict[str, type[OkxApiError]] = {
     "59510": SubAccountNotFoundError,
 }
 
-# Codes that mean "not now, try again": retried with backoff, for safe reads only.
-RETRYABLE_CODES = frozenset({"50011", "50013", "50001", "50004"})
+# Errors that mean "not now, try again": retried with backoff, for safe reads only. Their codes follow from
+# the table above, so a code marked busy there is retried without being listed twice.
+RETRYABLE_ERRORS: tuple[type[OkxApiError], ...] = (RateLimitedError, ServiceBusyError)
+RETRYABLE_CODES = frozenset(code for code, cls in _ERRORS_BY_CODE.items() if issubclass(cls, RETRYABLE_ERRORS))
+# The code given to an HTTP 5xx or 429 answer without an OKX body: OKX's own "service unavailable".
+UNAVAILABLE_CODE = "50001"
 
 
 def error_for(code: str, msg: str, *, http_status: int | None = None, path: str = "") -> OkxApiError:

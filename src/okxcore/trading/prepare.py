@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from okxcore.client import OkxClient
-from okxcore.errors import OkxApiError
+from okxcore.errors import UnknownInstrumentError
 from okxcore.models import Instrument, OrderRequest, Ticker
 from okxcore.trading.order_ids import derive_cl_ord_id
 from okxcore.trading.outcomes import LegResult, LegStatus, PlannedOrder, Problem
@@ -104,10 +104,8 @@ def prepare(client: OkxClient, plan: TradePlan) -> Preparation:
 def _instrument(client: OkxClient, inst_id: str) -> Instrument | None:
     try:
         return client.instrument(inst_id)
-    except OkxApiError as exc:
-        if exc.code == "51001":  # OKX: "Instrument ID doesn't exist"
-            return None
-        raise
+    except UnknownInstrumentError:
+        return None
 
 
 def _instrument_problem(inst_id: str, instrument: Instrument | None, quote: str) -> str | None:
