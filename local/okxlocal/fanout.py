@@ -236,8 +236,8 @@ def execution_input_for(event: Mapping[str, Any], *, shards: int, run_id: str = 
     """What the scheduled audit starts the state machine with, sized to split the fleet into about `shards`."""
     import uuid
 
-    from handlers.audit import parse_request
     from handlers.settings import RuntimeSettings
+    from okxcore.audit.event import parse_request
     from okxcore.audit.fanout import run_id_for
     from okxcore.audit.shards import keys_per_shard_for
     from okxcore.aws.fleet_secrets import list_secrets

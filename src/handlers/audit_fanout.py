@@ -16,7 +16,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 
-from handlers.audit import audit_sources
 from handlers.fanout_settings import FanoutSettings
 from handlers.observability import logger, metrics
 from handlers.wiring import Wiring
@@ -37,6 +36,7 @@ from okxcore.audit.fanout import (
 from okxcore.audit.merge import merge_shards
 from okxcore.audit.reporting import compact_result
 from okxcore.audit.shards import MAX_KEYS_PER_SHARD
+from okxcore.aws.audit_sources import audit_sources
 from okxcore.aws.fleet_secrets import list_secrets
 from okxcore.aws.run_store import S3RunStore
 from okxcore.errors import InvalidInputError

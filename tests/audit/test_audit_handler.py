@@ -8,8 +8,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from handlers.audit import EVENT_MODEL, handler, parse_request
+from handlers.audit import EVENT_MODEL, handler
 from handlers.settings import RuntimeSettings
+from okxcore.audit.event import parse_request
 from okxcore.errors import InvalidInputError, ShieldUrlError
 from okxlocal.seeds import new_key, seed_with
 from okxlocal.sim import SimAccount
