@@ -305,7 +305,8 @@ class EgressVerdict:
 
 
 def judge_egress(results: Sequence[EchoResult], expected_ips: Sequence[str]) -> EgressVerdict:
-    expected = tuple(ip for ip in (canonical_ip(e) for e in expected_ips) if ip)
+    """`expected_ips` in canonical form, as ShieldEndpoint holds them (normalised once, where they are read)."""
+    expected = tuple(expected_ips)
     answers = {r.service: r.ip for r in results if r.ip is not None}
     unanswered = {r.service: r.problem or "no answer" for r in results if r.ip is None}
     top = consensus(list(answers.values()))
@@ -341,9 +342,10 @@ class BindingComparison:
 
 
 def compare_binding(bound: Iterable[str], expected_ips: Iterable[str]) -> BindingComparison:
-    """Which expected IPs a key's allowlist covers. Entries may be IPs or CIDR blocks (OKX accepts both)."""
+    """Which expected IPs a key's allowlist covers. Entries may be IPs or CIDR blocks (OKX accepts both).
+    `expected_ips` in canonical form, as ShieldEndpoint holds them (or as the echo answers were parsed)."""
     entries = tuple(dict.fromkeys(entry.strip() for entry in bound if entry and entry.strip()))
-    expected = tuple(dict.fromkeys(ip for ip in (canonical_ip(e) for e in expected_ips) if ip))
+    expected = tuple(dict.fromkeys(expected_ips))
     networks: list[tuple[str, ipaddress.IPv4Network | ipaddress.IPv6Network | None]] = []
     for entry in entries:
         try:
