@@ -122,7 +122,7 @@ def bind_ips_with(
     """The repair of one secret's key with a handler's wiring (the demo calls this too)."""
     from okxcore.keys.repair_locate import KeyToLocate, repair_secret_key
 
-    _shield, endpoint = wiring.shield()
+    endpoint = wiring.shield()
     if not endpoint.expected_ips:
         raise InvalidInputError(
             "Shield secret", "expected_ips", "is missing", hint="The repair binds Shield's two static IPs: list them."

@@ -36,7 +36,7 @@ class WiredClients:
 
 def rotator_for(wiring: Wiring) -> Rotator:
     settings = wiring.settings
-    _secret, endpoint = wiring.shield()
+    endpoint = wiring.shield()
     return Rotator(
         versions=SecretsManagerVersions(),
         ledger=DynamoRotationLedger(settings.state_table_name),

@@ -17,7 +17,7 @@ from handlers.settings import RuntimeSettings
 from okxcore.aws.sns import publish_report
 from okxcore.aws.state import DynamoStateStore
 from okxcore.client import OkxClient
-from okxcore.credentials import OkxKeySecret, ShieldSecret
+from okxcore.credentials import OkxKeySecret
 from okxcore.errors import InvalidInputError
 from okxcore.report import Report
 from okxcore.secretstore import load_okx_key, load_okx_keys, load_shield
@@ -29,7 +29,7 @@ from okxcore.transport import DEFAULT_POOL_SIZE, RequestTally, ShieldSession, sh
 class Wiring:
     settings: RuntimeSettings
     _state: DynamoStateStore | None = field(default=None, init=False)
-    _shield: tuple[ShieldSecret, ShieldEndpoint] | None = field(default=None, init=False)
+    _shield: ShieldEndpoint | None = field(default=None, init=False)
     # The requests this invocation sends through Shield, whichever thread sends them (see RequestTally).
     _tally: RequestTally = field(default_factory=start_tally, init=False)
 
@@ -43,24 +43,24 @@ class Wiring:
             self._state = DynamoStateStore(self.settings.state_table_name)
         return self._state
 
-    def shield(self) -> tuple[ShieldSecret, ShieldEndpoint]:
-        """The Shield secret and endpoint; a malformed secret raises an error naming the field.
+    def shield(self) -> ShieldEndpoint:
+        """The Shield endpoint; a malformed secret raises an error naming the field.
 
         Every path to OKX starts here, so the OKX target is checked here too: a base URL that is not OKX's (or a
         local override in a deployed function) stops the run before any secret is read, and is reported.
         """
         if self._shield is None:
             self.settings.okx_target()
-            secret, endpoint = load_shield(self.settings.shield_secret_name)
+            endpoint = load_shield(self.settings.shield_secret_name)
             fallback_ips = RuntimeSettings.split(self.settings.shield_expected_ips)
             if not endpoint.expected_ips and fallback_ips:
                 endpoint = replace(endpoint, expected_ips=normalise_ips(fallback_ips, source="function environment"))
-            self._shield = (secret, endpoint)
+            self._shield = endpoint
         return self._shield
 
     def session(self, *, pool_maxsize: int = DEFAULT_POOL_SIZE) -> ShieldSession:
         """The process-wide session for the Shield endpoint; pool_maxsize bounds connections per host."""
-        _secret, endpoint = self.shield()
+        endpoint = self.shield()
         return shared_session(
             endpoint,
             ca_bundle=self.settings.okx_ca_bundle,

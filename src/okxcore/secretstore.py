@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from okxcore.credentials import OkxKeySecret, ShieldSecret, parse_okx_key_secret, parse_shield_secret
+from okxcore.credentials import OkxKeySecret, parse_okx_key_secret, parse_shield_secret
 from okxcore.errors import InvalidInputError
 from okxcore.shield import ShieldEndpoint
 
@@ -103,8 +103,11 @@ def _unreadable(name: str, cause: str) -> SecretUnavailableError:
     )
 
 
-def load_shield(name: str, *, max_age_s: int = DEFAULT_MAX_AGE_S) -> tuple[ShieldSecret, ShieldEndpoint]:
-    return parse_shield_secret(name, fetch_secret_text(name, max_age_s=max_age_s))
+def load_shield(name: str, *, max_age_s: int = DEFAULT_MAX_AGE_S) -> ShieldEndpoint:
+    """The Shield endpoint from its secret. Every caller needs the endpoint alone, so the parsed secret goes
+    no further than this function."""
+    _secret, endpoint = parse_shield_secret(name, fetch_secret_text(name, max_age_s=max_age_s))
+    return endpoint
 
 
 def read_secret_file(path: Path) -> str:

@@ -15,7 +15,7 @@ from okxcore.transport import DEFAULT_POOL_SIZE
 
 if TYPE_CHECKING:
     from okxcore.aws.state import DynamoStateStore
-    from okxcore.credentials import OkxKeySecret, ShieldSecret
+    from okxcore.credentials import OkxKeySecret
     from okxcore.errors import InvalidInputError
     from okxcore.shield import ShieldEndpoint
     from okxcore.transport import ShieldSession
@@ -34,7 +34,7 @@ class AuditWiring(Protocol):
     def settings(self) -> AuditWiringSettings: ...
     @property
     def state(self) -> DynamoStateStore: ...
-    def shield(self) -> tuple[ShieldSecret, ShieldEndpoint]: ...
+    def shield(self) -> ShieldEndpoint: ...
     def session(self, *, pool_maxsize: int = DEFAULT_POOL_SIZE) -> ShieldSession: ...
     def load_key(self, secret_name: str) -> OkxKeySecret: ...
     def load_keys(
@@ -48,7 +48,7 @@ def audit_sources(wiring: AuditWiring, workers: int) -> Iterator[AuditSources]:
     threads share them (creating them concurrently is not thread-safe)."""
     import boto3
 
-    _shield, endpoint = wiring.shield()
+    endpoint = wiring.shield()
     settings = wiring.settings
     # A pool smaller than the workers would open and drop tunnels; the pooled session outlives the invocation.
     session = wiring.session(pool_maxsize=max(workers, DEFAULT_POOL_SIZE))

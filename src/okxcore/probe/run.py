@@ -77,7 +77,7 @@ def _probe(
     config = run.config
     started = clock()
     try:
-        _secret, endpoint = wiring.shield()
+        endpoint = wiring.shield()
     except InvalidInputError as exc:
         run.add(
             "probe.shield_secret",
