@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from okxcore.audit.fleet_rules import account_limit_findings
 from okxcore.audit.models import DAY_MS, AuditRequest, CreationTime, KeySubject, Thresholds
-from okxcore.audit.rules import account_limit_findings, evaluate_key
+from okxcore.audit.rules import evaluate_key
 from okxcore.errors import ProxyUnreachableError, SecretFormatError, error_for
 
 NOW = 1_800_000_000_000

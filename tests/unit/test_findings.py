@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from okxcore import errors
+from okxcore.audit.fleet_rules import invalid_event_finding
 from okxcore.audit.models import KeySubject
-from okxcore.audit.rules import call_error_finding, invalid_event_finding
+from okxcore.audit.rules import call_error_finding
 from okxcore.errors import (
     InvalidInputError,
     OkxShieldError,

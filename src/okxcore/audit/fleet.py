@@ -25,6 +25,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
+from okxcore.audit.fleet_rules import (
+    account_limit_findings,
+    listing_error_finding,
+    master_error_finding,
+    master_finding,
+    master_truncation_finding,
+    no_expected_ips_finding,
+    no_keys_finding,
+)
 from okxcore.audit.models import AuditRequest, CreationTime, FleetStats, KeyOrigin, KeySubject, KeyVerdict
 
 # FleetRetry and RateGate are re-exported: okxcore.keys paces its own calls with them.
@@ -34,16 +43,7 @@ from okxcore.audit.pacing import Tracker, with_fleet_retry
 from okxcore.audit.prefetch import PREFETCH_CHUNK, LastUses, LoadKeys, Prefetched, Rotations, prefetch
 from okxcore.audit.reporting import build_report
 from okxcore.audit.rotation_rules import rotation_view
-from okxcore.audit.rules import (
-    account_limit_findings,
-    evaluate_key,
-    listing_error_finding,
-    master_error_finding,
-    master_finding,
-    master_truncation_finding,
-    no_expected_ips_finding,
-    no_keys_finding,
-)
+from okxcore.audit.rules import evaluate_key
 from okxcore.aws.fleet_secrets import SecretMetadata, TagSelector
 from okxcore.aws.rotation_state import RotationRecord
 from okxcore.client import OkxClient

@@ -11,8 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from okxcore.audit.fleet_rules import invalid_event_finding
 from okxcore.audit.models import AuditRequest, FleetStats, KeyVerdict
-from okxcore.audit.rules import AUDIT_USE_NOTE, invalid_event_finding
+from okxcore.audit.rules import AUDIT_USE_NOTE
 from okxcore.errors import InvalidInputError
 from okxcore.report import Finding, Report, Severity
 

@@ -9,13 +9,11 @@ The severity policy, in words, is okxcore.findings' docstring.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from okxcore.audit.models import (
     DAY_MS,
     OKX_MAX_IPS_PER_KEY,
-    OKX_MAX_KEYS_PER_ACCOUNT,
     OKX_UNBOUND_DELETION_DAYS,
     KeySubject,
     KeyVerdict,
@@ -430,100 +428,3 @@ def _ip_limit(subject: KeySubject, thresholds: Thresholds) -> list[Finding]:
             expected=f"fewer than {thresholds.ips_per_key_warn}",
         )
     ]
-
-
-# --- across keys ----------------------------------------------------------------------------------
-
-
-def account_limit_findings(keys_per_account: Mapping[str, int], thresholds: Thresholds) -> list[Finding]:
-    """Accounts whose key count nears OKX's 50 (the master's listing counts every key, ours included)."""
-    findings: list[Finding] = []
-    for account, count in sorted(keys_per_account.items()):
-        if count < thresholds.keys_per_account_warn:
-            continue
-        at_limit = count >= OKX_MAX_KEYS_PER_ACCOUNT
-        findings.append(
-            _finding(
-                "audit.limits.keys:at" if at_limit else "audit.limits.keys:near",
-                account,
-                f"{count} of OKX's {OKX_MAX_KEYS_PER_ACCOUNT} API keys per account are in use"
-                + (": no key can be created (59501), so no rotation either" if at_limit else ""),
-                observed=f"{count} keys",
-                expected=f"fewer than {thresholds.keys_per_account_warn}",
-            )
-        )
-    return findings
-
-
-def master_finding(resource: str, *, listed_subaccounts: int, listed_keys: int) -> Finding:
-    return _finding(
-        "audit.master:ok",
-        resource,
-        f"listed {listed_keys} key(s) in {listed_subaccounts} sub-account(s)",
-    )
-
-
-def master_error_finding(resource: str, problem: str, error: Exception | None = None) -> Finding:
-    """The master key could not list sub-account keys: those keys went unaudited."""
-    observed = ""
-    remediation = "Check the master key's secret and that it is the main account's key (read permission suffices)."
-    if isinstance(error, OkxShieldError):
-        observed = error.message
-        remediation = error.hint or remediation
-    elif error is not None:
-        observed = type(error).__name__
-    return _finding(
-        "audit.master:failed",
-        resource,
-        f"sub-account keys not audited: {problem}",
-        observed=observed,
-        expected="the master key lists its sub-accounts' keys",
-        remediation=remediation,
-    )
-
-
-def master_truncation_finding(resource: str, listed: int) -> Finding:
-    return _finding(
-        "audit.master:truncated",
-        resource,
-        f"OKX returned {listed} sub-accounts, a full page: sub-accounts past the first page were not audited",
-    )
-
-
-def no_keys_finding(selection: str) -> Finding:
-    return _finding(
-        "audit.fleet:no_keys",
-        "fleet",
-        f"no key secrets matched {selection}: nothing was audited",
-        expected="at least one key secret",
-    )
-
-
-def listing_error_finding(error: Exception) -> Finding:
-    observed = error.message if isinstance(error, OkxShieldError) else type(error).__name__
-    hint = error.hint if isinstance(error, OkxShieldError) else ""
-    return _finding(
-        "audit.fleet:listing_failed",
-        "fleet",
-        "the key secrets could not be listed: the fleet was not audited",
-        observed=observed,
-        remediation=hint or "Check the function's permission secretsmanager:ListSecrets.",
-    )
-
-
-def no_expected_ips_finding() -> Finding:
-    return _finding(
-        "audit.fleet:no_expected_ips",
-        "fleet",
-        "the Shield secret lists no expected_ips: bound IPs were not compared with Shield's",
-    )
-
-
-def invalid_event_finding(error: InvalidInputError) -> Finding:
-    return _finding(
-        "audit.event",
-        error.source,
-        f"the audit did not run: field '{error.field}': {error.problem}",
-        observed=f"field '{error.field}' {error.problem}",
-        remediation=error.hint or "Fix the schedule's Input (see events/audit*.json for examples).",
-    )
