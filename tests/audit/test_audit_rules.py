@@ -192,7 +192,7 @@ def test_keys_per_account_nearing_okx_limit(count, expected):
             "FAIL",
             "OKX saw the call from 52.9.9.9",
         ),
-        # Not the key's fault and retried by the next run: weighed as in the probe (okxcore/findings.py).
+        # Not the key's fault and retried by the next run: weighed as in the probe (okxcore/findings/).
         (error_for("50011", "Too Many Requests"), "MEDIUM", "WARN", "rate limited"),
         (ProxyUnreachableError("refused", proxy="shield:9294"), "HIGH", "ERROR", "Shield proxy"),
     ],

@@ -282,7 +282,7 @@ def _binding_findings(
 
 
 def _okx_words(error: Exception) -> str:
-    """What the probe says when account/config did not answer; the table (findings.py) weighs it."""
+    """What the probe says when account/config did not answer; the table (okxcore.findings) weighs it."""
     code = getattr(error, "code", "")
     result = error_rule(error).result
     if result == "key gone":

@@ -1,0 +1,48 @@
+"""The key lifecycle's rows of the findings table (repair, rotation, and the audit's view of them)."""
+
+from __future__ import annotations
+
+from okxcore.findings.rule import (
+    ERROR,
+    FAIL,
+    PASS,
+    WARN,
+    H,
+    I,
+    L,
+    Rule,
+    r,
+)
+
+ROWS: dict[str, Rule] = {
+    "audit.key_age:managed": r(I, PASS, "rotated by okx-shield"),
+    "audit.rotation:refused": r(
+        H,
+        FAIL,
+        "rotation refused: a main account's key",
+        "This is a main account's key: rotate it by hand (the rotation report lists the steps) and turn automatic "
+        "rotation off for the secret.",
+    ),
+    "audit.rotation:failed": r(
+        H,
+        FAIL,
+        "the last rotation failed",
+        "Read the rotation report for the cause, fix it, then rotate again (`okx-shield keys rotate --secret NAME "
+        "--real`, or `aws secretsmanager rotate-secret`).",
+    ),
+    # Shown as rotation.<step> (createSecret, setSecret, testSecret, finishSecret): `check=` names the step.
+    "rotation.step:failed": r(H, FAIL, "the rotation step failed"),
+    "rotation.step:error": r(H, ERROR, "the rotation step stopped on an error"),
+    "rotation.master_key": r(H, FAIL, "rotation refused: a main account's key is never rotated automatically"),
+    "rotation.finishSecret": r(I, PASS, "rotated"),
+    "rotation.cleanup:failed": r(H, ERROR, "deleting old keys failed"),
+    "rotation.cleanup:ok": r(I, PASS, "old keys deleted"),
+    "keys.repair.master": r(H, ERROR, "IP-binding repair could not use the master key"),
+    "keys.repair.ip_binding:unchanged": r(I, PASS, "already bound to every Shield static IP"),
+    "keys.repair.ip_binding:applied": r(I, PASS, "bound to every Shield static IP by the repair"),
+    "keys.repair.ip_binding:planned": r(L, WARN, "the repair would change the key's IP list (plan mode)"),
+    "keys.repair.ip_binding:manual": r(L, WARN, "the key needs a manual step to be bound"),
+    "keys.repair.ip_binding:over_limit": r(H, FAIL, "not changed: the new list would pass OKX's 20 IPs"),
+    "keys.repair.ip_binding:unconfirmed": r(H, FAIL, "changed, but OKX's list read afterwards does not show it"),
+    "keys.repair.ip_binding:failed": r(H, ERROR, "the repair failed"),
+}

@@ -1,0 +1,48 @@
+"""A finding's rule, and the shorthand the table's rows are written in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from okxcore.report import Severity, Status
+
+
+@dataclass(frozen=True)
+class Rule:
+    severity: Severity
+    status: Status
+    wording: str  # what the finding means, in one line; the message when the caller has no observation
+    fix: str = ""  # the remediation when the caller has none more specific
+
+    @property
+    def is_problem(self) -> bool:
+        return self.status is not Status.PASS
+
+
+def r(severity: Severity, status: Status, wording: str, fix: str = "") -> Rule:
+    return Rule(severity, status, wording, fix)
+
+
+C, H, M, L, I = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW, Severity.INFO  # noqa: E741
+PASS, WARN, FAIL, ERROR = Status.PASS, Status.WARN, Status.FAIL, Status.ERROR
+
+INVALID_EVENT = r(C, ERROR, "the function did not run: its event is invalid", "Fix the schedule's Input.")
+NOT_CHECKED = r(
+    M,
+    WARN,
+    "not checked in this run: OKX rate-limited the call, was busy, or could not be reached",
+    "Nothing to fix if it passes: the next run checks again. If it persists, check OKX's status and how "
+    "often the schedules call OKX.",
+)
+EXTRA_IPS = r(
+    M,
+    WARN,
+    "bound to IPs that are not Shield's: anyone calling from there with the key's credentials is let in",
+    "Remove IPs that are no longer used (old proxies, home or office IPs): each one is a place the key works from.",
+)
+SHIELD_IP_MISSING = r(
+    H,
+    FAIL,
+    "not bound to every Shield static IP: calls leaving from the other one fail with 50110",
+    "Bind both Shield static IPs to the key in OKX's API management.",
+)
