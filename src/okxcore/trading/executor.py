@@ -54,12 +54,13 @@ from okxcore.trading.outcomes import (
     LegResult,
     LegStatus,
     PlannedOrder,
+    Preparation,
     Problem,
     RunStatus,
     Sleep,
 )
 from okxcore.trading.plan import TradePlan
-from okxcore.trading.prepare import Preparation, prepare
+from okxcore.trading.prepare import prepare
 from okxcore.trading.sizing import ZERO
 
 __all__ = [

@@ -5,12 +5,13 @@ and executor.py (which runs a slot)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
 from okxcore.aws.state import TradingGuard
 from okxcore.models import Instrument, Order, OrderRequest
+from okxcore.trading.sizing import ZERO
 
 PLACED_REASON = "placed"
 
@@ -114,3 +115,15 @@ class LegResult:
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 GuardReader = Callable[[], TradingGuard]
+
+
+@dataclass
+class Preparation:
+    orders: list[PlannedOrder] = field(default_factory=list)
+    skipped: list[LegResult] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. the rebalance's drifts
+
+    @property
+    def notional(self) -> Decimal:
+        return sum((o.notional for o in self.orders), ZERO)

@@ -3,39 +3,26 @@ rounded the safe way, the caps. A plan with any problem sends nothing (rule 7 in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from decimal import Decimal
 
 from okxcore.client import OkxClient
 from okxcore.errors import UnknownInstrumentError
 from okxcore.models import Instrument, OrderRequest, Ticker
 from okxcore.trading.order_ids import derive_cl_ord_id
-from okxcore.trading.outcomes import LegResult, LegStatus, PlannedOrder, Problem
+from okxcore.trading.outcomes import PlannedOrder, Preparation, Problem
 from okxcore.trading.plan import LimitLeg, MarketLeg, RebalanceLeg, TradePlan
+from okxcore.trading.rebalance import prepare_rebalance
 from okxcore.trading.sizing import (
-    SELL_PROCEEDS_HAIRCUT,
     ZERO,
-    AssetState,
     base_size,
+    best_bid_ask,
     deviation_pct,
     limit_price,
+    market_price_problem,
     pct,
-    plan_rebalance,
     round_down,
     size_problem,
 )
-
-
-@dataclass
-class Preparation:
-    orders: list[PlannedOrder] = field(default_factory=list)
-    skipped: list[LegResult] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # e.g. the rebalance's drifts
-
-    @property
-    def notional(self) -> Decimal:
-        return sum((o.notional for o in self.orders), ZERO)
 
 
 def prepare(client: OkxClient, plan: TradePlan) -> Preparation:
@@ -75,7 +62,7 @@ def prepare(client: OkxClient, plan: TradePlan) -> Preparation:
     for index, leg in enumerate(plan.legs):
         cl_ord_id = derive_cl_ord_id(plan.plan_id, plan.slot, index)
         if isinstance(leg, RebalanceLeg):
-            _prepare_rebalance(prep, plan, index, leg, instruments, tickers, available)
+            prepare_rebalance(prep, plan, index, leg, instruments, tickers, available)
             continue
         instrument = instruments.get(leg.inst_id)
         if instrument is None:
@@ -118,33 +105,11 @@ def _instrument_problem(inst_id: str, instrument: Instrument | None, quote: str)
     return None
 
 
-def _book(ticker: Ticker) -> tuple[Decimal, Decimal] | None:
-    if ticker.bid_px is None or ticker.ask_px is None or ticker.bid_px <= 0 or ticker.ask_px <= 0:
-        return None
-    return ticker.bid_px, ticker.ask_px
-
-
-def _market_price_problem(
-    side: str, ticker: Ticker, book: tuple[Decimal, Decimal], max_dev: Decimal
-) -> tuple[Decimal, str | None]:
-    bid, ask = book
-    price = ask if side == "buy" else bid
-    deviation = deviation_pct(price, ticker.last)
-    if deviation > max_dev:
-        which = "ask" if side == "buy" else "bid"
-        return price, (
-            f"the best {which} {price.normalize():f} is {pct(deviation)} away from the last price "
-            f"{ticker.last.normalize():f}, over caps.max_deviation_pct {pct(max_dev)}: a market order would "
-            "fill at a bad price"
-        )
-    return price, None
-
-
 def _book_or_problem(
     prep: Preparation, where: str, index: int, inst_id: str, ticker: Ticker
 ) -> tuple[Decimal, Decimal] | None:
     """The best bid and ask, or a problem recorded for the leg when the book is empty."""
-    book = _book(ticker)
+    book = best_bid_ask(ticker)
     if book is None:
         prep.problems.append(Problem(where, f"{inst_id} has no bid/ask right now", "Try again later.", leg_index=index))
     return book
@@ -163,7 +128,7 @@ def _prepare_market(
     book = _book_or_problem(prep, where, index, leg.inst_id, ticker)
     if book is None:
         return None
-    price, problem = _market_price_problem(leg.side, ticker, book, plan.caps.max_deviation_pct)
+    price, problem = market_price_problem(leg.side, ticker, book, plan.caps.max_deviation_pct)
     if problem:
         prep.problems.append(Problem("caps.max_deviation_pct", f"{where} ({leg.inst_id}): {problem}", leg_index=index))
     estimated = base_size(leg.quote_amount, price, instrument.lot_sz)
@@ -266,115 +231,6 @@ def _prepare_limit(
         needs=(instrument.quote_ccy, notional) if leg.side == "buy" else (instrument.base_ccy, size),
         expire_after_s=leg.expire_after_s,
     )
-
-
-def _prepare_rebalance(
-    prep: Preparation,
-    plan: TradePlan,
-    index: int,
-    leg: RebalanceLeg,
-    instruments: dict[str, Instrument],
-    tickers: dict[str, Ticker],
-    available: dict[str, Decimal],
-) -> None:
-    quote = plan.caps.quote_ccy
-    where = f"legs[{index}]"
-    by_ccy: dict[str, Instrument] = {}
-    assets: list[AssetState] = []
-    bids: dict[str, Decimal] = {}
-    asks: dict[str, Decimal] = {}
-    for ccy, target in leg.targets.items():
-        if ccy == quote:
-            assets.append(AssetState(ccy, available.get(ccy, ZERO), Decimal(1), target))
-            continue
-        inst_id = f"{ccy}-{quote}"
-        instrument = instruments.get(inst_id)
-        if instrument is None:
-            return  # already a problem
-        book = _book(tickers[inst_id])
-        if book is None:
-            prep.problems.append(
-                Problem(f"{where}.targets.{ccy}", f"{inst_id} has no bid/ask right now", leg_index=index, part=ccy)
-            )
-            return
-        by_ccy[ccy] = instrument
-        bids[ccy], asks[ccy] = book
-        assets.append(AssetState(ccy, available.get(ccy, ZERO), tickers[inst_id].last, target))
-    decision = plan_rebalance(
-        assets,
-        quote_ccy=quote,
-        threshold_pct=leg.drift_threshold_pct,
-        instruments=by_ccy,
-        bids=bids,
-        asks=asks,
-        quote_available=available.get(quote, ZERO),
-    )
-    drifts = ", ".join(f"{ccy} {'+' if d >= 0 else ''}{pct(d)}" for ccy, d in decision.drifts.items())
-    prep.notes.append(
-        f"Rebalance (leg {index}): portfolio {decision.total_value.quantize(Decimal('0.01')):f} {quote}; "
-        f"drift from targets (percentage points): {drifts}; threshold {pct(leg.drift_threshold_pct)}"
-    )
-    if decision.total_value <= 0:
-        prep.problems.append(
-            Problem(f"{where}.targets", f"the listed assets hold nothing to rebalance ({quote} 0)", leg_index=index)
-        )
-        return
-    if not decision.triggered:
-        prep.skipped.append(
-            LegResult(
-                leg_index=index,
-                kind=leg.kind,
-                status=LegStatus.SKIPPED,
-                reason=f"largest drift {pct(decision.max_drift)} is under drift_threshold_pct "
-                f"{pct(leg.drift_threshold_pct)}: nothing to trade",
-            )
-        )
-        return
-    for ccy, why in decision.skipped:
-        prep.skipped.append(
-            LegResult(
-                leg_index=index, kind=leg.kind, status=LegStatus.SKIPPED, inst_id=f"{ccy}-{quote}", part=ccy, reason=why
-            )
-        )
-    for order in decision.orders:
-        instrument = by_ccy[order.ccy]
-        ticker = tickers[instrument.inst_id]
-        price, problem = _market_price_problem(
-            order.side, ticker, (bids[order.ccy], asks[order.ccy]), plan.caps.max_deviation_pct
-        )
-        if problem:
-            prep.problems.append(
-                Problem(
-                    "caps.max_deviation_pct",
-                    f"{where}.targets.{order.ccy}: {problem}",
-                    leg_index=index,
-                    part=order.ccy,
-                )
-            )
-        selling = order.side == "sell"
-        prep.orders.append(
-            PlannedOrder(
-                leg_index=index,
-                kind=leg.kind,
-                field=f"{where}.targets.{order.ccy}",
-                part=order.ccy,
-                request=OrderRequest(
-                    inst_id=instrument.inst_id,
-                    side=order.side,
-                    ord_type="market",
-                    sz=order.sz,
-                    tgt_ccy="base_ccy" if selling else "quote_ccy",
-                    cl_ord_id=derive_cl_ord_id(plan.plan_id, plan.slot, index, order.ccy),
-                ),
-                instrument=instrument,
-                reference_px=ticker.last,
-                expected_px=price,
-                notional=order.notional,
-                needs=(order.ccy, order.sz) if selling else (quote, order.sz),
-                credit=(quote, order.notional * (1 - SELL_PROCEEDS_HAIRCUT)) if selling else None,
-                expire_after_s=leg.expire_after_s,
-            )
-        )
 
 
 def _check_balances(prep: Preparation, available: dict[str, Decimal]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from okxcore.models import Instrument, Side
+from okxcore.models import Instrument, Side, Ticker
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -150,3 +150,27 @@ def plan_rebalance(
             continue
         orders.append(RebalanceOrder(ccy, "buy", quote_amount, quote_amount))
     return RebalanceDecision(True, total, drifts, max_drift, orders, skipped)
+
+
+def best_bid_ask(ticker: Ticker) -> tuple[Decimal, Decimal] | None:
+    """The best bid and ask, or None when either side is empty."""
+    if ticker.bid_px is None or ticker.ask_px is None or ticker.bid_px <= 0 or ticker.ask_px <= 0:
+        return None
+    return ticker.bid_px, ticker.ask_px
+
+
+def market_price_problem(
+    side: str, ticker: Ticker, book: tuple[Decimal, Decimal], max_dev: Decimal
+) -> tuple[Decimal, str | None]:
+    """The price a market order meets (ask for a buy, bid for a sell), and why it is too far off, if it is."""
+    bid, ask = book
+    price = ask if side == "buy" else bid
+    deviation = deviation_pct(price, ticker.last)
+    if deviation > max_dev:
+        which = "ask" if side == "buy" else "bid"
+        return price, (
+            f"the best {which} {price.normalize():f} is {pct(deviation)} away from the last price "
+            f"{ticker.last.normalize():f}, over caps.max_deviation_pct {pct(max_dev)}: a market order would "
+            "fill at a bad price"
+        )
+    return price, None
