@@ -215,31 +215,8 @@ def _binding_findings(
     binding = check.binding
     assert binding is not None
     expected_text = ", ".join(yardstick)
-    bind_fix = f"Bind both Shield static IPs ({expected_text}) to the key in OKX's API management."
-    risky = " and ".join(sorted(config.perm & {"trade", "withdraw"}))
     if binding.unbound:
-        check.result = "UNBOUND"
-        if config.can_trade_or_withdraw and not key.demo:
-            check.needs_binding = True
-            run.add(
-                "probe.keys.binding:unbound_risky",
-                resource,
-                f"The key has {risky} permission and is bound to no IP: OKX deletes such keys (after 14 days "
-                "of inactivity, or 14 days after creation by QuotaGuard's reading). Deletion risk.",
-                observed="no IP bound",
-                expected=expected_text,
-                remediation=bind_fix,
-            )
-        else:
-            kind = "a demo key (not deleted by OKX)" if key.demo else "read-only (not deleted by OKX)"
-            run.add(
-                "probe.keys.binding:unbound_safe",
-                resource,
-                f"The key is bound to no IP; it is {kind}, but anyone holding it can use it from anywhere.",
-                observed="no IP bound",
-                expected=expected_text,
-                remediation=bind_fix,
-            )
+        _unbound(run, check, key, config, resource, expected_text)
     elif not binding.compared:
         check.result = "unverified"
         run.add(
@@ -279,6 +256,35 @@ def _binding_findings(
             observed=", ".join(binding.bound),
             expected=expected_text,
         )
+
+
+def _unbound(
+    run: ProbeRun, check: KeyCheck, key: OkxKeySecret, config: AccountConfig, resource: str, expected_text: str
+) -> None:
+    check.result = "UNBOUND"
+    bind_fix = f"Bind both Shield static IPs ({expected_text}) to the key in OKX's API management."
+    if config.can_trade_or_withdraw and not key.demo:
+        check.needs_binding = True
+        risky = " and ".join(sorted(config.perm & {"trade", "withdraw"}))
+        run.add(
+            "probe.keys.binding:unbound_risky",
+            resource,
+            f"The key has {risky} permission and is bound to no IP: OKX deletes such keys (after 14 days "
+            "of inactivity, or 14 days after creation by QuotaGuard's reading). Deletion risk.",
+            observed="no IP bound",
+            expected=expected_text,
+            remediation=bind_fix,
+        )
+        return
+    kind = "a demo key (not deleted by OKX)" if key.demo else "read-only (not deleted by OKX)"
+    run.add(
+        "probe.keys.binding:unbound_safe",
+        resource,
+        f"The key is bound to no IP; it is {kind}, but anyone holding it can use it from anywhere.",
+        observed="no IP bound",
+        expected=expected_text,
+        remediation=bind_fix,
+    )
 
 
 def _okx_words(error: Exception) -> str:

@@ -123,7 +123,8 @@ def proxy_failure(run: ProbeRun, error: ProxyError) -> ProbeOutcome:
     return ProbeOutcome(run.report(), failure=ProbeFailedError(f"Shield proxy failure: {error.describe()}"))
 
 
-def echo_findings(run: ProbeRun, results: Sequence[EchoResult], verdict: EgressVerdict) -> None:
+def _echo_table(run: ProbeRun, results: Sequence[EchoResult]) -> None:
+    """Every echo service's answer, and a finding for each that gave none."""
     rows = [["echo service (through Shield)", "answer", "ms"]]
     for result in results:
         rows.append(
@@ -140,6 +141,10 @@ def echo_findings(run: ProbeRun, results: Sequence[EchoResult], verdict: EgressV
                 f"Echo service {result.service} gave no usable answer through Shield: {result.problem}.",
             )
     run.tables["Echo services"] = rows
+
+
+def echo_findings(run: ProbeRun, results: Sequence[EchoResult], verdict: EgressVerdict) -> None:
+    _echo_table(run, results)
     expected_text = ", ".join(verdict.expected_ips)
     observed = "; ".join(f"{service}: {ip}" for service, ip in verdict.answers.items()) or "no answers"
     asked, answered = len(results), len(verdict.answers)

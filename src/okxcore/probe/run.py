@@ -6,17 +6,19 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 from okxcore.egress import (
     EchoResult,
     EgressState,
+    EgressVerdict,
     ask_echo,
     direct_echo_for_contrast,
     echo_label,
     judge_egress,
 )
 from okxcore.errors import InvalidInputError, OkxShieldError, ProxyError
-from okxcore.probe.checks import KEY_CHECK_BUDGET_S, check_keys
+from okxcore.probe.checks import KEY_CHECK_BUDGET_S, KeyCheck, check_keys
 from okxcore.probe.event import ProbeConfig, ProbeEvent, probe_config
 from okxcore.probe.ports import DirectEcho, GuardStore, KeyLister, ProbeWiring
 from okxcore.probe.reporting import ProbeFailedError, ProbeOutcome, ProbeRun, echo_findings, proxy_failure, summarise
@@ -66,6 +68,8 @@ def run_probe(
         return ProbeOutcome(run.report(), failure=failure)
 
 
+# Over 60 lines on purpose: the run's steps 1-6 in the order of the package docstring, each a call, read top
+# to bottom; cutting it would scatter the order that the pause policy depends on.
 def _probe(
     run: ProbeRun,
     wiring: ProbeWiring,
@@ -105,17 +109,7 @@ def _probe(
     checks = check_keys(
         run, wiring, verdict, list_key_secrets, out_of_time=lambda: clock() - started > KEY_CHECK_BUDGET_S
     )
-    okx_seen_outside = tuple(
-        dict.fromkeys(c.okx_seen_ip for c in checks if c.okx_seen_ip and expected and c.okx_seen_ip not in expected)
-    )
-    if okx_seen_outside:
-        run.add(
-            "probe.egress.okx_seen",
-            "egress",
-            f"OKX saw calls from {', '.join(okx_seen_outside)}, which is not a Shield static IP.",
-            observed=", ".join(okx_seen_outside),
-            expected=", ".join(expected),
-        )
+    okx_seen_outside = _okx_seen_outside(run, checks, expected)
 
     # 3b: the opt-in repair of what step 3 found (imported only when on: the cold start stays as it was).
     if config.repair_mode != "off":
@@ -135,13 +129,7 @@ def _probe(
     checked = [c for c in checks if c.checked]
     bound_ok = [c for c in checked if c.correctly_bound]
     summarise(run, verdict, expected, checks, checked, bound_ok, egress_ok, wrong_ips)
-    run.details["egress"] = {
-        "state": verdict.state.value if not okx_seen_outside else EgressState.MISMATCH.value,
-        "consensus_ip": verdict.consensus_ip,
-        "answers": verdict.answers,
-        "unanswered": verdict.unanswered,
-        "okx_seen_outside": list(okx_seen_outside),
-    }
+    run.details["egress"] = _egress_details(verdict, okx_seen_outside)
     run.details["trading"] = trading
     return ProbeOutcome(
         run.report(),
@@ -151,6 +139,32 @@ def _probe(
         keys_correctly_bound=len(bound_ok),
         trading=trading,
     )
+
+
+def _okx_seen_outside(run: ProbeRun, checks: list[KeyCheck], expected: tuple[str, ...]) -> tuple[str, ...]:
+    """The IPs OKX named in 50110 answers that are not Shield's: a second, independent egress observation."""
+    seen = tuple(
+        dict.fromkeys(c.okx_seen_ip for c in checks if c.okx_seen_ip and expected and c.okx_seen_ip not in expected)
+    )
+    if seen:
+        run.add(
+            "probe.egress.okx_seen",
+            "egress",
+            f"OKX saw calls from {', '.join(seen)}, which is not a Shield static IP.",
+            observed=", ".join(seen),
+            expected=", ".join(expected),
+        )
+    return seen
+
+
+def _egress_details(verdict: EgressVerdict, okx_seen_outside: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "state": verdict.state.value if not okx_seen_outside else EgressState.MISMATCH.value,
+        "consensus_ip": verdict.consensus_ip,
+        "answers": verdict.answers,
+        "unanswered": verdict.unanswered,
+        "okx_seen_outside": list(okx_seen_outside),
+    }
 
 
 def _direct_contrast(run: ProbeRun, config: ProbeConfig, direct_echo: DirectEcho) -> None:
