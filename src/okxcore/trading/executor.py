@@ -37,7 +37,7 @@ from okxcore.aws.state import TradingGuard
 from okxcore.client import OkxClient
 from okxcore.credentials import OkxKeySecret
 from okxcore.errors import OkxShieldError
-from okxcore.trading.execute import execute, poll_fills, read_guard
+from okxcore.trading.execute import Execution, execute, poll_fills, read_guard
 from okxcore.trading.lifetimes import (
     DEFAULT_MAX_LIFETIME_S,
     SHORT_LIFETIME_S,
@@ -122,21 +122,10 @@ def run_plan(
     `load_key` reads the key's secret (no OKX call); `connect` makes the client that talks to OKX;
     `max_lifetime_s` is the stack's ceiling on a limit order's lifetime (lifetimes.py).
     """
-    current = read_guard(guard)
-    if isinstance(current, str):
-        return TradeRun(plan, RunStatus.ERROR, error=current)
-    if current.paused:
-        return TradeRun(plan, RunStatus.PAUSED, guard=current, demo=_demo_of(load_key))
     scheduled = plan.slot.timestamp()
-    late_by = clock() - scheduled
-    if late_by > plan.caps.max_delay_s:
-        return TradeRun(
-            plan,
-            RunStatus.TOO_LATE,
-            demo=_demo_of(load_key),
-            error=f"this delivery came {late_by:.0f} s after its slot, over caps.max_delay_s "
-            f"({plan.caps.max_delay_s} s); the slot is skipped so that a stale retry cannot trade.",
-        )
+    stopped, late_by = _gate(plan, guard, load_key, clock)
+    if stopped is not None:
+        return stopped
     run = TradeRun(plan, RunStatus.ERROR)
     try:
         key = load_key()
@@ -176,16 +165,40 @@ def run_plan(
     run.canceled.extend(end_short_lived(client, plan, executed.results))
     run.legs = sorted([*executed.results, *prep.skipped], key=_leg_order)
     run.guard = executed.paused_by
-    if any(leg.status in {LegStatus.FAILED, LegStatus.UNKNOWN} for leg in run.legs):
-        run.status = RunStatus.FAILED
-    elif executed.paused_by is not None:
-        run.status = RunStatus.PAUSED
-    elif executed.stopped:
-        run.status = RunStatus.FAILED if executed.stopped_by_error else RunStatus.TOO_LATE
-        run.error = executed.stopped
-    else:
-        run.status = RunStatus.DONE
+    run.status, run.error = _final_status(run.legs, executed)
     return run
+
+
+def _gate(
+    plan: TradePlan, guard: GuardReader, load_key: Callable[[], OkxKeySecret], clock: Clock
+) -> tuple[TradeRun | None, float]:
+    """The run that ends before the key is used (guard unreadable or set, delivery too late), or None; and
+    how late the delivery is. The guard is read before anything else."""
+    current = read_guard(guard)
+    if isinstance(current, str):
+        return TradeRun(plan, RunStatus.ERROR, error=current), 0.0
+    if current.paused:
+        return TradeRun(plan, RunStatus.PAUSED, guard=current, demo=_demo_of(load_key)), 0.0
+    late_by = clock() - plan.slot.timestamp()
+    if late_by > plan.caps.max_delay_s:
+        return TradeRun(
+            plan,
+            RunStatus.TOO_LATE,
+            demo=_demo_of(load_key),
+            error=f"this delivery came {late_by:.0f} s after its slot, over caps.max_delay_s "
+            f"({plan.caps.max_delay_s} s); the slot is skipped so that a stale retry cannot trade.",
+        ), late_by
+    return None, late_by
+
+
+def _final_status(legs: list[LegResult], executed: Execution) -> tuple[RunStatus, str]:
+    if any(leg.status in {LegStatus.FAILED, LegStatus.UNKNOWN} for leg in legs):
+        return RunStatus.FAILED, ""
+    if executed.paused_by is not None:
+        return RunStatus.PAUSED, ""
+    if executed.stopped:
+        return (RunStatus.FAILED if executed.stopped_by_error else RunStatus.TOO_LATE), executed.stopped
+    return RunStatus.DONE, ""
 
 
 def _demo_of(load_key: Callable[[], OkxKeySecret]) -> bool | None:
