@@ -262,6 +262,8 @@ class OkxClient:
         """Any endpoint, for `okx-shield call`. POSTs are not retried."""
         return self._call(method, path, params=params, body=body, auth=auth, safe=method == "GET")
 
+    # Over 60 lines: one retry loop, where every way an attempt can end (sent or not, answered or not, an order
+    # or a read) must be decided in one place, so that an order is never resent blindly.
     def _call(
         self,
         method: Literal["GET", "POST"],

@@ -117,6 +117,7 @@ def _key_details(verdict: KeyVerdict) -> dict[str, Any]:
     }
 
 
+# Over 60 lines: the report's parts (summary lines, key table, details) in the order the reader sees them.
 def build_report(
     request: AuditRequest,
     verdicts: list[KeyVerdict],
