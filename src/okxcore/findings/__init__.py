@@ -116,6 +116,19 @@ def check_id(key: str) -> str:
     return key.partition(":")[0]
 
 
+def _weighed(check: str, found: Rule, resource: str, message: str, observed: str, expected: str, fix: str) -> Finding:
+    return Finding(
+        check_id=check,
+        severity=found.severity,
+        status=found.status,
+        resource=resource,
+        message=message or found.wording,
+        observed=observed,
+        expected=expected,
+        remediation=fix,
+    )
+
+
 def finding(
     key: str,
     resource: str,
@@ -129,16 +142,8 @@ def finding(
     """A finding weighed by the table. `remediation=None` takes the table's fix; "" means none. `check` names
     the check shown, for a row that stands for a family (rotation.<step>)."""
     found = RULES[key]
-    return Finding(
-        check_id=check or check_id(key),
-        severity=found.severity,
-        status=found.status,
-        resource=resource,
-        message=message or found.wording,
-        observed=observed,
-        expected=expected,
-        remediation=found.fix if remediation is None else remediation,
-    )
+    fix = found.fix if remediation is None else remediation
+    return _weighed(check or check_id(key), found, resource, message, observed, expected, fix)
 
 
 def error_finding(
@@ -159,13 +164,4 @@ def error_finding(
     if remediation is None:
         hint = error.hint if isinstance(error, OkxShieldError) else ""
         remediation = hint or found.fix
-    return Finding(
-        check_id=check,
-        severity=found.severity,
-        status=found.status,
-        resource=resource,
-        message=message or found.wording,
-        observed=observed,
-        expected=expected,
-        remediation=remediation,
-    )
+    return _weighed(check, found, resource, message, observed, expected, remediation)
