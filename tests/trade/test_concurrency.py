@@ -4,6 +4,7 @@ order, counted at the simulator. The store is moto's DynamoDB made atomic (okxlo
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 
 import boto3
@@ -20,8 +21,18 @@ def slot_now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-def test_the_store_is_atomic_one_of_many_concurrent_conditional_puts_wins(stack):
-    # Given 16 threads that all create the same item only if it does not exist
+def test_the_store_is_atomic_one_of_many_concurrent_conditional_puts_wins(stack, monkeypatch):
+    # Given moto's condition check made slow (its answer unchanged), so that without a lock around the whole
+    # check-then-write every writer would pass attribute_not_exists(id) before any of them wrote
+    from moto.dynamodb.models import table
+
+    def slow_filter_expression(*args, **kwargs):
+        time.sleep(0.05)
+        return real_filter_expression(*args, **kwargs)
+
+    real_filter_expression = table.get_filter_expression
+    monkeypatch.setattr(table, "get_filter_expression", slow_filter_expression)
+    # And 16 threads that all create the same item only if it does not exist
     client = boto3.client("dynamodb")
     barrier, wins, lock = threading.Barrier(16), [], threading.Lock()
 
