@@ -84,3 +84,17 @@ def test_probe_apply_rebinds_what_it_found_and_reports_the_keys_as_bound(fleet, 
     for key in keys.values():
         for credential in (key.api_key, key.secret, key.passphrase):
             assert all(credential not in text for text in texts)
+
+
+def test_a_master_that_cannot_repair_is_a_finding_not_the_end_of_the_probe(fleet, lambda_context):
+    stack, keys = fleet
+    before = ips(stack, keys)
+    with patched_environ({"MASTER_KEY_SECRET_NAME": P + "half"}):  # a sub-account's key, not the main account's
+        result = handler({"repair_mode": "apply"}, lambda_context)
+    assert ips(stack, keys) == before
+    [master] = [f for f in result["findings"] if f["check_id"] == "keys.repair.master"]
+    assert (master["severity"], master["status"]) == ("HIGH", "ERROR")
+    assert "sub-account's key" in master["message"]
+    manual = [f for f in result["findings"] if f["check_id"] == "keys.repair.ip_binding"]
+    assert manual and all("not repaired automatically" in f["message"] for f in manual)
+    assert any(f["check_id"] == "probe.egress.consensus" for f in result["findings"])  # the probe ran to the end

@@ -14,6 +14,7 @@ from okxcore.egress import compare_binding
 from okxcore.errors import OkxShieldError
 from okxcore.keys.repair import (
     BindingRepairer,
+    Outcome,
     RepairItem,
     RepairRecorder,
     RepairResult,
@@ -65,21 +66,56 @@ def repair_probe_keys(
         result.items = [manual_item(c.resource, c.label, reason, shield_ips) for c in targets]
     else:
         client, own_uid = master
-        subaccounts = patiently(client.subaccounts)
-        refs: list[SubKeyRef] = []
-        for check in targets:
-            api_key = wiring.load_key(check.secret_name).api_key.get_secret_value()
-            target = KeyToLocate(check.resource, check.label, api_key, config=check.config)
-            found = locate(client, own_uid, target, shield_ips=shield_ips, subaccounts=subaccounts)
-            if isinstance(found, RepairItem):
-                result.items.append(found)
-            else:
-                refs.append(found)
+        refs = _locate_all(run, wiring, client, own_uid, targets, shield_ips, result)
         recorder = wiring.state if isinstance(wiring.state, RepairRecorder) else None
         repairer = BindingRepairer(client, shield_ips, mode, actor="probe function", recorder=recorder)
         result.items = repairer.repair(refs).items + result.items
     result.deferred = deferred
     _report(run, checks, result, shield_ips)
+
+
+def _locate_all(
+    run: ProbeRun,
+    wiring: ProbeWiring,
+    client: OkxClient,
+    own_uid: str,
+    targets: list[KeyCheck],
+    shield_ips: tuple[str, ...],
+    result: RepairResult,
+) -> list[SubKeyRef]:
+    """Where the master finds each key; what cannot be located goes into `result` (a repair problem is the
+    repair's finding, never the end of the probe)."""
+    try:
+        subaccounts = patiently(client.subaccounts)
+    except OkxShieldError as exc:
+        run.add(
+            CHECK_MASTER,
+            run.config.master_secret,
+            f"IP-binding repair could not list the master's sub-accounts: {exc.message}",
+            remediation=exc.hint,
+        )
+        reason = "the master's sub-accounts could not be listed in this run"
+        result.items.extend(manual_item(c.resource, c.label, reason, shield_ips) for c in targets)
+        return []
+    refs: list[SubKeyRef] = []
+    for check in targets:
+        api_key = wiring.load_key(check.secret_name).api_key.get_secret_value()
+        target = KeyToLocate(check.resource, check.label, api_key, config=check.config)
+        try:
+            found = locate(client, own_uid, target, shield_ips=shield_ips, subaccounts=subaccounts)
+        except OkxShieldError as exc:
+            found = RepairItem(
+                check.resource,
+                check.label,
+                Outcome.FAILED,
+                f"the master could not look the key up ({exc.message}); nothing was changed",
+                remediation=exc.hint,
+            )
+        if isinstance(found, RepairItem):
+            result.items.append(found)
+        else:
+            refs.append(found)
+    return refs
 
 
 def _master(run: ProbeRun, wiring: ProbeWiring, name: str) -> tuple[OkxClient, str] | None:
