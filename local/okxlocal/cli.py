@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--out", type=Path, default=Path("okx-sim"), help="folder for the CA and certificate")
     sim.add_argument("--port", type=int, default=0)
 
-    demo = commands.add_parser("demo", help="run the three Lambdas end to end on the embedded local stack")
+    demo = commands.add_parser("demo", help="run the Lambdas end to end on the embedded local stack")
     demo.add_argument(
         "--proxy",
         choices=[k.value for k in _proxy_kinds()],

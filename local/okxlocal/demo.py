@@ -154,7 +154,7 @@ def run_demo(out: TextIO = sys.stdout, proxy_kind: ProxyKind = ProxyKind.HTTPS) 
 
 def _run_demo(out: TextIO, proxy_kind: ProxyKind) -> int:
     out.write(
-        "okx-shield demo: the three Lambdas on the embedded local stack\n"
+        "okx-shield demo: the Lambdas on the embedded local stack\n"
         f"  OKX simulator (HTTPS, throwaway CA), a real {proxy_kind.value} proxy standing in for Shield with\n"
         f"  egress {EGRESS_IP}, moto for Secrets Manager, SNS and DynamoDB. Shield's static IPs: "
         f"{EGRESS_IP} and {SECOND_SHIELD_IP}.\n"

@@ -43,7 +43,10 @@ def master_finding(resource: str, *, listed_subaccounts: int, listed_keys: int) 
 def master_error_finding(resource: str, problem: str, error: Exception | None = None) -> Finding:
     """The master key could not list sub-account keys: those keys went unaudited."""
     observed = ""
-    remediation = "Check the master key's secret and that it is the main account's key (read permission suffices)."
+    remediation = (
+        "Check the master key's secret and that it is the main account's key (read permission suffices for "
+        "the audit; IP-binding repair and rotation need trade)."
+    )
     if isinstance(error, OkxShieldError):
         observed = error.message
         remediation = error.hint or remediation

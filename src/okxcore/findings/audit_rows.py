@@ -93,7 +93,8 @@ ROWS: dict[str, Rule] = {
         H,
         ERROR,
         "sub-account keys not audited: the master key could not list them",
-        "Check the master key's secret and that it is the main account's key (read permission suffices).",
+        "Check the master key's secret and that it is the main account's key (read permission suffices for "
+        "the audit; IP-binding repair and rotation need trade).",
     ),
     "audit.master:truncated": r(
         L,
