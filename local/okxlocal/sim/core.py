@@ -60,14 +60,26 @@ class ExchangeCore:
         return ApiResponse(200, {"code": "0", "msg": "", "data": data, **extra})
 
     @staticmethod
-    def _json_body(req: ApiRequest) -> dict[str, Any]:
+    def _json_value(req: ApiRequest) -> Any:
+        """The request's JSON body: OKX answers 50000 for an empty body and 50002 for one that is not JSON."""
         if not req.body.strip():
             raise OkxError("50000")
         try:
-            body = json.loads(req.body)
+            return json.loads(req.body)
         except (ValueError, UnicodeDecodeError):
             raise OkxError("50002") from None
+
+    @classmethod
+    def _json_body(cls, req: ApiRequest) -> dict[str, Any]:
+        body = cls._json_value(req)
         if not isinstance(body, dict):
+            raise OkxError("50002")
+        return body
+
+    @classmethod
+    def _json_list_body(cls, req: ApiRequest) -> list[Any]:
+        body = cls._json_value(req)
+        if not isinstance(body, list):
             raise OkxError("50002")
         return body
 

@@ -24,47 +24,31 @@ MAX_IPS_PER_KEY = 20
 SUB_KEY_PERMS = ("read_only", "trade")
 PASSPHRASE_LENGTH = (8, 32)
 
+
+def _key_change_route(action: str, handler: str) -> Route:
+    """Creating, modifying and deleting a sub-account key share OKX's rules: main key, IP-bound, trade, 1/s."""
+    return Route(
+        f"POST subaccount/{action}",
+        handler,
+        private=True,
+        limit=1,
+        window_s=1.0,
+        need_trade=True,
+        need_master=True,
+        need_ip_bound=True,
+    )
+
+
 ROUTES: dict[str, dict[str, Route]] = {
     "/api/v5/users/subaccount/list": {
         "GET": Route("GET subaccount/list", "_subaccount_list", private=True, limit=2, need_master=True)
     },
     "/api/v5/users/subaccount/apikey": {
         "GET": Route("GET subaccount/apikey", "_subaccount_keys", private=True, limit=20, need_master=True),
-        "POST": Route(
-            "POST subaccount/apikey",
-            "_subaccount_create_key",
-            private=True,
-            limit=1,
-            window_s=1.0,
-            need_trade=True,
-            need_master=True,
-            need_ip_bound=True,
-        ),
+        "POST": _key_change_route("apikey", "_subaccount_create_key"),
     },
-    "/api/v5/users/subaccount/modify-apikey": {
-        "POST": Route(
-            "POST subaccount/modify-apikey",
-            "_subaccount_modify_key",
-            private=True,
-            limit=1,
-            window_s=1.0,
-            need_trade=True,
-            need_master=True,
-            need_ip_bound=True,
-        )
-    },
-    "/api/v5/users/subaccount/delete-apikey": {
-        "POST": Route(
-            "POST subaccount/delete-apikey",
-            "_subaccount_delete_key",
-            private=True,
-            limit=1,
-            window_s=1.0,
-            need_trade=True,
-            need_master=True,
-            need_ip_bound=True,
-        )
-    },
+    "/api/v5/users/subaccount/modify-apikey": {"POST": _key_change_route("modify-apikey", "_subaccount_modify_key")},
+    "/api/v5/users/subaccount/delete-apikey": {"POST": _key_change_route("delete-apikey", "_subaccount_delete_key")},
 }
 
 

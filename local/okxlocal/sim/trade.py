@@ -4,7 +4,6 @@ crosses), and cancel. Order queries are in :mod:`.trade_queries`.
 
 from __future__ import annotations
 
-import json
 import re
 from decimal import Decimal
 from typing import Any
@@ -86,18 +85,6 @@ class TradeApi(ExchangeCore):
         code, msg = _ALL_OK if not failed else _NONE_OK if failed == len(items) else _SOME_OK
         payload = {"code": code, "msg": msg, "data": items, "inTime": in_time, "outTime": str(self.clock.now_us())}
         return ApiResponse(200, payload)
-
-    @staticmethod
-    def _json_list_body(req: ApiRequest) -> list[Any]:
-        if not req.body.strip():
-            raise OkxError("50000")
-        try:
-            body = json.loads(req.body)
-        except (ValueError, UnicodeDecodeError):
-            raise OkxError("50002") from None
-        if not isinstance(body, list):
-            raise OkxError("50002")
-        return body
 
     def _cancel_order(self, req: ApiRequest, key: SimKey | None) -> ApiResponse:
         assert key is not None
