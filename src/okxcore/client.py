@@ -16,17 +16,16 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 import requests
-from pydantic import BaseModel, ValidationError
 
+from okxcore.answers import answer_data, many, one
 from okxcore.credentials import OkxKeySecret
 from okxcore.endpoints import REGION_BASE_URLS, Region, okx_base_url
 from okxcore.errors import (
     RETRYABLE_ERRORS,
-    UNAVAILABLE_CODE,
     CancelInProgressError,
     OkxApiError,
     OkxAuthError,
@@ -34,10 +33,7 @@ from okxcore.errors import (
     OrderAlreadyFinalError,
     OrderNotFoundError,
     OrderOutcomeUnknownError,
-    ServiceBusyError,
     TimestampExpiredError,
-    error_for,
-    order_error_for,
 )
 from okxcore.models import (
     AccountConfig,
@@ -78,7 +74,6 @@ class Timeouts:
 
 AuthenticatedCallback = Callable[[str], None]
 PAGE_LIMIT = 100  # OKX's largest page for order lists
-ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class OkxClient:
@@ -124,7 +119,7 @@ class OkxClient:
         return int(self._clock() * 1000) + self.clock_offset_ms
 
     def server_time(self) -> ServerTime:
-        return self._one(ServerTime, self._call("GET", "/api/v5/public/time", auth=False))
+        return one(ServerTime, self._call("GET", "/api/v5/public/time", auth=False))
 
     def sync_clock(self) -> int:
         """Measure the offset to OKX's clock (midpoint of the round trip) and use it from now on."""
@@ -137,21 +132,21 @@ class OkxClient:
     # --- account ------------------------------------------------------------------------------
 
     def account_config(self) -> AccountConfig:
-        return self._one(AccountConfig, self._call("GET", "/api/v5/account/config"))
+        return one(AccountConfig, self._call("GET", "/api/v5/account/config"))
 
     def balance(self, currencies: list[str] | None = None) -> Balance:
         params = {"ccy": ",".join(currencies)} if currencies else None
-        return self._one(Balance, self._call("GET", "/api/v5/account/balance", params=params))
+        return one(Balance, self._call("GET", "/api/v5/account/balance", params=params))
 
     # --- market data --------------------------------------------------------------------------
 
     def ticker(self, inst_id: str) -> Ticker:
-        return self._one(Ticker, self._call("GET", "/api/v5/market/ticker", params={"instId": inst_id}, auth=False))
+        return one(Ticker, self._call("GET", "/api/v5/market/ticker", params={"instId": inst_id}, auth=False))
 
     def instruments(self, inst_type: str = "SPOT", inst_id: str | None = None) -> list[Instrument]:
         params = {"instType": inst_type, **({"instId": inst_id} if inst_id else {})}
         data = self._call("GET", "/api/v5/public/instruments", params=params, auth=False)
-        return self._many(Instrument, data)
+        return many(Instrument, data)
 
     def instrument(self, inst_id: str, inst_type: str = "SPOT") -> Instrument | None:
         found = self.instruments(inst_type, inst_id)
@@ -163,7 +158,7 @@ class OkxClient:
         """Send one order. Never retried here: an unknown outcome raises OrderOutcomeUnknownError."""
         headers = {"expTime": str(expires_at_ms)} if expires_at_ms is not None else None
         data = self._call("POST", "/api/v5/trade/order", body=order.to_body(), safe=False, headers=headers, order=order)
-        return self._one(OrderAck, data)
+        return one(OrderAck, data)
 
     def get_order(self, inst_id: str, *, ord_id: str | None = None, cl_ord_id: str | None = None) -> Order | None:
         """The order by ordId or clOrdId (OKX returns the latest with that clOrdId); None if OKX has none."""
@@ -174,14 +169,14 @@ class OkxClient:
             data = self._call("GET", "/api/v5/trade/order", params=params)
         except OrderNotFoundError:
             return None
-        return self._one(Order, data) if data else None
+        return one(Order, data) if data else None
 
     def pending_orders(self, inst_id: str | None = None) -> list[Order]:
         """Every live or partially filled spot order of the account (of one instrument), newest first."""
         params = {"instType": "SPOT", "limit": str(PAGE_LIMIT), **({"instId": inst_id} if inst_id else {})}
         orders: list[Order] = []
         while True:
-            page = self._many(Order, self._call("GET", "/api/v5/trade/orders-pending", params=params))
+            page = many(Order, self._call("GET", "/api/v5/trade/orders-pending", params=params))
             orders.extend(page)
             if len(page) < PAGE_LIMIT:
                 return orders
@@ -204,7 +199,7 @@ class OkxClient:
                 if outcome.state != "requested" or attempt == 2:
                     return outcome
                 continue
-            ack = self._one(OrderAck, data)
+            ack = one(OrderAck, data)
             return CancelOutcome(inst_id=inst_id, cl_ord_id=cl_ord_id, state="requested", ord_id=ack.ord_id)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -219,12 +214,12 @@ class OkxClient:
     # --- sub-accounts (master key) ------------------------------------------------------------
 
     def subaccounts(self) -> list[SubAccount]:
-        return self._many(SubAccount, self._call("GET", "/api/v5/users/subaccount/list"))
+        return many(SubAccount, self._call("GET", "/api/v5/users/subaccount/list"))
 
     def subaccount_api_keys(self, sub_acct: str, api_key: str | None = None) -> list[SubAccountApiKey]:
         params = {"subAcct": sub_acct, **({"apiKey": api_key} if api_key else {})}
         data = self._call("GET", "/api/v5/users/subaccount/apikey", params=params)
-        return [key.model_copy(update={"sub_acct": sub_acct}) for key in self._many(SubAccountApiKey, data)]
+        return [key.model_copy(update={"sub_acct": sub_acct}) for key in many(SubAccountApiKey, data)]
 
     def modify_subaccount_api_key(self, sub_acct: str, api_key: str, *, ips: Sequence[str]) -> SubAccountApiKey:
         """Replace the key's whole IP list (OKX semantics: an empty list unbinds every IP); returns the key as OKX
@@ -233,20 +228,20 @@ class OkxClient:
         The list is checked first (bad entry, more than 20: InvalidInputError, nothing sent)."""
         body = {"subAcct": sub_acct, "apiKey": api_key, "ip": ip_list_text(ips, source="modify-apikey")}
         data = self._call("POST", "/api/v5/users/subaccount/modify-apikey", body=body, safe=False)
-        return self._one(SubAccountApiKey, data).model_copy(update={"sub_acct": sub_acct})
+        return one(SubAccountApiKey, data).model_copy(update={"sub_acct": sub_acct})
 
     def create_subaccount_api_key(
         self, sub_acct: str, *, label: str, passphrase: str, perm: str, ips: list[str]
     ) -> CreatedSubAccountApiKey:
         body = {"subAcct": sub_acct, "label": label, "passphrase": passphrase, "perm": perm, "ip": ",".join(ips)}
         data = self._call("POST", "/api/v5/users/subaccount/apikey", body=body, safe=False)
-        return self._one(CreatedSubAccountApiKey, data)
+        return one(CreatedSubAccountApiKey, data)
 
     def delete_subaccount_api_key(self, sub_acct: str, api_key: str) -> str:
         """Deletes the key; returns the sub-account OKX confirmed."""
         body = {"subAcct": sub_acct, "apiKey": api_key}
         data = self._call("POST", "/api/v5/users/subaccount/delete-apikey", body=body, safe=False)
-        return self._one(SubAccount, data).sub_acct
+        return one(SubAccount, data).sub_acct
 
     # --- the one request path -----------------------------------------------------------------
 
@@ -313,7 +308,7 @@ class OkxClient:
             except requests.RequestException as exc:
                 raise OkxTransportError(f"{method} {path} failed: {exc.__class__.__name__}") from None
             try:
-                data = self._result(response, path, order.cl_ord_id if order is not None else item_id)
+                data = answer_data(response, path, order.cl_ord_id if order is not None else item_id)
             except OkxApiError as error:
                 if auth and not isinstance(error, OkxAuthError):
                     self._authenticated()
@@ -362,60 +357,3 @@ class OkxClient:
             headers=headers,
             timeout=(self.timeouts.connect_s, self.timeouts.read_s),
         )
-
-    def _result(self, response: requests.Response, path: str, item_id: str | None) -> list[dict[str, Any]]:
-        try:
-            payload = response.json()
-        except (ValueError, RecursionError):  # not JSON, not text, or nested past the parser's depth
-            payload = None
-        if not isinstance(payload, dict) or "code" not in payload:
-            if response.status_code >= 500 or response.status_code == 429:
-                raise ServiceBusyError(
-                    UNAVAILABLE_CODE, f"HTTP {response.status_code}", http_status=response.status_code, path=path
-                )
-            raise OkxApiError(
-                f"HTTP{response.status_code}", "not an OKX JSON answer", http_status=response.status_code, path=path
-            )
-        code = str(payload.get("code"))
-        data = _data_items(payload.get("data"))
-        if data is None:
-            if code not in {"0", "1", "2"}:
-                raise error_for(code, str(payload.get("msg", "")), http_status=response.status_code, path=path)
-            raise OkxApiError(
-                f"HTTP{response.status_code}", "an OKX answer whose data is not a list of objects", path=path
-            )
-        if code == "0" and item_id is None:
-            return data
-        if item_id is not None and code in {"0", "1", "2"} and data:
-            item = data[0]
-            s_code = str(item.get("sCode", code))
-            if s_code != "0":
-                raise order_error_for(s_code, str(item.get("sMsg", "")), cl_ord_id=item_id, path=path)
-            return data
-        if code != "0":
-            raise error_for(code, str(payload.get("msg", "")), http_status=response.status_code, path=path)
-        return data
-
-    def _one(self, model: type[ModelT], data: list[dict[str, Any]]) -> ModelT:
-        if not data:
-            raise OkxApiError("empty", "OKX answered with no data", path=model.__name__)
-        return self._parse(model, data[0])
-
-    def _many(self, model: type[ModelT], data: list[dict[str, Any]]) -> list[ModelT]:
-        return [self._parse(model, item) for item in data]
-
-    def _parse(self, model: type[ModelT], item: dict[str, Any]) -> ModelT:
-        try:
-            return model.model_validate(item)
-        except ValidationError as exc:
-            fields = ", ".join(".".join(str(p) for p in err["loc"]) for err in exc.errors(include_input=False))
-            raise OkxApiError("parse", f"unexpected {model.__name__} answer (fields: {fields})") from None
-
-
-def _data_items(data: object) -> list[dict[str, Any]] | None:
-    """OKX's `data`: a list of objects (empty when absent); None when it is anything else."""
-    if data is None or data == "":
-        return []
-    if isinstance(data, list) and all(isinstance(item, dict) for item in data):
-        return data
-    return None
