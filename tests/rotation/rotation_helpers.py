@@ -111,5 +111,3 @@ def _fp(api_key: str) -> str:
     from okxcore.audit.fleet import fingerprint
 
     return fingerprint(api_key)
-
-
