@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from collections.abc import Sequence
@@ -230,6 +231,11 @@ class SubAccountApiKey(OkxModel):
     ip: IpList = ()
     ts: OptInt = None
     sub_acct: str = Field(default="", alias="subAcct")
+
+
+def fingerprint(api_key: str) -> str:
+    """Matches a secret's key with the master's listing without keeping or comparing the key as such."""
+    return hashlib.sha256(api_key.encode()).hexdigest()
 
 
 def ip_list_text(ips: Sequence[str], *, source: str) -> str:

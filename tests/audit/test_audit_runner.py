@@ -11,7 +11,6 @@ import pytest
 from moto import mock_aws
 
 from okxcore.audit import AuditRequest, AuditSources, FleetRetry, RateGate, metric_points, run_audit
-from okxcore.audit.fleet import fingerprint
 from okxcore.audit.models import DAY_MS, CreationTime, FleetStats, KeySubject
 from okxcore.audit.reporting import build_report
 from okxcore.audit.rules import evaluate_key
@@ -19,7 +18,7 @@ from okxcore.aws.fleet_secrets import SecretMetadata
 from okxcore.aws.sns import publish_report
 from okxcore.credentials import parse_okx_key_secret
 from okxcore.errors import ProxyUnreachableError, SecretFormatError, error_for
-from okxcore.models import AccountConfig
+from okxcore.models import AccountConfig, fingerprint
 from okxcore.report import SNS_MESSAGE_LIMIT_BYTES, TEXT_BUDGET_BYTES
 
 NOW = 1_800_000_000_000

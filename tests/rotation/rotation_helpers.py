@@ -108,6 +108,6 @@ class RotationHarness:
 
 
 def _fp(api_key: str) -> str:
-    from okxcore.audit.fleet import fingerprint
+    from okxcore.models import fingerprint
 
     return fingerprint(api_key)

@@ -6,8 +6,8 @@ expected: OkxClient retries 50011 with jittered backoff, and when a key is still
 client's retries this runner tries it again, later, a few more times, counting every such retry. Nothing is
 lost to a rate limit without an ERROR finding saying so.
 
-The optional master key lists its sub-accounts' keys (perm, ip, creation `ts`); those calls go through a
-client-side gate below OKX's 20-per-2-s limit for the master.
+The optional master key lists its sub-accounts' keys (okxcore.audit.master_listing), and the listing is
+matched with the keys held here.
 
 Every key's task catches everything: one failing key never stops the others.
 """
@@ -16,86 +16,31 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import hashlib
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from dataclasses import dataclass
 
 from okxcore.audit.fleet_rules import (
     account_limit_findings,
     listing_error_finding,
-    master_error_finding,
-    master_finding,
-    master_truncation_finding,
     no_expected_ips_finding,
     no_keys_finding,
 )
+from okxcore.audit.master_listing import Listing, list_subaccount_keys, listed_subject, match_listing
 from okxcore.audit.models import AuditRequest, CreationTime, FleetStats, KeyOrigin, KeySubject, KeyVerdict
-
-# FleetRetry and RateGate are re-exported: okxcore.keys paces its own calls with them.
-from okxcore.audit.pacing import FleetRetry as FleetRetry
-from okxcore.audit.pacing import RateGate as RateGate
-from okxcore.audit.pacing import Tracker, with_fleet_retry
-from okxcore.audit.prefetch import PREFETCH_CHUNK, LastUses, LoadKeys, Prefetched, Rotations, prefetch
+from okxcore.audit.prefetch import PREFETCH_CHUNK, Prefetched, prefetch
 from okxcore.audit.reporting import build_report
 from okxcore.audit.rotation_rules import rotation_view
 from okxcore.audit.rules import evaluate_key
-from okxcore.aws.fleet_secrets import SecretMetadata, TagSelector
+from okxcore.audit.sources import AuditSources
+from okxcore.aws.fleet_secrets import SecretMetadata
 from okxcore.aws.rotation_state import RotationRecord
-from okxcore.client import OkxClient
 from okxcore.credentials import OkxKeySecret
-from okxcore.models import AccountConfig, SubAccount, SubAccountApiKey
+from okxcore.models import AccountConfig, SubAccountApiKey, fingerprint
+from okxcore.pacing import Tracker, with_fleet_retry
 from okxcore.report import Finding, Report
-
-if TYPE_CHECKING:
-    from okxcore.keys.repair import RepairRecorder
-
-T = TypeVar("T")
-
-# OKX: sub-account key listing, 20 requests per 2 s per user (the master). The window is stretched a little so
-# that network jitter cannot squeeze 21 requests into OKX's 2 s.
-MASTER_LISTING_LIMIT = 20
-MASTER_LISTING_WINDOW_S = 2.2
-# OKX returns at most this many sub-accounts per page of users/subaccount/list.
-SUBACCOUNT_PAGE = 100
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-@dataclass
-class AuditSources:
-    """Where the audit gets things: injected so that okxcore needs neither boto3 nor Lambda here."""
-
-    list_secrets: Callable[[TagSelector | None, str], list[SecretMetadata]]
-    describe_secret: Callable[[str], SecretMetadata | None]
-    load_key: Callable[[str], OkxKeySecret]
-    # An OKX client through Shield for the key held in the named secret.
-    client_for: Callable[[OkxKeySecret, str], OkxClient]
-    # The last authenticated use okx-shield recorded for the named secret's key (epoch ms).
-    last_key_use_ms: Callable[[str], int | None]
-    expected_ips: tuple[str, ...] = ()
-    # The rotation function's record of the named secret (how its last rotation ended), if it has one.
-    rotation_record: Callable[[str], RotationRecord | None] = lambda _name: None
-    # Batched readers for large fleets (okxcore.audit.prefetch); None: one read per key.
-    load_keys: LoadKeys | None = None
-    last_key_uses_ms: LastUses | None = None
-    rotation_records: Rotations | None = None
-    now_ms: Callable[[], int] = _now_ms
-    sleep: Callable[[float], None] = time.sleep
-    retry: FleetRetry = field(default_factory=FleetRetry)
-    # Where applied IP-binding repairs are recorded (the state table); None: not recorded.
-    repair_recorder: RepairRecorder | None = None
-
-
-def fingerprint(api_key: str) -> str:
-    """Matches a secret's key with the master's listing without keeping or comparing the key as such."""
-    return hashlib.sha256(api_key.encode()).hexdigest()
 
 
 @dataclass
@@ -120,14 +65,6 @@ class _Observation:
         self.subject = _secret_subject(self, None)
         self.key, self.config, self.meta = None, None, None
         return self
-
-
-@dataclass
-class _Listing:
-    keys: list[SubAccountApiKey] = field(default_factory=list)
-    subaccounts: list[SubAccount] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    client: OkxClient | None = None  # the master's client, once it proved to be a main account's key
 
 
 def _observe(
@@ -160,61 +97,6 @@ def _observe(
     except Exception as exc:
         observation.call_error = exc
     return observation
-
-
-def _list_subaccount_keys(
-    master: _Observation, sources: AuditSources, pool: ThreadPoolExecutor, tracker: Tracker
-) -> _Listing:
-    listing = _Listing()
-    if master.key is None or master.config is None:
-        listing.findings.append(master_error_finding(master.name, "the master key itself could not be used"))
-        return listing
-    if master.config.is_sub_account:
-        listing.findings.append(
-            master_error_finding(master.name, "the master secret holds a sub-account's key, not the main account's")
-        )
-        return listing
-    key = master.key
-    try:
-        client = sources.client_for(key, master.name)
-        listing.client = client
-        listing.subaccounts = pool.submit(
-            contextvars.copy_context().run, tracker.run, lambda: with_fleet_retry(client.subaccounts, sources, tracker)
-        ).result()
-    except Exception as exc:
-        listing.findings.append(master_error_finding(master.name, "listing the sub-accounts failed", exc))
-        return listing
-    if len(listing.subaccounts) >= SUBACCOUNT_PAGE:
-        listing.findings.append(master_truncation_finding(master.name, len(listing.subaccounts)))
-    gate = RateGate(MASTER_LISTING_LIMIT, MASTER_LISTING_WINDOW_S, sleep=sources.sleep)
-
-    def keys_of(sub_acct: str) -> list[SubAccountApiKey]:
-        def call() -> list[SubAccountApiKey]:
-            gate.acquire()
-            return client.subaccount_api_keys(sub_acct)
-
-        return with_fleet_retry(call, sources, tracker)
-
-    futures: list[tuple[str, Future[list[SubAccountApiKey]]]] = [
-        (
-            sub.sub_acct,
-            pool.submit(contextvars.copy_context().run, tracker.run, lambda name=sub.sub_acct: keys_of(name)),
-        )
-        for sub in listing.subaccounts
-    ]
-    for sub_acct, future in futures:
-        try:
-            listing.keys.extend(future.result())
-        except Exception as exc:
-            listing.findings.append(
-                master_error_finding(
-                    f"subaccount:{sub_acct}", f"listing the keys of sub-account {sub_acct} failed", exc
-                )
-            )
-    listing.findings.append(
-        master_finding(master.name, listed_subaccounts=len(listing.subaccounts), listed_keys=len(listing.keys))
-    )
-    return listing
 
 
 def _ms(value: object) -> int | None:
@@ -251,19 +133,6 @@ def _secret_subject(observation: _Observation, listed: SubAccountApiKey | None) 
         secret_error=observation.secret_error,
         call_error=observation.call_error,
         rotation=rotation_view(meta, observation.rotation),
-    )
-
-
-def _listed_subject(listed: SubAccountApiKey, index: int) -> KeySubject:
-    label = listed.label or f"key-{index}"
-    return KeySubject(
-        resource=f"subaccount:{listed.sub_acct}/{label}",
-        label=listed.label,
-        origin="sub-account",
-        perm=listed.perm,
-        ips=listed.ip,
-        account=listed.sub_acct,
-        created=CreationTime(listed.ts, "OKX's creation time (ts)") if listed.ts else None,
     )
 
 
@@ -348,22 +217,14 @@ def run_audit(request: AuditRequest, sources: AuditSources) -> Report:
     with ThreadPoolExecutor(max_workers=request.max_workers, thread_name_prefix="okx-audit") as pool:
         futures = _submit_in_chunks(pool, selected, submit_order, request.master_secret, sources, tracker)
         observations = [futures[index].result() for index in range(len(selected))]
-        listing = _Listing()
+        listing = Listing()
         master = next((o for o in observations if o.role == "master"), None)
         if master is not None:
-            listing = _list_subaccount_keys(master, sources, pool, tracker)
+            listing = list_subaccount_keys(master.name, master.key, master.config, sources, pool, tracker)
 
-    by_fingerprint = {o.fingerprint: o for o in observations if o.fingerprint}
-    matched: dict[str, SubAccountApiKey] = {}
-    listed_only: list[SubAccountApiKey] = []
-    for listed in listing.keys:
-        fp = fingerprint(listed.api_key) if listed.api_key else ""
-        if fp in by_fingerprint:
-            matched[fp] = listed
-        else:
-            listed_only.append(listed)
+    matched, listed_only = match_listing((o.fingerprint for o in observations), listing)
     subjects = [o.subject or _secret_subject(o, matched.get(o.fingerprint)) for o in observations]
-    subjects += [_listed_subject(listed, index) for index, listed in enumerate(listed_only, start=1)]
+    subjects += [listed_subject(listed, index) for index, listed in enumerate(listed_only, start=1)]
     verdicts: list[KeyVerdict] = [
         evaluate_key(s, thresholds=request.thresholds, expected_ips=sources.expected_ips, now_ms=now_ms)
         for s in subjects

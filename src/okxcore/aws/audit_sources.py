@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
-from okxcore.audit.fleet import AuditSources
+from okxcore.audit.sources import AuditSources
 from okxcore.aws.fleet_secrets import SecretMetadata, TagSelector, describe_secret, list_secrets
 from okxcore.aws.rotation_state import DynamoRotationLedger
 from okxcore.client import OkxClient

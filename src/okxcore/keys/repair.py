@@ -25,7 +25,6 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
-from okxcore.audit.fleet import RateGate
 from okxcore.client import OkxClient
 from okxcore.egress import compare_binding
 from okxcore.errors import (
@@ -38,6 +37,7 @@ from okxcore.errors import (
 from okxcore.findings import finding
 from okxcore.keys.modes import RepairMode
 from okxcore.models import OKX_MAX_IPS_PER_KEY, SubAccountApiKey
+from okxcore.pacing import RateGate
 from okxcore.report import Finding
 
 CHECK_REPAIR = "keys.repair.ip_binding"

@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from okxcore.audit.fleet import MASTER_LISTING_LIMIT, MASTER_LISTING_WINDOW_S, FleetRetry, RateGate
 from okxcore.client import OkxClient
 from okxcore.errors import KeyGoneError, OkxShieldError, RateLimitedError, SubAccountKeyNotFoundError
 from okxcore.keys.modes import RepairMode
@@ -28,6 +27,7 @@ from okxcore.keys.repair import (
     manual_item,
 )
 from okxcore.models import AccountConfig, SubAccount
+from okxcore.pacing import MASTER_LISTING_LIMIT, MASTER_LISTING_WINDOW_S, FleetRetry, RateGate
 
 T = TypeVar("T")
 PATIENCE = FleetRetry()

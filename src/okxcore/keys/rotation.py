@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from okxcore.audit.fleet import fingerprint
 from okxcore.aws.rotation_secrets import SecretVersions
 from okxcore.aws.rotation_state import PendingDeletion, RotationRecord, RotationStatus
 from okxcore.credentials import OkxKeySecret, parse_okx_key_secret
@@ -42,7 +41,7 @@ from okxcore.keys.rotation_model import (
 from okxcore.keys.rotation_okx import MasterKeys, by_fingerprint, by_label, locate
 from okxcore.keys.rotation_ports import OkxClients, RotationLedger, RotationSettings, SecretVersionStore, StepResult
 from okxcore.keys.rotation_sweep import sweep
-from okxcore.models import SubAccountApiKey
+from okxcore.models import SubAccountApiKey, fingerprint
 
 
 def _now_ms() -> int:

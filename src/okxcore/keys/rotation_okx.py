@@ -12,12 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
-from okxcore.audit.fleet import fingerprint
 from okxcore.client import OkxClient
 from okxcore.credentials import OkxKeySecret
 from okxcore.errors import KeyGoneError, OkxShieldError, RateLimitedError
 from okxcore.keys.rotation_model import RotationError, Step, describe_error, master_refused
-from okxcore.models import AccountConfig, CreatedSubAccountApiKey, SubAccountApiKey
+from okxcore.models import AccountConfig, CreatedSubAccountApiKey, SubAccountApiKey, fingerprint
 
 if TYPE_CHECKING:
     from okxcore.keys.rotation_ports import OkxClients

@@ -7,11 +7,11 @@ The keys in `keep` (AWSCURRENT's) are never deleted, whatever the records say.
 
 from __future__ import annotations
 
-from okxcore.audit.fleet import fingerprint
 from okxcore.aws.rotation_state import RotationRecord
 from okxcore.keys.rotation_model import rotation_label, secret_label_prefix
 from okxcore.keys.rotation_okx import MasterKeys
 from okxcore.keys.rotation_ports import RotationLedger
+from okxcore.models import fingerprint
 
 
 def sweep(

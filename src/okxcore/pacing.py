@@ -1,7 +1,8 @@
-"""Pacing the audit's calls: OKX's rate limits (a sliding-window gate, fleet-level retries) and counting.
+"""Pacing calls to OKX within its rate limits: a sliding-window gate, fleet-level retries, and counting.
 
-OkxClient retries 50011 with jittered backoff; a key still rate limited after that is tried again here,
-later, a few more times (`FleetRetry`), and every such retry is counted (`_Tracker`).
+Shared by the audit (okxcore.audit) and the key repairs (okxcore.keys). OkxClient retries 50011 with jittered
+backoff; a key still rate limited after that is tried again here, later, a few more times (`FleetRetry`), and
+every such retry is counted (`Tracker`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,14 @@ from okxcore.errors import RateLimitedError
 
 T = TypeVar("T")
 
+# OKX: sub-account key listing, 20 requests per 2 s per user (the master). The window is stretched a little so
+# that network jitter cannot squeeze 21 requests into OKX's 2 s.
+MASTER_LISTING_LIMIT = 20
+MASTER_LISTING_WINDOW_S = 2.2
+
 
 class _Pacing(Protocol):
-    """What the fleet retry needs of the audit's sources."""
+    """What the fleet retry needs of its caller (the audit's sources)."""
 
     @property
     def retry(self) -> FleetRetry: ...
