@@ -1,25 +1,18 @@
 """The audit's checks: which finding each key gets. How much each weighs is decided in okxcore.findings.
 
 Everything here is pure: facts in (a `KeySubject`, thresholds, the expected Shield IPs, "now"), findings
-out. The fleet runner gathers the facts; the report only sorts and renders what these rules said.
+out. The fleet runner gathers the facts; the report only sorts and renders what these rules said. The IP
+binding checks are in ip_rules.py, the rotation-managed age in rotation_rules.py.
 
 The severity policy, in words, is okxcore.findings' docstring.
 """
 
 from __future__ import annotations
 
-import ipaddress
-from datetime import UTC, datetime
-
-from okxcore.audit.models import (
-    DAY_MS,
-    OKX_MAX_IPS_PER_KEY,
-    OKX_UNBOUND_DELETION_DAYS,
-    KeySubject,
-    KeyVerdict,
-    Thresholds,
-)
+from okxcore.audit.ip_rules import ip_binding_findings, ip_limit_findings
+from okxcore.audit.models import DAY_MS, KeySubject, KeyVerdict, Thresholds
 from okxcore.audit.rotation_rules import managed_age_finding, rotation_failure_finding
+from okxcore.audit.rule_text import days_text, iso_day, subject_finding
 from okxcore.credentials import PURPOSE_PERMISSIONS
 from okxcore.errors import (
     EnvironmentMismatchError,
@@ -32,7 +25,7 @@ from okxcore.errors import (
     ProxyError,
     RateLimitedError,
 )
-from okxcore.findings import error_finding, finding
+from okxcore.findings import error_finding
 from okxcore.report import Finding
 
 AUDIT_USE_NOTE = (
@@ -40,28 +33,6 @@ AUDIT_USE_NOTE = (
     "clock; countdowns and dormancy use the last use okx-shield recorded for the bots, read before that "
     "call, so a dead bot stays visible."
 )
-
-
-def _finding(
-    key: str,
-    subject: KeySubject | str,
-    message: str,
-    *,
-    observed: str = "",
-    expected: str = "",
-    remediation: str | None = None,
-) -> Finding:
-    """A finding weighed by okxcore.findings (`remediation=None` takes the table's fix)."""
-    resource = subject if isinstance(subject, str) else subject.resource
-    return finding(key, resource, message, observed=observed, expected=expected, remediation=remediation)
-
-
-def _days(value: float) -> str:
-    return f"{value:.1f}"
-
-
-def _iso_day(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d")
 
 
 # --- one key ------------------------------------------------------------------------------------
@@ -85,19 +56,19 @@ def evaluate_key(
     if subject.perm is None or subject.ips is None:
         return verdict
     if subject.origin != "sub-account":
-        verdict.findings.append(_finding("audit.auth:ok", subject, "authenticated through Shield"))
-    verdict.findings.extend(_ip_binding(subject, verdict, thresholds, expected_ips))
+        verdict.findings.append(subject_finding("audit.auth:ok", subject, "authenticated through Shield"))
+    verdict.findings.extend(ip_binding_findings(subject, verdict, thresholds, expected_ips))
     verdict.findings.extend(_permissions(subject))
     verdict.findings.extend(_age_or_rotation(subject, verdict, thresholds, now_ms))
     verdict.findings.extend(_dormancy(subject, verdict, thresholds))
-    verdict.findings.extend(_ip_limit(subject, thresholds))
+    verdict.findings.extend(ip_limit_findings(subject, thresholds))
     return verdict
 
 
 def secret_finding(resource: str, error: Exception) -> Finding:
     """A secret that cannot be read or does not have the format: names the secret and the field."""
     if isinstance(error, InvalidInputError):
-        return _finding(
+        return subject_finding(
             "audit.secret",
             resource,
             f"not audited: secret {error.source}: field '{error.field}': {error.problem}",
@@ -105,7 +76,7 @@ def secret_finding(resource: str, error: Exception) -> Finding:
             expected="a valid okx-shield key secret",
             remediation=error.hint,
         )
-    return _finding(
+    return subject_finding(
         "audit.secret",
         resource,
         f"not audited: the secret could not be loaded ({type(error).__name__})",
@@ -123,7 +94,7 @@ def call_error_finding(subject: KeySubject, error: Exception, age_days: float | 
         if error.wrong_region_possible:
             message += ", or the wrong regional host"
         if age_days is not None:
-            observed += f" (key known for {_days(age_days)} days)"
+            observed += f" (key known for {days_text(age_days)} days)"
     elif isinstance(error, InvalidSignatureError | PassphraseError):
         which = "API secret" if isinstance(error, InvalidSignatureError) else "passphrase"
         message = f"secret or passphrase wrong: OKX rejected the {which} ({code})"
@@ -152,144 +123,13 @@ def call_error_finding(subject: KeySubject, error: Exception, age_days: float | 
     )
 
 
-def _ip_binding(
-    subject: KeySubject, verdict: KeyVerdict, thresholds: Thresholds, expected_ips: tuple[str, ...]
-) -> list[Finding]:
-    ips = subject.ips or ()
-    shield = ", ".join(expected_ips) or "the Shield static IPs"
-    if not ips:
-        if subject.demo:
-            return [
-                _finding(
-                    "audit.ip_binding:exempt",
-                    subject,
-                    "not bound to an IP; demo-trading keys are not deleted by OKX",
-                )
-            ]
-        if not subject.can_trade_or_withdraw:
-            return [
-                _finding(
-                    "audit.ip_binding:exempt",
-                    subject,
-                    "not bound to an IP; read-only keys are not deleted by OKX",
-                )
-            ]
-        return [_deletion_countdown(subject, verdict, thresholds, shield)]
-    findings = [_finding("audit.ip_binding:bound", subject, f"bound to {len(ips)} IP(s)")]
-    if not expected_ips:
-        return findings
-    missing = [ip for ip in expected_ips if not _covered(ip, ips)]
-    unknown = [entry for entry in ips if not any(_covered(ip, (entry,)) for ip in expected_ips)]
-    fix_prefix = (
-        "The master key can rebind it (modify-apikey replaces the whole list): "
-        if subject.origin == "sub-account"
-        else "In OKX's API management, edit the key's IP whitelist: "
-    )
-    if missing:
-        findings.append(
-            _finding(
-                "audit.shield_ips.missing",
-                subject,
-                f"not bound to Shield IP(s) {', '.join(missing)}: calls leaving from them fail with 50110 "
-                "(Shield balances over both IPs, so about half of all calls)",
-                observed="bound: " + ", ".join(ips),
-                expected="bound: every Shield IP (" + shield + ")",
-                remediation=fix_prefix + "add " + ", ".join(missing) + ".",
-            )
-        )
-    if unknown:
-        findings.append(
-            _finding(
-                "audit.shield_ips.unknown",
-                subject,
-                f"bound to {len(unknown)} IP(s) that are not Shield's: anyone calling from there with the "
-                "key's credentials is let in",
-                observed="not Shield's: " + ", ".join(unknown),
-                expected="only the Shield IPs (" + shield + ")",
-                remediation=fix_prefix + "remove the IPs you do not recognise.",
-            )
-        )
-    return findings
-
-
-def _covered(ip: str, bound: tuple[str, ...]) -> bool:
-    """Is the IP bound, directly or through a CIDR entry (OKX accepts both)?"""
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return ip in bound
-    for entry in bound:
-        try:
-            if address in ipaddress.ip_network(entry.strip(), strict=False):
-                return True
-        except ValueError:
-            if entry.strip() == ip:
-                return True
-    return False
-
-
-def _deletion_countdown(subject: KeySubject, verdict: KeyVerdict, thresholds: Thresholds, shield: str) -> Finding:
-    """Both readings of OKX's rule: 14 days after the last use, and 14 days after creation; the sooner wins."""
-    readings: list[tuple[float, str]] = []
-    if verdict.idle_days is not None:
-        readings.append(
-            (OKX_UNBOUND_DELETION_DAYS - verdict.idle_days, f"last use recorded {_days(verdict.idle_days)} days ago")
-        )
-    if verdict.age_days is not None and subject.created is not None:
-        readings.append(
-            (
-                OKX_UNBOUND_DELETION_DAYS - verdict.age_days,
-                f"created {_days(verdict.age_days)} days ago ({subject.created.source})",
-            )
-        )
-    perms = "/".join(sorted((subject.perm or frozenset()) & {"trade", "withdraw"}))
-    remediation = f"Bind both Shield static IPs ({shield}) to the key: bound keys are not deleted. " + (
-        "The master key can do it (modify-apikey)."
-        if subject.origin == "sub-account"
-        else "OKX: API management, edit the key, IP whitelist."
-    )
-    if not readings:
-        verdict.days_until_deletion = None
-        return _finding(
-            "audit.ip_binding:countdown_unknown",
-            subject,
-            f"not bound to any IP while it has {perms} permission: OKX deletes such keys after 14 days, and "
-            "neither its creation nor its last use is known",
-            expected="bound to the Shield IPs",
-            remediation=remediation,
-        )
-    days_left, basis = min(readings)
-    verdict.days_until_deletion = days_left
-    verdict.deletion_basis = basis
-    if days_left <= thresholds.deletion_critical_days:
-        countdown = "audit.ip_binding:countdown_critical"
-    elif days_left <= thresholds.deletion_high_days:
-        countdown = "audit.ip_binding:countdown_high"
-    else:
-        countdown = "audit.ip_binding:countdown_medium"
-    if days_left <= 0:
-        when = "past OKX's 14-day limit by the stricter reading: it may be deleted at any moment"
-    else:
-        when = f"about {_days(days_left)} day(s) left before OKX deletes it"
-    observed = "; ".join(f"{_days(left)} day(s) left by {reason}" for left, reason in readings)
-    note = " This audit's own call also counts as use for OKX; the countdown ignores it." if subject.use_tracked else ""
-    return _finding(
-        countdown,
-        subject,
-        f"not bound to any IP while it has {perms} permission: {when}.{note}",
-        observed=observed,
-        expected="bound to the Shield IPs",
-        remediation=remediation,
-    )
-
-
 def _permissions(subject: KeySubject) -> list[Finding]:
     perm = subject.perm or frozenset()
     findings: list[Finding] = []
     if "withdraw" in perm:
         if "withdraw" in subject.allowed_permissions:
             findings.append(
-                _finding(
+                subject_finding(
                     "audit.permissions.withdraw:allowed",
                     subject,
                     "has withdraw permission, explicitly allowed by the secret's allowed_permissions",
@@ -297,7 +137,7 @@ def _permissions(subject: KeySubject) -> list[Finding]:
             )
         else:
             findings.append(
-                _finding(
+                subject_finding(
                     "audit.permissions.withdraw:risk",
                     subject,
                     "has withdraw permission: whoever holds the key can move funds out",
@@ -306,13 +146,13 @@ def _permissions(subject: KeySubject) -> list[Finding]:
                 )
             )
     else:
-        findings.append(_finding("audit.permissions.withdraw:none", subject, "no withdraw permission"))
+        findings.append(subject_finding("audit.permissions.withdraw:none", subject, "no withdraw permission"))
     if subject.purpose is not None:
         needed = PURPOSE_PERMISSIONS.get(subject.purpose, frozenset())
         excess = perm - needed - {"withdraw"}
         if excess:
             findings.append(
-                _finding(
+                subject_finding(
                     "audit.permissions.purpose",
                     subject,
                     f"has {', '.join(sorted(excess))} permission, more than its declared purpose "
@@ -338,9 +178,9 @@ def _age_or_rotation(subject: KeySubject, verdict: KeyVerdict, thresholds: Thres
 
 def _age(subject: KeySubject, verdict: KeyVerdict, thresholds: Thresholds) -> list[Finding]:
     if verdict.age_days is None or subject.created is None:
-        return [_finding("audit.key_age:unknown", subject, "age unknown")]
+        return [subject_finding("audit.key_age:unknown", subject, "age unknown")]
     age = verdict.age_days
-    observed = f"{_days(age)} days old ({subject.created.source}, {_iso_day(subject.created.at_ms)})"
+    observed = f"{days_text(age)} days old ({subject.created.source}, {iso_day(subject.created.at_ms)})"
     remediation = (
         "Create a new key bound to both Shield IPs, store it in the secret with created_at, then delete the old "
         "key in OKX. (Without created_at the age comes from the secret's creation date, which a rotation "
@@ -348,10 +188,10 @@ def _age(subject: KeySubject, verdict: KeyVerdict, thresholds: Thresholds) -> li
     )
     if age >= thresholds.rotation_overdue_days:
         return [
-            _finding(
+            subject_finding(
                 "audit.key_age:overdue",
                 subject,
-                f"rotation overdue: {_days(age)} days old",
+                f"rotation overdue: {days_text(age)} days old",
                 observed=observed,
                 expected=f"younger than {thresholds.rotation_overdue_days} days",
                 remediation=remediation,
@@ -359,16 +199,16 @@ def _age(subject: KeySubject, verdict: KeyVerdict, thresholds: Thresholds) -> li
         ]
     if age >= thresholds.rotation_due_days:
         return [
-            _finding(
+            subject_finding(
                 "audit.key_age:due",
                 subject,
-                f"rotation due: {_days(age)} days old",
+                f"rotation due: {days_text(age)} days old",
                 observed=observed,
                 expected=f"younger than {thresholds.rotation_due_days} days",
                 remediation=remediation,
             )
         ]
-    return [_finding("audit.key_age:ok", subject, f"{_days(age)} days old", observed=observed)]
+    return [subject_finding("audit.key_age:ok", subject, f"{days_text(age)} days old", observed=observed)]
 
 
 def _dormancy(subject: KeySubject, verdict: KeyVerdict, thresholds: Thresholds) -> list[Finding]:
@@ -376,7 +216,7 @@ def _dormancy(subject: KeySubject, verdict: KeyVerdict, thresholds: Thresholds) 
         return []  # listed-only keys are used outside okx-shield: nothing here knows their use
     dormant = "audit.dormancy:dormant_risky" if subject.can_trade_or_withdraw else "audit.dormancy:dormant_safe"
     secret_read = (
-        f"; its secret was last read on {_iso_day(subject.secret_last_accessed_ms)} (any read counts, this "
+        f"; its secret was last read on {iso_day(subject.secret_last_accessed_ms)} (any read counts, this "
         "audit's included)"
         if subject.secret_last_accessed_ms is not None
         else "; its secret has no recorded read"
@@ -388,43 +228,25 @@ def _dormancy(subject: KeySubject, verdict: KeyVerdict, thresholds: Thresholds) 
     if verdict.idle_days is not None:
         if verdict.idle_days >= thresholds.dormant_days:
             return [
-                _finding(
+                subject_finding(
                     dormant,
                     subject,
-                    f"dormant: unused for {_days(verdict.idle_days)} days",
-                    observed=f"last use okx-shield recorded: {_iso_day(subject.product_last_use_ms or 0)}"
-                    + secret_read,
+                    f"dormant: unused for {days_text(verdict.idle_days)} days",
+                    observed=f"last use okx-shield recorded: {iso_day(subject.product_last_use_ms or 0)}" + secret_read,
                     expected=f"used within {thresholds.dormant_days} days",
                     remediation=remediation,
                 )
             ]
-        return [_finding("audit.dormancy:ok", subject, f"last used {_days(verdict.idle_days)} days ago")]
+        return [subject_finding("audit.dormancy:ok", subject, f"last used {days_text(verdict.idle_days)} days ago")]
     if verdict.age_days is not None and verdict.age_days >= thresholds.dormant_days:
         return [
-            _finding(
+            subject_finding(
                 dormant,
                 subject,
-                f"never used since it was created {_days(verdict.age_days)} days ago",
+                f"never used since it was created {days_text(verdict.age_days)} days ago",
                 observed="no use recorded by okx-shield" + secret_read,
                 expected=f"used within {thresholds.dormant_days} days",
                 remediation=remediation,
             )
         ]
-    return [_finding("audit.dormancy:new", subject, "new key, no use recorded yet")]
-
-
-def _ip_limit(subject: KeySubject, thresholds: Thresholds) -> list[Finding]:
-    count = len(subject.ips or ())
-    if count < thresholds.ips_per_key_warn:
-        return []
-    at_limit = count >= OKX_MAX_IPS_PER_KEY
-    return [
-        _finding(
-            "audit.limits.ips:at" if at_limit else "audit.limits.ips:near",
-            subject,
-            f"{count} of OKX's {OKX_MAX_IPS_PER_KEY} IPs per key are bound"
-            + (": no IP can be added (59503)" if at_limit else ""),
-            observed=f"{count} IPs",
-            expected=f"fewer than {thresholds.ips_per_key_warn}",
-        )
-    ]
+    return [subject_finding("audit.dormancy:new", subject, "new key, no use recorded yet")]
