@@ -189,13 +189,7 @@ def trade_slot(slot_record: dict[str, Any], plan: TradePlan, wiring: Wiring, ran
     model = plan
     environment = wiring.settings.environment
     try:
-        run = run_plan(
-            model,
-            load_key=lambda: wiring.load_key(model.key_secret),
-            connect=lambda key: wiring.client(key, key_name=model.key_secret),
-            guard=wiring.state.trading_guard,
-            max_lifetime_s=wiring.settings.limit_order_max_lifetime_s,
-        )
+        run = run_plan(model, wiring)
     except Exception as exc:
         logger.exception("trade run crashed")
         wiring.publish(crash_report(model, exc, environment=environment))

@@ -18,6 +18,7 @@ from trade_helpers import KEY_SECRET, UID, load_event, orders_with
 from handlers.wiring import Wiring
 from okxcore.aws.state import TradingGuard
 from okxcore.client import OkxClient, RetryPolicy, Timeouts
+from okxcore.credentials import OkxKeySecret
 from okxcore.errors import OkxTransportError, OrderOutcomeUnknownError
 from okxcore.models import Instrument, OrderRequest
 from okxcore.trading.executor import (
@@ -28,6 +29,7 @@ from okxcore.trading.executor import (
     prepare,
     run_plan,
 )
+from okxcore.trading.lifetimes import DEFAULT_MAX_LIFETIME_S
 from okxcore.trading.plan import parse_plan
 
 FAST_RETRY = RetryPolicy(attempts=3, base_delay_s=0.05, max_delay_s=0.1)
@@ -78,8 +80,39 @@ def posts(sim) -> list[str]:
     return [r.code for r in sim.stats.requests if r.method == "POST"]
 
 
-def run(plan, client, guard=lambda: OPEN):
-    return run_plan(plan, load_key=lambda: client.key, connect=lambda _key: client, guard=guard)
+class Guard:
+    """The trading guard as read in turn: each read takes the next reading, the last one repeats."""
+
+    def __init__(self, *readings: TradingGuard) -> None:
+        self.readings = list(readings or [OPEN])
+
+    def trading_guard(self) -> TradingGuard:
+        return self.readings.pop(0) if len(self.readings) > 1 else self.readings[0]
+
+
+@dataclass(frozen=True)
+class Settings:
+    limit_order_max_lifetime_s: int = DEFAULT_MAX_LIFETIME_S
+
+
+@dataclass
+class OneClient:
+    """A TradeWiring around one client (whose own key is the plan's) and a guard."""
+
+    the_client: OkxClient
+    state: Guard = field(default_factory=Guard)
+    settings: Settings = field(default_factory=Settings)
+
+    def load_key(self, secret_name: str) -> OkxKeySecret:
+        assert self.the_client.key is not None
+        return self.the_client.key
+
+    def client(self, key: OkxKeySecret, *, key_name: str) -> OkxClient:
+        return self.the_client
+
+
+def run(plan, client, guard=None):
+    return run_plan(plan, OneClient(client, guard or Guard()))
 
 
 def test_a_rate_limited_send_is_resent_once_after_a_lookup_confirms_absence(stack):
@@ -185,7 +218,7 @@ def test_insufficient_balance_at_okx_51008_fails_the_leg_without_an_order(stack)
     assert not prep.problems
     stack.sim.set_balance(UID, "USDT", "10")
     # When the orders are sent
-    executed = execute(client, prep.orders, guard=lambda: OPEN, slot_deadline=time.time() + 60)
+    executed = execute(client, prep.orders, guard=Guard(), slot_deadline=time.time() + 60)
     # Then OKX refused with 51008, the leg failed with the fix, and no order exists
     [leg] = executed.results
     assert leg.status is LegStatus.FAILED
@@ -195,10 +228,10 @@ def test_insufficient_balance_at_okx_51008_fails_the_leg_without_an_order(stack)
 
 def test_a_pause_after_the_checks_stops_the_orders_not_yet_sent(stack):
     # Given trading is open when the run starts, and paused by the time the order would be sent
-    reads = iter([OPEN, TradingGuard(paused=True, reason="egress changed", since="2026-01-05T09:00:01Z")])
+    reads = Guard(OPEN, TradingGuard(paused=True, reason="egress changed", since="2026-01-05T09:00:01Z"))
     plan = parse_plan(load_event("trade-dca.json"))
     # When the plan runs
-    result = run(plan, client_for(stack), guard=lambda: next(reads))
+    result = run(plan, client_for(stack), guard=reads)
     # Then nothing was sent and the run is PAUSED with the reason
     assert posts(stack.sim) == []
     assert result.status is RunStatus.PAUSED
@@ -217,7 +250,7 @@ def test_after_a_failed_leg_no_further_order_is_sent(stack):
     prep = prepare(client, plan)
     stack.sim.set_balance(UID, "USDT", "1")
     # When the orders are sent
-    executed = execute(client, prep.orders, guard=lambda: OPEN, slot_deadline=time.time() + 60)
+    executed = execute(client, prep.orders, guard=Guard(), slot_deadline=time.time() + 60)
     # Then the second leg (which could have been placed) was not sent
     assert [r.status for r in executed.results] == [LegStatus.FAILED, LegStatus.NOT_SENT]
     assert "51008" in executed.results[0].reason
@@ -276,7 +309,7 @@ def test_an_unknown_outcome_that_cannot_be_looked_up_is_unknown_and_never_resent
     executed = execute(
         client,  # type: ignore[arg-type]
         [planned],
-        guard=lambda: OPEN,
+        guard=Guard(),
         slot_deadline=client.now + 600,
         clock=lambda: client.now,
         sleep=client.sleep,

@@ -1,6 +1,7 @@
 """Scheduled trading: plans (plan.py), order arithmetic (sizing.py), clOrdIds (order_ids.py), the run
-(executor.py, whose docstring states the exactly-once rules), building and checking orders (prepare.py),
-sending and reconciling them (execute.py), their results (outcomes.py) and the report (reporting.py)."""
+(executor.py, whose docstring states the exactly-once rules; what it is given is in ports.py), building and
+checking orders (prepare.py), sending and reconciling them (execute.py), their results (outcomes.py) and the
+report (reporting.py)."""
 
 from okxcore.trading.executor import LegResult, LegStatus, Problem, RunStatus, TradeRun, run_plan
 from okxcore.trading.order_ids import derive_cl_ord_id

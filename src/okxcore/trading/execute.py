@@ -23,12 +23,12 @@ from okxcore.trading.outcomes import (
     OK_STATUSES,
     PLACED_REASON,
     Clock,
-    GuardReader,
     LegResult,
     LegStatus,
     PlannedOrder,
     Sleep,
 )
+from okxcore.trading.ports import GuardReader
 
 # OKX's clock must be this far past a request's expTime before "no such order" counts as final.
 EXPTIME_MARGIN_MS = 1500
@@ -41,7 +41,7 @@ UNREADABLE_ANSWER_CODES = frozenset({"parse", "empty"})
 
 def read_guard(guard: GuardReader) -> TradingGuard | str:
     try:
-        return guard()
+        return guard.trading_guard()
     except Exception as exc:  # any failure to read the guard must stop trading, whatever raised it
         return (
             f"could not read the trading guard ({exc.__class__.__name__}); failing closed, nothing was sent. "

@@ -29,17 +29,14 @@ Exactly once per slot. The rules, in one place:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from okxcore.aws.state import TradingGuard
-from okxcore.client import OkxClient
 from okxcore.credentials import OkxKeySecret
 from okxcore.errors import OkxShieldError
 from okxcore.trading.execute import Execution, execute, poll_fills, read_guard
 from okxcore.trading.lifetimes import (
-    DEFAULT_MAX_LIFETIME_S,
     SHORT_LIFETIME_S,
     Canceled,
     end_short_lived,
@@ -50,7 +47,6 @@ from okxcore.trading.lifetimes import (
 from okxcore.trading.outcomes import (
     PLACED_REASON,
     Clock,
-    GuardReader,
     LegResult,
     LegStatus,
     PlannedOrder,
@@ -60,6 +56,7 @@ from okxcore.trading.outcomes import (
     Sleep,
 )
 from okxcore.trading.plan import TradePlan
+from okxcore.trading.ports import GuardReader, TradeWiring
 from okxcore.trading.prepare import prepare
 from okxcore.trading.sizing import ZERO
 
@@ -107,35 +104,27 @@ class TradeRun:
 # --- the run -------------------------------------------------------------------------------------
 
 
-def run_plan(
-    plan: TradePlan,
-    *,
-    load_key: Callable[[], OkxKeySecret],
-    connect: Callable[[OkxKeySecret], OkxClient],
-    guard: GuardReader,
-    clock: Clock = time.time,
-    sleep: Sleep = time.sleep,
-    max_lifetime_s: int = DEFAULT_MAX_LIFETIME_S,
-) -> TradeRun:
+def run_plan(plan: TradePlan, wiring: TradeWiring, *, clock: Clock = time.time, sleep: Sleep = time.sleep) -> TradeRun:
     """Run one slot. Never raises for OKX, proxy or secret problems: they come back in the TradeRun.
 
-    `load_key` reads the key's secret (no OKX call); `connect` makes the client that talks to OKX;
-    `max_lifetime_s` is the stack's ceiling on a limit order's lifetime (lifetimes.py).
+    `wiring` reads the key's secret, makes the client that talks to OKX, holds the trading guard and the
+    stack's ceiling on a limit order's lifetime (lifetimes.py).
     """
+    guard = wiring.state
     scheduled = plan.slot.timestamp()
-    stopped, late_by = _gate(plan, guard, load_key, clock)
+    stopped, late_by = _gate(plan, wiring, guard, clock)
     if stopped is not None:
         return stopped
     run = TradeRun(plan, RunStatus.ERROR)
     try:
-        key = load_key()
+        key = wiring.load_key(plan.key_secret)
         run.demo = key.demo
         early = _plan_vs_key_and_clock(plan, key, late_by)
         if early:
             run.status = RunStatus.REJECTED
             run.problems = early
             return run
-        client = connect(key)
+        client = wiring.client(key, key_name=plan.key_secret)
         client.sync_clock()
         # Before the checks: what the canceled orders had frozen is available to this slot's orders.
         run.canceled = sweep(client, plan, dry_run=plan.dry_run)
@@ -156,7 +145,7 @@ def run_plan(
         run.legs = sorted([*run.legs, *prep.skipped], key=_leg_order)
         return run
     deadline = scheduled + plan.caps.max_delay_s
-    orders = with_lifetimes(prep.orders, plan, max_lifetime_s)
+    orders = with_lifetimes(prep.orders, plan, wiring.settings.limit_order_max_lifetime_s)
     executed = execute(client, orders, guard=guard, slot_deadline=deadline, clock=clock, sleep=sleep)
     poll_fills(client, executed.results, wait_s=float(plan.fill_wait_s), clock=clock, sleep=sleep)
     short = min(short_wait_s(plan, executed.results, client.now_ms()), float(SHORT_LIFETIME_S))
@@ -169,22 +158,20 @@ def run_plan(
     return run
 
 
-def _gate(
-    plan: TradePlan, guard: GuardReader, load_key: Callable[[], OkxKeySecret], clock: Clock
-) -> tuple[TradeRun | None, float]:
+def _gate(plan: TradePlan, wiring: TradeWiring, guard: GuardReader, clock: Clock) -> tuple[TradeRun | None, float]:
     """The run that ends before the key is used (guard unreadable or set, delivery too late), or None; and
     how late the delivery is. The guard is read before anything else."""
     current = read_guard(guard)
     if isinstance(current, str):
         return TradeRun(plan, RunStatus.ERROR, error=current), 0.0
     if current.paused:
-        return TradeRun(plan, RunStatus.PAUSED, guard=current, demo=_demo_of(load_key)), 0.0
+        return TradeRun(plan, RunStatus.PAUSED, guard=current, demo=_demo_of(wiring, plan)), 0.0
     late_by = clock() - plan.slot.timestamp()
     if late_by > plan.caps.max_delay_s:
         return TradeRun(
             plan,
             RunStatus.TOO_LATE,
-            demo=_demo_of(load_key),
+            demo=_demo_of(wiring, plan),
             error=f"this delivery came {late_by:.0f} s after its slot, over caps.max_delay_s "
             f"({plan.caps.max_delay_s} s); the slot is skipped so that a stale retry cannot trade.",
         ), late_by
@@ -201,10 +188,10 @@ def _final_status(legs: list[LegResult], executed: Execution) -> tuple[RunStatus
     return RunStatus.DONE, ""
 
 
-def _demo_of(load_key: Callable[[], OkxKeySecret]) -> bool | None:
+def _demo_of(wiring: TradeWiring, plan: TradePlan) -> bool | None:
     """The key's environment for the report's subject, when the run stops before using the key."""
     try:
-        return load_key().demo
+        return wiring.load_key(plan.key_secret).demo
     except OkxShieldError:
         return None
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
-from okxcore.aws.state import TradingGuard
 from okxcore.models import Instrument, Order, OrderRequest
 from okxcore.trading.sizing import ZERO
 
@@ -114,7 +113,6 @@ class LegResult:
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
-GuardReader = Callable[[], TradingGuard]
 
 
 @dataclass
