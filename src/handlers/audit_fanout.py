@@ -9,7 +9,6 @@ Thin: parse, call okxcore.audit.fanout / merge, publish. `okxlocal.fanout` runs 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -116,8 +115,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         request = shard_request(step.request, step.item)
         metas = shard_entries(store, step.item)
         wiring.shield()
-        with audit_sources(wiring, request.max_workers) as sources:
-            report = run_audit(request, replace(sources, list_secrets=lambda _tag, _prefix: metas))
+        with audit_sources(wiring, request.max_workers, selection=metas) as sources:
+            report = run_audit(request, sources)
         for point in metric_points(report):
             metrics.add_metric(name=point.name, unit=MetricUnit(point.unit), value=point.value)
         # ShieldRequests is emitted once per run, by the merge, with every shard's count in it.

@@ -46,18 +46,42 @@ def key_body(name):
     return {"api_key": f"AK-{name}", "api_secret": f"SK-{name}", "passphrase": f"PP-{name}", "label": name}
 
 
-def sources_for(names, *, load=None, client=None, **options):
-    metas = [SecretMetadata(name=name) for name in names]
-    return AuditSources(
-        list_secrets=lambda tag, prefix: [m for m in metas if m.name.startswith(prefix)],
-        describe_secret=lambda name: None,
-        load_key=load or (lambda name: parse_okx_key_secret(name, key_body(name))),
-        client_for=client or (lambda key, name: ScriptedClient([healthy_config()])),
-        last_key_use_ms=lambda name: None,
-        expected_ips=SHIELD,
-        now_ms=lambda: NOW,
-        **options,
-    )
+class ScriptedSources(AuditSources):
+    """In-memory sources: the named secrets, parsed from key_body unless `load` says otherwise."""
+
+    expected_ips = SHIELD
+
+    def __init__(self, names, *, load=None, client=None, retry=None):
+        self.metas = [SecretMetadata(name=name) for name in names]
+        self._load = load or (lambda name: parse_okx_key_secret(name, key_body(name)))
+        self._client = client or (lambda key, name: ScriptedClient([healthy_config()]))
+        self._retry = retry
+
+    def list_secrets(self, tag, prefix):
+        return [m for m in self.metas if m.name.startswith(prefix)]
+
+    def describe_secret(self, name):
+        return None
+
+    def load_key(self, name):
+        return self._load(name)
+
+    def client_for(self, key, name):
+        return self._client(key, name)
+
+    def last_key_use_ms(self, name):
+        return None
+
+    def now_ms(self):
+        return NOW
+
+    @property
+    def retry(self):
+        return self._retry or super().retry
+
+
+def sources_for(names, **options):
+    return ScriptedSources(names, **options)
 
 
 def test_one_failing_key_never_stops_the_others_and_an_unexpected_error_leaks_no_text():

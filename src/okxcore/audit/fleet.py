@@ -151,7 +151,7 @@ def _submit_in_chunks(
         chunk = submit_order[start : start + PREFETCH_CHUNK]
         # The master's secret is read on its own: its listing needs it whatever happens to the batch.
         batch = [selected[i][0] for i in chunk if selected[i][0] != master_secret]
-        pre = prefetch(batch, sources.load_keys, sources.last_key_uses_ms, sources.rotation_records)
+        pre = prefetch(batch, sources.batch)
         for index in chunk:
             name, meta = selected[index]
             role: KeyOrigin = "master" if name == master_secret else "secret"

@@ -11,17 +11,17 @@ for the bot.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from okxcore.aws.rotation_state import RotationRecord
 from okxcore.credentials import OkxKeySecret
 
-PREFETCH_CHUNK = 100
+if TYPE_CHECKING:
+    from okxcore.audit.sources import BatchReads
 
-LoadKeys = Callable[[list[str]], Mapping[str, OkxKeySecret | Exception]]
-LastUses = Callable[[list[str]], Mapping[str, int | None]]
-Rotations = Callable[[list[str]], Mapping[str, RotationRecord]]
+PREFETCH_CHUNK = 100
 
 
 @dataclass(frozen=True)
@@ -34,25 +34,21 @@ class Prefetched:
     rotation: RotationRecord | None = None
 
 
-def prefetch(
-    names: list[str], load_keys: LoadKeys | None, last_uses: LastUses | None, rotations: Rotations | None = None
-) -> dict[str, Prefetched]:
+def prefetch(names: list[str], batch: BatchReads | None) -> dict[str, Prefetched]:
     """What the batch readers know about `names`; a name left out is read per key, as before."""
-    if load_keys is None or not names:
+    if batch is None or not names:
         return {}
-    keys = load_keys(names)
+    keys = batch.load_keys(names)
     uses: Mapping[str, int | None] | None = None
-    if last_uses is not None:
-        try:
-            uses = last_uses(names)
-        except Exception:  # the per-key read reports a state-table problem on the key it concerns
-            uses = None
+    try:
+        uses = batch.last_key_uses_ms(names)
+    except Exception:  # the per-key read reports a state-table problem on the key it concerns
+        uses = None
     records: Mapping[str, RotationRecord] | None = None
-    if rotations is not None:
-        try:
-            records = rotations(names)
-        except Exception:  # read per key instead, where a failure only refines that key's age finding
-            records = None
+    try:
+        records = batch.rotation_records(names)
+    except Exception:  # read per key instead, where a failure only refines that key's age finding
+        records = None
     out: dict[str, Prefetched] = {}
     for name in names:
         loaded = keys.get(name)

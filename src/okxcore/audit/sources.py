@@ -1,47 +1,72 @@
-"""Where the audit gets things: injected so that okxcore needs neither boto3 nor Lambda here."""
+"""What the audit is given to work with, as Protocols: okxcore needs neither boto3 nor Lambda here.
+
+The AWS side is okxcore.aws.audit_sources.AwsAuditSources; tests pass their own. An implementation subclasses
+`AuditSources` and so inherits its defaults (the clock, sleep, the fleet retry, no rotation record, no batched
+reads, no repair recorder); what has no default it must define, or it cannot be instantiated.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol
 
-from okxcore.audit.prefetch import LastUses, LoadKeys, Rotations
-from okxcore.aws.fleet_secrets import SecretMetadata, TagSelector
-from okxcore.aws.rotation_state import RotationRecord
-from okxcore.client import OkxClient
-from okxcore.credentials import OkxKeySecret
 from okxcore.pacing import FleetRetry
 
 if TYPE_CHECKING:
+    from okxcore.aws.fleet_secrets import SecretMetadata, TagSelector
+    from okxcore.aws.rotation_state import RotationRecord
+    from okxcore.client import OkxClient
+    from okxcore.credentials import OkxKeySecret
     from okxcore.keys.repair import RepairRecorder
 
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+_DEFAULT_RETRY = FleetRetry()
 
 
-@dataclass
-class AuditSources:
-    """Where the audit gets things: injected so that okxcore needs neither boto3 nor Lambda here."""
+class BatchReads(Protocol):
+    """Batched readers for large fleets (okxcore.audit.prefetch): a chunk of secrets in a few calls."""
 
-    list_secrets: Callable[[TagSelector | None, str], list[SecretMetadata]]
-    describe_secret: Callable[[str], SecretMetadata | None]
-    load_key: Callable[[str], OkxKeySecret]
-    # An OKX client through Shield for the key held in the named secret.
-    client_for: Callable[[OkxKeySecret, str], OkxClient]
-    # The last authenticated use okx-shield recorded for the named secret's key (epoch ms).
-    last_key_use_ms: Callable[[str], int | None]
-    expected_ips: tuple[str, ...] = ()
-    # The rotation function's record of the named secret (how its last rotation ended), if it has one.
-    rotation_record: Callable[[str], RotationRecord | None] = lambda _name: None
-    # Batched readers for large fleets (okxcore.audit.prefetch); None: one read per key.
-    load_keys: LoadKeys | None = None
-    last_key_uses_ms: LastUses | None = None
-    rotation_records: Rotations | None = None
-    now_ms: Callable[[], int] = _now_ms
-    sleep: Callable[[float], None] = time.sleep
-    retry: FleetRetry = field(default_factory=FleetRetry)
-    # Where applied IP-binding repairs are recorded (the state table); None: not recorded.
-    repair_recorder: RepairRecorder | None = None
+    def load_keys(self, names: list[str]) -> Mapping[str, OkxKeySecret | Exception]: ...
+    def last_key_uses_ms(self, names: list[str]) -> Mapping[str, int | None]: ...
+    def rotation_records(self, names: list[str]) -> Mapping[str, RotationRecord]: ...
+
+
+class AuditSources(Protocol):
+    """Where the audit gets its key secrets, their records and its OKX clients."""
+
+    @property
+    def expected_ips(self) -> tuple[str, ...]: ...
+    def list_secrets(self, tag: TagSelector | None, prefix: str) -> list[SecretMetadata]: ...
+    def describe_secret(self, name: str) -> SecretMetadata | None: ...
+    def load_key(self, name: str) -> OkxKeySecret: ...
+    def client_for(self, key: OkxKeySecret, name: str) -> OkxClient:
+        """An OKX client through Shield for the key held in the named secret."""
+        ...
+
+    def last_key_use_ms(self, name: str) -> int | None:
+        """The last authenticated use okx-shield recorded for the named secret's key (epoch ms)."""
+        ...
+
+    def rotation_record(self, name: str) -> RotationRecord | None:
+        """The rotation function's record of the named secret (how its last rotation ended), if it has one."""
+        return None
+
+    @property
+    def batch(self) -> BatchReads | None:
+        """None: one read per key."""
+        return None
+
+    @property
+    def repair_recorder(self) -> RepairRecorder | None:
+        """Where applied IP-binding repairs are recorded (the state table); None: not recorded."""
+        return None
+
+    @property
+    def retry(self) -> FleetRetry:
+        return _DEFAULT_RETRY
+
+    def now_ms(self) -> int:
+        return int(time.time() * 1000)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
