@@ -19,9 +19,10 @@ from okxcore.aws.state import DynamoStateStore
 from okxcore.client import OkxClient
 from okxcore.credentials import OkxKeySecret
 from okxcore.errors import InvalidInputError
+from okxcore.ips import normalise_ips
 from okxcore.report import Report
 from okxcore.secretstore import load_okx_key, load_okx_keys, load_shield
-from okxcore.shield import ShieldEndpoint, normalise_ips
+from okxcore.shield import ShieldEndpoint
 from okxcore.transport import DEFAULT_POOL_SIZE, RequestTally, ShieldSession, shared_session, start_tally
 
 

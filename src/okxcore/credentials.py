@@ -25,7 +25,7 @@ from pydantic import (
 from okxcore.endpoints import Region
 from okxcore.errors import SecretFormatError, ShieldUrlError
 from okxcore.inputs import Flag, IsoTimeText, input_error
-from okxcore.shield import ShieldEndpoint, normalise_ips
+from okxcore.shield import ShieldEndpoint
 
 Permission = Literal["read_only", "trade", "withdraw"]
 Purpose = Literal["read_only", "trade"]
@@ -82,7 +82,8 @@ class OkxKeySecret(_SecretModel):
 
 
 class ShieldSecret(_SecretModel):
-    """The Shield proxy, as stored in a Secrets Manager secret (JSON)."""
+    """The Shield proxy, as stored in a Secrets Manager secret (JSON). Its URL and expected_ips are text here;
+    `endpoint()` checks both and makes the IPs canonical, once (ShieldEndpoint.parse, okxcore.ips)."""
 
     url: SecretStr
     expected_ips: tuple[str, ...] = ()
@@ -92,14 +93,6 @@ class ShieldSecret(_SecretModel):
             return ShieldEndpoint.parse(self.url.get_secret_value(), expected_ips=self.expected_ips)
         except ShieldUrlError as exc:
             raise ShieldUrlError(exc.problem, hint=exc.hint, source=source, field=exc.field) from None
-
-    @field_validator("expected_ips")
-    @classmethod
-    def _ips(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        try:
-            return normalise_ips(value, source="expected_ips")
-        except ShieldUrlError as exc:
-            raise ValueError(exc.problem) from None
 
 
 def _load(

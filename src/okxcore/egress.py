@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import requests
 
 from okxcore.errors import InvalidInputError, OkxShieldError, ProxyError, ProxyTunnelError
+from okxcore.ips import canonical_ip
 from okxcore.transport import ShieldSession
 
 DEFAULT_ECHO_URLS: tuple[str, ...] = (
@@ -124,17 +125,6 @@ def echo_label(url: str) -> str:
 # --- echo answers -------------------------------------------------------------------------------
 
 _JSON_IP_FIELDS = ("ip", "origin")
-
-
-def canonical_ip(text: str) -> str | None:
-    """The IP in canonical text form (IPv4-mapped IPv6 as IPv4), or None when it is not one IP."""
-    try:
-        address = ipaddress.ip_address(text.strip())
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return str(address)
 
 
 def parse_echo_answer(body: bytes) -> tuple[str | None, str]:

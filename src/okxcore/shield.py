@@ -11,12 +11,12 @@ than the proxy would get). Failing closed with the fix named beats silently chan
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from enum import StrEnum
 from urllib.parse import unquote, urlsplit
 
 from okxcore.errors import ShieldUrlError
+from okxcore.ips import normalise_ips
 
 
 class ProxyScheme(StrEnum):
@@ -119,19 +119,3 @@ class ShieldEndpoint:
 
     def __repr__(self) -> str:
         return f"ShieldEndpoint({self.redacted_url()!r}, expected_ips={self.expected_ips!r})"
-
-
-def normalise_ips(ips: tuple[str, ...] | list[str], *, source: str) -> tuple[str, ...]:
-    """Validate IP addresses (IPv4/IPv6) and return them in canonical text form."""
-    out: list[str] = []
-    for index, text in enumerate(ips):
-        try:
-            out.append(str(ipaddress.ip_address(str(text).strip())))
-        except ValueError:
-            raise ShieldUrlError(
-                f"entry {index} is not an IP address",
-                source=source,
-                field="expected_ips",
-                hint="List Shield's static IPs, e.g. 52.1.2.3.",
-            ) from None
-    return tuple(dict.fromkeys(out))

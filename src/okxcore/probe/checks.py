@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from okxcore.egress import (
     BindingComparison,
     EgressVerdict,
-    canonical_ip,
     compare_binding,
 )
 from okxcore.errors import (
@@ -21,6 +20,7 @@ from okxcore.errors import (
     SecretFormatError,
 )
 from okxcore.findings import error_finding, error_rule
+from okxcore.ips import canonical_ip
 from okxcore.probe.event import MAX_KEYS_PER_RUN
 
 if TYPE_CHECKING:
