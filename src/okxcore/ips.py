@@ -1,7 +1,9 @@
-"""IP addresses in canonical text form: Shield's static IPs as configured, what the echo services and OKX saw.
+"""IP addresses in one canonical text form: Shield's static IPs, what the echo services saw, what OKX saw.
 
-The egress verdict, the binding check and the trading pause compare these as text, so they are made
-canonical in one place.
+The egress verdict, the binding check and the trading pause compare these as text, so all of them must be
+written the same way or a Shield IP is taken for a stranger (and trading paused). One rule for all: Python's
+`ipaddress` text (IPv6 lower case and compressed), and an IPv4-mapped IPv6 address (`::ffff:52.1.2.3`, how a
+dual-stack socket or a copied dashboard value may show it) as the IPv4 address it is.
 """
 
 from __future__ import annotations
@@ -25,17 +27,17 @@ def canonical_ip(text: str) -> str | None:
 
 def normalise_ips(ips: Iterable[str], *, source: str) -> tuple[str, ...]:
     """Shield's static IPs as configured (the Shield secret, SHIELD_EXPECTED_IPS): each canonical, duplicates
-    dropped, the first one's order kept. An entry that is not one IP is an error naming
+    (in any spelling) dropped, the first spelling's order kept. An entry that is not one IP is an error naming
     `expected_ips` and the entry's position, never its value."""
     out: list[str] = []
     for index, text in enumerate(ips):
-        try:
-            out.append(str(ipaddress.ip_address(str(text).strip())))
-        except ValueError:
+        ip = canonical_ip(str(text))
+        if ip is None:
             raise ShieldUrlError(
                 f"entry {index} is not an IP address",
                 source=source,
                 field="expected_ips",
                 hint="List Shield's static IPs, e.g. 52.1.2.3.",
-            ) from None
+            )
+        out.append(ip)
     return tuple(dict.fromkeys(out))
