@@ -129,3 +129,33 @@ def _dca_event() -> dict:
     event = json.loads((Path(__file__).parents[2] / "events" / "trade-dca.json").read_text())
     event["scheduled_time"] = datetime.now(UTC).replace(microsecond=0).isoformat()
     return event
+
+
+@pytest.mark.parametrize(
+    ("env", "field", "fix"),
+    [
+        ({"OKX_SHIELD_LOCAL": ""}, "OKX_BASE_URL", "Leave OKX_BASE_URL unset"),
+        (
+            {"OKX_SHIELD_LOCAL": "", "OKX_BASE_URL": "", "OKX_CA_BUNDLE": "ca.pem"},
+            "OKX_CA_BUNDLE",
+            "Remove OKX_CA_BUNDLE",
+        ),
+    ],
+    ids=["not-okx", "ca-override"],
+)
+def test_the_probe_summary_names_the_refused_setting_and_its_fix_not_the_shield_secret(
+    local_stack, lambda_context, monkeypatch, env, field, fix
+):
+    # Given a working Shield secret, and an OKX target the function refuses
+    stack = local_stack(seed_with([new_key("5003", "bot-main")]))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    # When the probe runs
+    _invoke("probe", {}, lambda_context)
+    # Then its summary says which setting is wrong and how to fix it, and does not blame the Shield settings
+    [report] = stack.reports()
+    summary = report.body.split("Findings, worst first:")[0]
+    assert f"{field} " in summary and fix in summary, summary
+    assert "Shield settings" not in summary and "Shield secret" not in summary, summary
+    assert "check: probe.okx_target" in report.body
+    assert stack.sim.stats.total_requests() == 0

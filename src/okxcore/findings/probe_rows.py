@@ -29,6 +29,7 @@ ROWS: dict[str, Rule] = {
         "Run it locally (okx-shield invoke probe) to see the traceback; report it if it persists.",
     ),
     "probe.shield_secret": r(C, ERROR, "the Shield secret cannot be used, so no call can leave through Shield"),
+    "probe.okx_target": r(C, ERROR, "the configured OKX target is refused, so no signed call may be sent"),
     "probe.proxy": r(C, ERROR, "the Shield proxy could not carry the call; nothing reached OKX"),
     "probe.egress.echo": r(
         L,

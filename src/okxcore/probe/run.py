@@ -17,6 +17,7 @@ from okxcore.egress import (
     echo_label,
     judge_egress,
 )
+from okxcore.endpoints import NotAnOkxHostError
 from okxcore.errors import InvalidInputError, OkxShieldError, ProxyError
 from okxcore.probe.checks import KEY_CHECK_BUDGET_S, KeyCheck, check_keys
 from okxcore.probe.event import ProbeConfig, ProbeEvent, probe_config
@@ -82,6 +83,12 @@ def _probe(
     started = clock()
     try:
         endpoint = wiring.shield()
+    except NotAnOkxHostError as exc:  # the OKX target, checked before the Shield secret is read
+        run.add("probe.okx_target", exc.source, exc.message, remediation=exc.hint)
+        run.summary.append(
+            f"Nothing was checked: the setting {exc.field} {exc.problem}, so no call was sent. Fix: {exc.hint}"
+        )
+        return ProbeOutcome(run.report(), failure=ProbeFailedError(exc.describe()))
     except InvalidInputError as exc:
         run.add(
             "probe.shield_secret",
