@@ -714,6 +714,36 @@ def test_exptime(client: Client, sim: OkxSimulator) -> None:
 # ------------------------------------------------------------------------------------------ sub-accounts
 
 
+def test_subaccount_list_pages_newest_first_by_creation_time(client: Client, sim: OkxSimulator) -> None:
+    # Given 120 more sub-accounts, created a millisecond apart after bot01
+    with sim.exchange.lock:
+        sim.state.accounts.extend(
+            SimAccount(
+                uid=str(200 + n), label="", main_uid=MASTER_UID, sub_acct=f"s{n:03d}", created_ms=1_700_000_000_000 + n
+            )
+            for n in range(120)
+        )
+
+    def page(query: str) -> dict[str, object]:
+        sim.reset_rate_limits()  # the listing allows 2 requests per 2 s; this test is about the pages
+        answer: dict[str, object] = client.call(MASTER, "GET", "/api/v5/users/subaccount/list" + query).json()
+        return answer
+
+    def names(query: str) -> list[str]:
+        data = page(query)["data"]
+        assert isinstance(data, list)
+        return [sub["subAcct"] for sub in data]
+
+    # Then a page holds at most 100, newest first; `after`/`before` keep those created strictly earlier/later
+    first = names("")
+    assert first == [f"s{n:03d}" for n in range(119, 19, -1)]
+    assert names("?after=1700000000020") == [*(f"s{n:03d}" for n in range(19, -1, -1)), "bot01"]
+    assert names("?before=1700000000114&limit=3") == ["s119", "s118", "s117"]
+    assert names("?after=1700000000003&before=1700000000000") == ["s002", "s001"]
+    for bad in ("?limit=101", "?limit=0", "?after=yesterday"):
+        assert page(bad)["code"] == "51000", bad
+
+
 def test_subaccount_list_and_keys(client: Client) -> None:
     subs = client.call(MASTER, "GET", "/api/v5/users/subaccount/list").json()["data"]
     assert len(subs) == 1

@@ -4,7 +4,8 @@ As strict as OKX's docs: create, modify and delete need the main account's key (
 with trade permission (50120), at 1 request per second per user (50011). A sub-account holds at most 50 keys
 (59501) and a key at most 20 IPs (59503); `perm` is read_only and/or trade, never withdraw (59504); a passphrase
 has 8-32 characters with an upper- and a lower-case letter, a digit and a special character (59505). A deleted
-key is gone at once: its next call answers 50111, and the master no longer lists it.
+key is gone at once: its next call answers 50111, and the master no longer lists it. The sub-account list
+comes in pages of at most 100, newest first, paged by creation time (`after`, `before`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ MAX_KEYS_PER_ACCOUNT = 50
 MAX_IPS_PER_KEY = 20
 SUB_KEY_PERMS = ("read_only", "trade")
 PASSPHRASE_LENGTH = (8, 32)
+SUBACCOUNT_PAGE = 100  # users/subaccount/list: `limit` at most 100, and 100 when not given
 
 
 def _key_change_route(action: str, handler: str) -> Route:
@@ -50,6 +52,20 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/api/v5/users/subaccount/modify-apikey": {"POST": _key_change_route("modify-apikey", "_subaccount_modify_key")},
     "/api/v5/users/subaccount/delete-apikey": {"POST": _key_change_route("delete-apikey", "_subaccount_delete_key")},
 }
+
+
+def _page_params(query: dict[str, str]) -> tuple[int | None, int | None, int]:
+    """(after, before, limit) of a list request; a malformed one is OKX's 51000 naming the parameter."""
+    cursors: list[int | None] = []
+    for name in ("after", "before"):
+        text = query.get(name, "")
+        if text and not text.isdigit():
+            raise OkxError("51000", name)
+        cursors.append(int(text) if text else None)
+    text = query.get("limit", "")
+    if text and not (text.isdigit() and 1 <= int(text) <= SUBACCOUNT_PAGE):
+        raise OkxError("51000", "limit")
+    return cursors[0], cursors[1], int(text) if text else SUBACCOUNT_PAGE
 
 
 def _parse_ip_list(value: object) -> list[str]:
@@ -113,12 +129,23 @@ class SubAccountApi(ExchangeCore):
         }
 
     def _subaccount_list(self, req: ApiRequest, key: SimKey | None) -> ApiResponse:
+        """One page, as OKX pages it: newest first by creation `ts`; `after`/`before` keep the sub-accounts
+        created strictly earlier/later than that ms; `limit` 1-100 (default 100)."""
         assert key is not None
         name = req.query.get("subAcct", "")
+        after, before, limit = _page_params(req.query)
         if req.query.get("enable", "") == "false":
             return self._ok([])
         with self.lock:
-            subs = [a for a in self.state.accounts if a.main_uid == key.uid and (not name or a.sub_acct == name)]
+            subs = [
+                a
+                for a in self.state.accounts
+                if a.main_uid == key.uid
+                and (not name or a.sub_acct == name)
+                and (after is None or a.created_ms < after)
+                and (before is None or a.created_ms > before)
+            ]
+            subs = sorted(subs, key=lambda a: (-a.created_ms, a.sub_acct or ""))[:limit]
             data = [
                 {
                     "canTransOut": True,
