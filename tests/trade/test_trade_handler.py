@@ -11,8 +11,8 @@ from decimal import Decimal
 import pytest
 from trade_helpers import KEY_SECRET, UID, load_event, orders_with
 
-from handlers.trade import TradePlanRejectedError, TradeRunFailedError
 from okxcore.aws.state import DynamoStateStore
+from okxcore.trading import TradePlanRejectedError, TradeRunFailedError
 from okxcore.trading.plan import PlanValidationError
 from okxlocal.seeds import new_key, seed_with
 from okxlocal.stack import TABLE_NAME

@@ -1,8 +1,15 @@
 """Scheduled trading: plans (plan.py), order arithmetic (sizing.py), clOrdIds (order_ids.py), the run
 (executor.py, whose docstring states the exactly-once rules; what it is given is in ports.py), building and
-checking orders (prepare.py), sending and reconciling them (execute.py), their results (outcomes.py) and the
-report (reporting.py)."""
+checking orders (prepare.py), sending and reconciling them (execute.py), their results (outcomes.py), the
+report (reporting.py), and one delivery of a slot with what each way it ends means (delivery.py)."""
 
+from okxcore.trading.delivery import (
+    Delivery,
+    TradePlanConflictError,
+    TradePlanRejectedError,
+    TradeRunFailedError,
+    deliver,
+)
 from okxcore.trading.executor import LegResult, LegStatus, Problem, RunStatus, TradeRun, run_plan
 from okxcore.trading.order_ids import derive_cl_ord_id
 from okxcore.trading.plan import (
@@ -20,6 +27,7 @@ __all__ = [
     "IDEMPOTENCY_KEY_JMESPATH",
     "IDEMPOTENCY_PAYLOAD_JMESPATH",
     "SCHEDULER_PLACEHOLDER",
+    "Delivery",
     "LegResult",
     "LegStatus",
     "PlanValidationError",
@@ -27,9 +35,13 @@ __all__ = [
     "RunStatus",
     "Slot",
     "TradePlan",
+    "TradePlanConflictError",
+    "TradePlanRejectedError",
     "TradeRun",
+    "TradeRunFailedError",
     "conflicting_plan_report",
     "crash_report",
+    "deliver",
     "derive_cl_ord_id",
     "invalid_plan_report",
     "parse_plan",
