@@ -280,6 +280,22 @@ def test_a_duplicate_after_the_idempotency_record_is_gone_finds_the_order_by_cl_
     assert "already placed" in only_report(stack).subject
 
 
+def test_a_state_table_that_cannot_record_the_slot_sends_nothing_and_fails_the_invocation(stack, invoke):
+    import boto3
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyPersistenceLayerError
+
+    # Given the state table is gone, so the slot cannot be recorded
+    boto3.client("dynamodb").delete_table(TableName=TABLE_NAME)
+    # When the schedule fires, Then the invocation fails with the store's own error
+    with pytest.raises(IdempotencyPersistenceLayerError):
+        invoke(load_event("trade-dca.json"))
+    # And OKX saw nothing, and the CRITICAL report says why exactly-once is not guaranteed and that nothing was sent
+    assert stack.sim.stats.total_requests() == 0
+    report = only_report(stack)
+    assert report.attributes["severity"] == "CRITICAL"
+    assert "could not record this slot" in report.body and "no order was sent" in report.body
+
+
 # --- rate limits, pause, dry run, proxy down, demo, late delivery ----------------------------------
 
 
