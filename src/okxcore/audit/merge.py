@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from okxcore.audit.fanout import PlanOutput, ShardItem, ShardResult
-from okxcore.audit.reporting import detail_sort_key, key_table_of_details
+from okxcore.audit.reporting import (
+    audit_title,
+    countdown_line,
+    detail_sort_key,
+    key_table_of_details,
+    selection_details,
+)
 from okxcore.audit.rules import AUDIT_USE_NOTE
 from okxcore.findings import finding
 from okxcore.report import Finding, Report
@@ -72,24 +78,18 @@ def merge_shards(
     countdowns = [k for k in keys if k.get("days_until_deletion") is not None]
     if countdowns:
         nearest = min(countdowns, key=lambda k: float(k["days_until_deletion"]))
-        summary.append(
-            f"{len(countdowns)} key(s) can be deleted by OKX (not bound to an IP); nearest: {nearest['resource']} "
-            f"in {float(nearest['days_until_deletion']):.1f} day(s) ({nearest.get('deletion_basis', '')})."
-        )
+        days = float(nearest["days_until_deletion"])
+        summary.append(countdown_line(len(countdowns), nearest["resource"], days, nearest.get("deletion_basis", "")))
     summary += [
         AUDIT_USE_NOTE,
         f"Rate limits: {retried} call(s) retried again after the client's retries; {unretried} left unretried.",
         f"{passed} check(s) passed.",
         f"Full per-key result: {report_uri}",
     ]
-    worst = max((f.severity for f in findings if f.is_problem), key=lambda s: s.rank, default=None)
-    title = f"Key audit: {len(keys)} key(s) in {len(items)} shard(s), {needing} need attention" + (
-        f" (worst {worst.value})" if worst is not None else ""
-    )
     return Report(
         report_type="audit",
         environment=request.environment,
-        title=title,
+        title=audit_title(len(keys), needing, findings, shards=len(items)),
         findings=findings,
         summary=summary,
         tables={"Keys": key_table_of_details(keys, where=report_uri)},
@@ -105,11 +105,7 @@ def merge_shards(
             "shield_requests_by_shards": shield_requests,
             "run_id": plan.run_id,
             "report_uri": report_uri,
-            "selection": {
-                "key_secret_tag": request.key_secret_tag,
-                "key_secret_prefix": request.key_secret_prefix,
-                "master_secret": request.master_secret,
-            },
+            "selection": selection_details(request),
             "audit_use_note": AUDIT_USE_NOTE,
         },
     )

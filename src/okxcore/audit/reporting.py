@@ -117,17 +117,35 @@ def _key_details(verdict: KeyVerdict) -> dict[str, Any]:
     }
 
 
-# Over 60 lines: the report's parts (summary lines, key table, details) in the order the reader sees them.
-def build_report(
-    request: AuditRequest,
-    verdicts: list[KeyVerdict],
-    fleet_findings: list[Finding],
-    stats: FleetStats,
-    *,
-    listed_subaccounts: int = 0,
-    listed_keys: int = 0,
-) -> Report:
-    findings = [f for v in verdicts for f in v.findings] + fleet_findings
+def audit_title(keys: int, needing: int, findings: Sequence[Finding], *, shards: int | None = None) -> str:
+    """The title of an audit's one report: a single run's, or (with `shards`) the fan-out's merged one."""
+    worst = max((f.severity for f in findings if f.is_problem), key=lambda s: s.rank, default=None)
+    where = f" in {shards} shard(s)" if shards is not None else ""
+    return f"Key audit: {keys} key(s){where}, {needing} need attention" + (
+        f" (worst {worst.value})" if worst is not None else ""
+    )
+
+
+def countdown_line(count: int, nearest: str, days: float, basis: str) -> str:
+    """The summary's line on the keys OKX may delete, naming the one nearest to deletion."""
+    return (
+        f"{count} key(s) can be deleted by OKX (not bound to an IP); nearest: {nearest} "
+        f"in {_num(days)} day(s) ({basis})."
+    )
+
+
+def selection_details(request: AuditRequest) -> dict[str, str]:
+    return {
+        "key_secret_tag": request.key_secret_tag,
+        "key_secret_prefix": request.key_secret_prefix,
+        "master_secret": request.master_secret,
+    }
+
+
+def _summary(
+    request: AuditRequest, verdicts: list[KeyVerdict], stats: FleetStats, listed_subaccounts: int, listed_keys: int
+) -> list[str]:
+    """The summary lines, in the order the reader sees them."""
     needing_attention = sum(1 for v in verdicts if v.problems)
     secrets = sum(1 for v in verdicts if v.subject.origin != "sub-account")
     summary = [
@@ -155,27 +173,35 @@ def build_report(
     )
     if countdowns:
         nearest = countdowns[0]
-        summary.append(
-            f"{len(countdowns)} key(s) can be deleted by OKX (not bound to an IP); nearest: {nearest.subject.resource} "
-            f"in {_num(nearest.days_until_deletion)} day(s) ({nearest.deletion_basis})."
-        )
+        days = nearest.days_until_deletion or 0.0
+        summary.append(countdown_line(len(countdowns), nearest.subject.resource, days, nearest.deletion_basis))
     summary.append(AUDIT_USE_NOTE)
     summary.append(
         f"Rate limits: {stats.rate_limited_retried} call(s) still rate limited after the client's retries were "
         f"retried again; {stats.rate_limited_unretried} left unretried. Concurrency: {stats.workers} worker(s), "
         f"at most {stats.max_in_flight} key(s) in flight; {stats.elapsed_s:.1f} s."
     )
-    worst = max((f.severity for f in findings if f.is_problem), key=lambda s: s.rank, default=None)
+    return summary
+
+
+def build_report(
+    request: AuditRequest,
+    verdicts: list[KeyVerdict],
+    fleet_findings: list[Finding],
+    stats: FleetStats,
+    *,
+    listed_subaccounts: int = 0,
+    listed_keys: int = 0,
+) -> Report:
+    findings = [f for v in verdicts for f in v.findings] + fleet_findings
+    needing_attention = sum(1 for v in verdicts if v.problems)
     keys = [_key_details(v) for v in sorted(verdicts, key=_sort_key)]
-    title = f"Key audit: {len(verdicts)} key(s), {needing_attention} need attention" + (
-        f" (worst {worst.value})" if worst is not None else ""
-    )
     return Report(
         report_type="audit",
         environment=request.environment,
-        title=title,
+        title=audit_title(len(verdicts), needing_attention, findings),
         findings=findings,
-        summary=summary,
+        summary=_summary(request, verdicts, stats, listed_subaccounts, listed_keys),
         tables={"Keys": key_table_of_details(keys)},
         details={
             "keys": keys,
@@ -186,11 +212,7 @@ def build_report(
                 "rate_limited_unretried": stats.rate_limited_unretried,
                 "elapsed_s": stats.elapsed_s,
             },
-            "selection": {
-                "key_secret_tag": request.key_secret_tag,
-                "key_secret_prefix": request.key_secret_prefix,
-                "master_secret": request.master_secret,
-            },
+            "selection": selection_details(request),
             "thresholds": request.thresholds.model_dump(),
             "audit_use_note": AUDIT_USE_NOTE,
         },
