@@ -175,14 +175,8 @@ def _submit_in_chunks(
     return futures
 
 
-# Over 60 lines: the run's phases (select, prefetch, observe in the pool, match the master's listing, judge,
-# repair, report) share the pool and the tracker; it is left whole here rather than split while the fan-out
-# work still changes it. Splitting it by phase is the next step.
-def run_audit(request: AuditRequest, sources: AuditSources) -> Report:
-    """Audit every selected key (and the master's sub-account keys) and return the one report of the run."""
-    started = time.monotonic()
-    now_ms = sources.now_ms()
-    tracker = Tracker()
+def _select(request: AuditRequest, sources: AuditSources) -> tuple[dict[str, SecretMetadata | None], list[Finding]]:
+    """The secrets to audit (the master's included) and what is wrong with the selection itself."""
     fleet_findings: list[Finding] = []
     metas: dict[str, SecretMetadata | None] = {}
     selection = ", ".join(
@@ -208,8 +202,13 @@ def run_audit(request: AuditRequest, sources: AuditSources) -> Report:
         fleet_findings.append(no_keys_finding(selection))
     if not sources.expected_ips:
         fleet_findings.append(no_expected_ips_finding())
+    return metas, fleet_findings
 
-    selected = list(metas.items())
+
+def _observe_all(
+    request: AuditRequest, sources: AuditSources, selected: list[tuple[str, SecretMetadata | None]], tracker: Tracker
+) -> tuple[list[_Observation], _Observation | None, Listing]:
+    """Every key's observation in selection order, the master's, and the master's listing, on one pool."""
     # One user's keys tend to sit together in the name-sorted listing (a desk's bots share a prefix), and
     # together they would queue behind that user's 5-per-2-s limit while holding every worker. Spread them.
     submit_order = list(range(len(selected)))
@@ -221,6 +220,60 @@ def run_audit(request: AuditRequest, sources: AuditSources) -> Report:
         master = next((o for o in observations if o.role == "master"), None)
         if master is not None:
             listing = list_subaccount_keys(master.name, master.key, master.config, sources, pool, tracker)
+    return observations, master, listing
+
+
+@dataclass
+class _Repaired:
+    verdicts: list[KeyVerdict]
+    findings: list[Finding]
+    summary: str
+    table: list[list[str]]
+
+
+def _repair(
+    request: AuditRequest,
+    sources: AuditSources,
+    verdicts: list[KeyVerdict],
+    listed_by: dict[str, SubAccountApiKey],
+    listing: Listing,
+    master: _Observation | None,
+    now_ms: int,
+) -> _Repaired:
+    from okxcore.keys.repair_audit import repair_in_audit  # only when on: the audit's cold start stays as it was
+
+    done = repair_in_audit(
+        verdicts,
+        listed_by,
+        listing.client,
+        mode=request.repair_mode,
+        shield_ips=sources.expected_ips,
+        recorder=sources.repair_recorder,
+        thresholds=request.thresholds,
+        now_ms=now_ms,
+        master_uid=master.config.uid if master is not None and master.config is not None else "",
+    )
+    return _Repaired(done.verdicts, done.result.findings(), done.result.summary(), done.result.table())
+
+
+def _account_limits(subjects: list[KeySubject], listing: Listing, request: AuditRequest) -> list[Finding]:
+    # OKX's 50-key budget: the master's listing counts every key of a sub-account; elsewhere only the keys held
+    # here are known, a lower bound that is still worth a warning when it nears the limit.
+    keys_per_account: Counter[str] = Counter(f"subaccount:{k.sub_acct}" for k in listing.keys)
+    listed_accounts = {k.sub_acct for k in listing.keys}
+    for subject in subjects:
+        if subject.origin != "sub-account" and subject.uid and subject.account not in listed_accounts:
+            keys_per_account[f"account uid {subject.uid}"] += 1
+    return account_limit_findings(keys_per_account, request.thresholds)
+
+
+def run_audit(request: AuditRequest, sources: AuditSources) -> Report:
+    """Audit every selected key (and the master's sub-account keys) and return the one report of the run."""
+    started = time.monotonic()
+    now_ms = sources.now_ms()
+    tracker = Tracker()
+    metas, fleet_findings = _select(request, sources)
+    observations, master, listing = _observe_all(request, sources, list(metas.items()), tracker)
 
     matched, listed_only = match_listing((o.fingerprint for o in observations), listing)
     subjects = [o.subject or _secret_subject(o, matched.get(o.fingerprint)) for o in observations]
@@ -229,36 +282,15 @@ def run_audit(request: AuditRequest, sources: AuditSources) -> Report:
         evaluate_key(s, thresholds=request.thresholds, expected_ips=sources.expected_ips, now_ms=now_ms)
         for s in subjects
     ]
-    repair_lines: tuple[str, list[list[str]]] | None = None
+    repaired: _Repaired | None = None
     if request.repair_mode != "off":
-        from okxcore.keys.repair_audit import repair_in_audit  # only when on: the audit's cold start stays as it was
-
         listed_by = {o.name: matched[o.fingerprint] for o in observations if o.fingerprint in matched}
         listed_by.update({s.resource: k for s, k in zip(subjects[len(observations) :], listed_only, strict=True)})
-        done = repair_in_audit(
-            verdicts,
-            listed_by,
-            listing.client,
-            mode=request.repair_mode,
-            shield_ips=sources.expected_ips,
-            recorder=sources.repair_recorder,
-            thresholds=request.thresholds,
-            now_ms=now_ms,
-            master_uid=master.config.uid if master is not None and master.config is not None else "",
-        )
-        verdicts = done.verdicts
-        fleet_findings += done.result.findings()
-        repair_lines = (done.result.summary(), done.result.table())
-
-    # OKX's 50-key budget: the master's listing counts every key of a sub-account; elsewhere only the keys held
-    # here are known, a lower bound that is still worth a warning when it nears the limit.
-    keys_per_account: Counter[str] = Counter(f"subaccount:{k.sub_acct}" for k in listing.keys)
-    listed_accounts = {k.sub_acct for k in listing.keys}
-    for subject in subjects:
-        if subject.origin != "sub-account" and subject.uid and subject.account not in listed_accounts:
-            keys_per_account[f"account uid {subject.uid}"] += 1
+        repaired = _repair(request, sources, verdicts, listed_by, listing, master, now_ms)
+        verdicts = repaired.verdicts
+        fleet_findings += repaired.findings
     fleet_findings += listing.findings
-    fleet_findings += account_limit_findings(keys_per_account, request.thresholds)
+    fleet_findings += _account_limits(subjects, listing, request)
 
     stats = FleetStats(
         workers=request.max_workers,
@@ -275,7 +307,7 @@ def run_audit(request: AuditRequest, sources: AuditSources) -> Report:
         listed_subaccounts=len(listing.subaccounts),
         listed_keys=len(listed_only),
     )
-    if repair_lines is not None:
-        report.summary.append(repair_lines[0])
-        report.tables[f"IP-binding repair ({request.repair_mode})"] = repair_lines[1]
+    if repaired is not None:
+        report.summary.append(repaired.summary)
+        report.tables[f"IP-binding repair ({request.repair_mode})"] = repaired.table
     return report
