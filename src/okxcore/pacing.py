@@ -106,15 +106,24 @@ class Tracker:
             self.unretried += 1
 
 
-def with_fleet_retry(call: Callable[[], T], sources: _Pacing, tracker: Tracker) -> T:
-    rounds = max(1, sources.retry.rounds)
+def retry_rate_limited(
+    call: Callable[[], T], retry: FleetRetry, sleep: Callable[[float], None], tracker: Tracker | None = None
+) -> T:
+    """The call, tried again later while OKX still rate-limits it after the client's own retries."""
+    rounds = max(1, retry.rounds)
     for round_number in range(1, rounds + 1):
         try:
             return call()
         except RateLimitedError:
             if round_number == rounds:
-                tracker.count_unretried()
+                if tracker is not None:
+                    tracker.count_unretried()
                 raise
-            tracker.count_retry()
-            sources.sleep(sources.retry.delay(round_number))
+            if tracker is not None:
+                tracker.count_retry()
+            sleep(retry.delay(round_number))
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def with_fleet_retry(call: Callable[[], T], sources: _Pacing, tracker: Tracker) -> T:
+    return retry_rate_limited(call, sources.retry, sources.sleep, tracker)

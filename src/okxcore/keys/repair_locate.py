@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from okxcore.client import OkxClient
-from okxcore.errors import KeyGoneError, OkxShieldError, RateLimitedError, SubAccountKeyNotFoundError
+from okxcore.errors import KeyGoneError, OkxShieldError, SubAccountKeyNotFoundError
 from okxcore.keys.modes import RepairMode
 from okxcore.keys.repair import (
     BindingRepairer,
@@ -27,7 +27,7 @@ from okxcore.keys.repair import (
     manual_item,
 )
 from okxcore.models import AccountConfig, SubAccount
-from okxcore.pacing import MASTER_LISTING_LIMIT, MASTER_LISTING_WINDOW_S, FleetRetry, RateGate
+from okxcore.pacing import MASTER_LISTING_LIMIT, MASTER_LISTING_WINDOW_S, FleetRetry, RateGate, retry_rate_limited
 
 T = TypeVar("T")
 PATIENCE = FleetRetry()
@@ -50,14 +50,7 @@ class MasterNotUsableError(OkxShieldError):
 
 def patiently(call: Callable[[], T], retry: FleetRetry = PATIENCE, sleep: Callable[[float], None] = time.sleep) -> T:
     """A read retried past the client's own retries while OKX rate-limits it (the listing allows 2 per 2 s)."""
-    for round_number in range(1, retry.rounds + 1):
-        try:
-            return call()
-        except RateLimitedError:
-            if round_number == retry.rounds:
-                raise
-            sleep(retry.delay(round_number))
-    raise AssertionError("unreachable")  # pragma: no cover
+    return retry_rate_limited(call, retry, sleep)
 
 
 def master_uid(master: OkxClient, master_name: str) -> str:
