@@ -49,9 +49,12 @@ from okxcore.models import (
     SubAccount,
     SubAccountApiKey,
     Ticker,
+    fingerprint,
     ip_list_text,
 )
+from okxcore.pacing import SUBACCOUNT_LIST_LIMIT, SUBACCOUNT_LIST_WINDOW_S, shared_gate
 from okxcore.signing import okx_timestamp, sign
+from okxcore.subaccounts import MAX_SUBACCOUNT_PAGES, SubAccountListing, list_all_subaccounts
 from okxcore.transport import ShieldSession
 
 
@@ -214,7 +217,19 @@ class OkxClient:
     # --- sub-accounts (master key) ------------------------------------------------------------
 
     def subaccounts(self) -> list[SubAccount]:
-        return many(SubAccount, self._call("GET", "/api/v5/users/subaccount/list"))
+        """Every sub-account of the master, all pages (bounded: `subaccount_listing` says when it stopped early)."""
+        return list(self.subaccount_listing().accounts)
+
+    def subaccount_listing(self, *, max_pages: int = MAX_SUBACCOUNT_PAGES) -> SubAccountListing:
+        """The master's sub-accounts, page by page, each request paced to the listing's rate limit (per master)."""
+        owner = fingerprint(self.key.api_key.get_secret_value()) if self.key else "public"
+        gate = shared_gate(f"subaccount-list:{owner}", SUBACCOUNT_LIST_LIMIT, SUBACCOUNT_LIST_WINDOW_S)
+
+        def page(params: Mapping[str, str]) -> list[SubAccount]:
+            gate.acquire()
+            return many(SubAccount, self._call("GET", "/api/v5/users/subaccount/list", params=params))
+
+        return list_all_subaccounts(page, max_pages=max_pages)
 
     def subaccount_api_keys(self, sub_acct: str, api_key: str | None = None) -> list[SubAccountApiKey]:
         params = {"subAcct": sub_acct, **({"apiKey": api_key} if api_key else {})}

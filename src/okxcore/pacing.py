@@ -22,6 +22,10 @@ T = TypeVar("T")
 # that network jitter cannot squeeze 21 requests into OKX's 2 s.
 MASTER_LISTING_LIMIT = 20
 MASTER_LISTING_WINDOW_S = 2.2
+# OKX: the sub-account list itself (users/subaccount/list, one page per request), 2 requests per 2 s in the older
+# docs and 20 in the newer: paced to the lower one, as the simulator enforces it.
+SUBACCOUNT_LIST_LIMIT = 2
+SUBACCOUNT_LIST_WINDOW_S = 2.2
 
 
 class _Pacing(Protocol):
@@ -75,6 +79,20 @@ class RateGate:
                     return
                 wait = self.window_s - (now - self._passes[0])
             self._sleep(max(wait, 0.01))
+
+
+_SHARED_GATES: dict[str, RateGate] = {}
+_SHARED_GATES_LOCK = threading.Lock()
+
+
+def shared_gate(name: str, limit: int, window_s: float) -> RateGate:
+    """The process's one gate called `name`: OKX limits some endpoints per user, so every client of one master
+    in this process (the audit's, then rotation's in a warm Lambda) must wait in the same gate."""
+    with _SHARED_GATES_LOCK:
+        gate = _SHARED_GATES.get(name)
+        if gate is None:
+            gate = _SHARED_GATES[name] = RateGate(limit, window_s)
+        return gate
 
 
 class Tracker:

@@ -10,6 +10,7 @@ from okxcore.audit.models import OKX_MAX_KEYS_PER_ACCOUNT, Thresholds
 from okxcore.errors import InvalidInputError, OkxShieldError
 from okxcore.findings import finding
 from okxcore.report import Finding
+from okxcore.subaccounts import SubAccountListing
 
 
 def account_limit_findings(keys_per_account: Mapping[str, int], thresholds: Thresholds) -> list[Finding]:
@@ -62,11 +63,12 @@ def master_error_finding(resource: str, problem: str, error: Exception | None = 
     )
 
 
-def master_truncation_finding(resource: str, listed: int) -> Finding:
+def master_truncation_finding(resource: str, listing: SubAccountListing) -> Finding:
     return finding(
         "audit.master:truncated",
         resource,
-        f"OKX returned {listed} sub-accounts, a full page: sub-accounts past the first page were not audited",
+        f"the sub-account listing stopped after {len(listing.accounts)} sub-accounts in {listing.pages} page(s), "
+        f"because {listing.stopped_early}: sub-accounts past them were not audited",
     )
 
 

@@ -22,9 +22,6 @@ from okxcore.models import AccountConfig, SubAccount, SubAccountApiKey, fingerpr
 from okxcore.pacing import MASTER_LISTING_LIMIT, MASTER_LISTING_WINDOW_S, RateGate, Tracker, with_fleet_retry
 from okxcore.report import Finding
 
-# OKX returns at most this many sub-accounts per page of users/subaccount/list.
-SUBACCOUNT_PAGE = 100
-
 
 @dataclass
 class Listing:
@@ -55,14 +52,17 @@ def list_subaccount_keys(
     try:
         client = sources.client_for(key, name)
         listing.client = client
-        listing.subaccounts = pool.submit(
-            contextvars.copy_context().run, tracker.run, lambda: with_fleet_retry(client.subaccounts, sources, tracker)
+        pages = pool.submit(
+            contextvars.copy_context().run,
+            tracker.run,
+            lambda: with_fleet_retry(client.subaccount_listing, sources, tracker),
         ).result()
     except Exception as exc:
         listing.findings.append(master_error_finding(name, "listing the sub-accounts failed", exc))
         return listing
-    if len(listing.subaccounts) >= SUBACCOUNT_PAGE:
-        listing.findings.append(master_truncation_finding(name, len(listing.subaccounts)))
+    listing.subaccounts = list(pages.accounts)
+    if not pages.complete:
+        listing.findings.append(master_truncation_finding(name, pages))
     gate = RateGate(MASTER_LISTING_LIMIT, MASTER_LISTING_WINDOW_S, sleep=sources.sleep)
 
     def keys_of(sub_acct: str) -> list[SubAccountApiKey]:

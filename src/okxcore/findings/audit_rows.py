@@ -99,7 +99,7 @@ ROWS: dict[str, Rule] = {
     "audit.master:truncated": r(
         L,
         WARN,
-        "sub-accounts past OKX's first page were not audited",
+        "the master's sub-account listing stopped early: sub-accounts past it were not audited",
         "Audit the remaining sub-accounts' keys through their own secrets (tag or prefix).",
     ),
     "audit.fleet:no_keys": r(

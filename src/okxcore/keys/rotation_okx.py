@@ -17,6 +17,7 @@ from okxcore.credentials import OkxKeySecret
 from okxcore.errors import KeyGoneError, OkxShieldError, RateLimitedError
 from okxcore.keys.rotation_model import RotationError, Step, describe_error, master_refused
 from okxcore.models import AccountConfig, CreatedSubAccountApiKey, SubAccountApiKey, fingerprint
+from okxcore.subaccounts import SubAccountListing
 
 if TYPE_CHECKING:
     from okxcore.keys.rotation_ports import OkxClients
@@ -69,12 +70,9 @@ class MasterKeys:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def find_sub_account(master: OkxClient, config: AccountConfig) -> str | None:
-    """The sub-account name of the key whose account/config this is, as the master lists it."""
-    for sub in master.subaccounts():
-        if sub.uid and sub.uid == config.uid:
-            return sub.sub_acct
-    return None
+def find_sub_account(listing: SubAccountListing, config: AccountConfig) -> str | None:
+    """The sub-account name of the key whose account/config this is, among those the master listed."""
+    return next((sub.sub_acct for sub in listing.accounts if sub.uid and sub.uid == config.uid), None)
 
 
 def by_fingerprint(keys: list[SubAccountApiKey], wanted: str) -> SubAccountApiKey | None:
@@ -116,7 +114,16 @@ def locate(
             hint="Set the stack parameter MasterKeySecretName to the secret of the main account's IP-bound key.",
         )
     master = clients.master_client()
-    sub_acct = find_sub_account(master, config)
+    listing = master.subaccount_listing()
+    sub_acct = find_sub_account(listing, config)
+    if sub_acct is None and not listing.complete:
+        raise RotationError(
+            name,
+            step,
+            f"the master's sub-account listing stopped after {len(listing.accounts)} sub-accounts, because "
+            f"{listing.stopped_early}, without this key's sub-account",
+            hint="Rotate this key by hand (a new key bound to both Shield IPs, stored in the secret), or retry later.",
+        )
     if sub_acct is None:
         raise RotationError(
             name,
