@@ -85,6 +85,13 @@ def test_sam_local_is_not_a_deployment_and_a_local_run_may_use_the_simulator():
     )
 
 
+def _refused_target_stack(local_stack, monkeypatch, env: dict[str, str]):
+    stack = local_stack(seed_with([new_key("5002", "bot-main")]))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return stack
+
+
 def _invoke(function: str, event: dict, lambda_context) -> Exception:
     from okxlocal.demo import invoke
 
@@ -108,9 +115,7 @@ def test_each_function_reports_a_refused_target_and_nothing_reaches_okx(
     local_stack, lambda_context, monkeypatch, function, env, field
 ):
     # Given the local stack, with an OKX target a deployment must not have
-    stack = local_stack(seed_with([new_key("5002", "bot-main")]))
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+    stack = _refused_target_stack(local_stack, monkeypatch, env)
     event = {"probe": {}, "audit": {}, "trade": _dca_event()}[function]
     # When the function runs
     _invoke(function, event, lambda_context)
@@ -147,9 +152,7 @@ def test_the_probe_summary_names_the_refused_setting_and_its_fix_not_the_shield_
     local_stack, lambda_context, monkeypatch, env, field, fix
 ):
     # Given a working Shield secret, and an OKX target the function refuses
-    stack = local_stack(seed_with([new_key("5003", "bot-main")]))
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+    stack = _refused_target_stack(local_stack, monkeypatch, env)
     # When the probe runs
     _invoke("probe", {}, lambda_context)
     # Then its summary says which setting is wrong and how to fix it, and does not blame the Shield settings
