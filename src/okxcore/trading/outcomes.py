@@ -1,6 +1,6 @@
 """What a trade run produces, leg by leg: the statuses, the problems found before sending, the orders
-planned and each leg's result. Shared by prepare.py (which builds orders), execute.py (which sends them)
-and executor.py (which runs a slot)."""
+planned and each leg's result, and the market they were checked against. Shared by prepare.py and
+rebalance.py (which build orders), execute.py (which sends them) and executor.py (which runs a slot)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
-from okxcore.models import Instrument, Order, OrderRequest
+from okxcore.models import Instrument, Order, OrderRequest, Ticker
 from okxcore.trading.sizing import ZERO
 
 PLACED_REASON = "placed"
@@ -125,3 +125,13 @@ class Preparation:
     @property
     def notional(self) -> Decimal:
         return sum((o.notional for o in self.orders), ZERO)
+
+
+@dataclass(frozen=True)
+class Market:
+    """What the checks read from OKX before any order is built: the instruments the legs name (the fit ones),
+    their tickers, and what is available of each currency involved."""
+
+    instruments: dict[str, Instrument]
+    tickers: dict[str, Ticker]
+    available: dict[str, Decimal]

@@ -3,13 +3,14 @@ rounded the safe way, the caps. A plan with any problem sends nothing (rule 7 in
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from okxcore.client import OkxClient
 from okxcore.errors import UnknownInstrumentError
 from okxcore.models import Instrument, OrderRequest, Ticker
 from okxcore.trading.order_ids import derive_cl_ord_id
-from okxcore.trading.outcomes import PlannedOrder, Preparation, Problem
+from okxcore.trading.outcomes import Market, PlannedOrder, Preparation, Problem
 from okxcore.trading.plan import LimitLeg, MarketLeg, RebalanceLeg, TradePlan
 from okxcore.trading.rebalance import prepare_rebalance
 from okxcore.trading.sizing import (
@@ -28,6 +29,31 @@ from okxcore.trading.sizing import (
 def prepare(client: OkxClient, plan: TradePlan) -> Preparation:
     """Read instruments, tickers and balances; compute every order and check it. Sends nothing."""
     prep = Preparation()
+    market = _read_market(client, plan, prep)
+    for index, leg in enumerate(plan.legs):
+        if isinstance(leg, RebalanceLeg):
+            prepare_rebalance(prep, plan, index, leg, market)
+        elif leg.inst_id in market.instruments:  # otherwise already a problem
+            planned = _prepare_single(prep, plan, index, leg, market)
+            if planned is not None:
+                prep.orders.append(planned)
+    if prep.notional > plan.caps.max_notional:
+        quote = plan.caps.quote_ccy
+        prep.problems.append(
+            Problem(
+                "caps.max_notional",
+                f"the orders add up to {prep.notional.normalize():f} {quote}, over the cap of "
+                f"{plan.caps.max_notional.normalize():f} {quote}",
+                "Lower the legs' amounts, or raise caps.max_notional if this much is intended.",
+            )
+        )
+    _check_balances(prep, market.available)
+    return prep
+
+
+def _read_market(client: OkxClient, plan: TradePlan, prep: Preparation) -> Market:
+    """Every instrument the legs name (an unknown or unfit one is a problem of each leg asking for it), their
+    tickers, and the balances of their currencies."""
     quote = plan.caps.quote_ccy
     wanted: dict[str, list[tuple[str, int, str]]] = {}  # inst_id -> (plan field, leg index, asset) asking for it
     for index, leg in enumerate(plan.legs):
@@ -57,35 +83,7 @@ def prepare(client: OkxClient, plan: TradePlan) -> Preparation:
     tickers = {inst_id: client.ticker(inst_id) for inst_id in instruments}
     currencies = sorted({quote} | {i.base_ccy for i in instruments.values()})
     balance = client.balance(currencies)
-    available = {ccy: balance.available(ccy) for ccy in currencies}
-
-    for index, leg in enumerate(plan.legs):
-        cl_ord_id = derive_cl_ord_id(plan.plan_id, plan.slot, index)
-        if isinstance(leg, RebalanceLeg):
-            prepare_rebalance(prep, plan, index, leg, instruments, tickers, available)
-            continue
-        instrument = instruments.get(leg.inst_id)
-        if instrument is None:
-            continue  # already a problem
-        ticker = tickers[leg.inst_id]
-        if isinstance(leg, MarketLeg):
-            planned = _prepare_market(prep, plan, index, leg, instrument, ticker, cl_ord_id)
-        else:
-            planned = _prepare_limit(prep, plan, index, leg, instrument, ticker, cl_ord_id)
-        if planned is not None:
-            prep.orders.append(planned)
-
-    if prep.notional > plan.caps.max_notional:
-        prep.problems.append(
-            Problem(
-                "caps.max_notional",
-                f"the orders add up to {prep.notional.normalize():f} {quote}, over the cap of "
-                f"{plan.caps.max_notional.normalize():f} {quote}",
-                "Lower the legs' amounts, or raise caps.max_notional if this much is intended.",
-            )
-        )
-    _check_balances(prep, available)
-    return prep
+    return Market(instruments, tickers, {ccy: balance.available(ccy) for ccy in currencies})
 
 
 def _instrument(client: OkxClient, inst_id: str) -> Instrument | None:
@@ -105,132 +103,148 @@ def _instrument_problem(inst_id: str, instrument: Instrument | None, quote: str)
     return None
 
 
-def _book_or_problem(
-    prep: Preparation, where: str, index: int, inst_id: str, ticker: Ticker
-) -> tuple[Decimal, Decimal] | None:
-    """The best bid and ask, or a problem recorded for the leg when the book is empty."""
+@dataclass(frozen=True)
+class _Single:
+    """A market or limit leg while its one order is built: its place in the plan, instrument and book."""
+
+    prep: Preparation
+    plan: TradePlan
+    index: int
+    instrument: Instrument
+    ticker: Ticker
+    book: tuple[Decimal, Decimal]  # best bid, best ask
+
+    @property
+    def where(self) -> str:
+        return f"legs[{self.index}]"
+
+    def problem(self, where: str, message: str, hint: str = "") -> None:
+        self.prep.problems.append(Problem(where, message, hint, leg_index=self.index))
+
+    def order(
+        self,
+        leg: MarketLeg | LimitLeg,
+        request: OrderRequest,
+        *,
+        expected_px: Decimal,
+        notional: Decimal,
+        needs: tuple[str, Decimal],
+    ) -> PlannedOrder:
+        return PlannedOrder(
+            leg_index=self.index,
+            kind=leg.kind,
+            field=self.where,
+            part="",
+            request=request,
+            instrument=self.instrument,
+            reference_px=self.ticker.last,
+            expected_px=expected_px,
+            notional=notional,
+            needs=needs,
+            expire_after_s=leg.expire_after_s,
+        )
+
+
+def _prepare_single(
+    prep: Preparation, plan: TradePlan, index: int, leg: MarketLeg | LimitLeg, market: Market
+) -> PlannedOrder | None:
+    """A market or limit leg's order, or None with the leg's problem recorded (an empty book is one)."""
+    ticker = market.tickers[leg.inst_id]
     book = best_bid_ask(ticker)
     if book is None:
-        prep.problems.append(Problem(where, f"{inst_id} has no bid/ask right now", "Try again later.", leg_index=index))
-    return book
-
-
-def _prepare_market(
-    prep: Preparation,
-    plan: TradePlan,
-    index: int,
-    leg: MarketLeg,
-    instrument: Instrument,
-    ticker: Ticker,
-    cl_ord_id: str,
-) -> PlannedOrder | None:
-    where = f"legs[{index}]"
-    book = _book_or_problem(prep, where, index, leg.inst_id, ticker)
-    if book is None:
+        prep.problems.append(
+            Problem(f"legs[{index}]", f"{leg.inst_id} has no bid/ask right now", "Try again later.", leg_index=index)
+        )
         return None
-    price, problem = market_price_problem(leg.side, ticker, book, plan.caps.max_deviation_pct)
+    single = _Single(prep, plan, index, market.instruments[leg.inst_id], ticker, book)
+    cl_ord_id = derive_cl_ord_id(plan.plan_id, plan.slot, index)
+    if isinstance(leg, MarketLeg):
+        return _market_order(single, leg, cl_ord_id)
+    return _limit_order(single, leg, cl_ord_id)
+
+
+def _market_order(single: _Single, leg: MarketLeg, cl_ord_id: str) -> PlannedOrder | None:
+    instrument, where = single.instrument, single.where
+    price, problem = market_price_problem(leg.side, single.ticker, single.book, single.plan.caps.max_deviation_pct)
     if problem:
-        prep.problems.append(Problem("caps.max_deviation_pct", f"{where} ({leg.inst_id}): {problem}", leg_index=index))
-    estimated = base_size(leg.quote_amount, price, instrument.lot_sz)
-    too_small = size_problem(estimated, instrument)
+        single.problem("caps.max_deviation_pct", f"{where} ({leg.inst_id}): {problem}")
+    too_small = size_problem(base_size(leg.quote_amount, price, instrument.lot_sz), instrument)
     if too_small:
-        prep.problems.append(
-            Problem(
-                f"{where}.quote_amount",
-                f"{leg.quote_amount.normalize():f} {instrument.quote_ccy} {too_small}",
-                "Raise the amount above the instrument's minimum order size.",
-                leg_index=index,
-            )
+        single.problem(
+            f"{where}.quote_amount",
+            f"{leg.quote_amount.normalize():f} {instrument.quote_ccy} {too_small}",
+            "Raise the amount above the instrument's minimum order size.",
         )
         return None
+    request = OrderRequest(
+        inst_id=leg.inst_id,
+        side=leg.side,
+        ord_type="market",
+        sz=leg.quote_amount,
+        tgt_ccy="quote_ccy",
+        cl_ord_id=cl_ord_id,
+    )
+    bid = single.book[0]
     needs = (
-        (instrument.quote_ccy, leg.quote_amount)
-        if leg.side == "buy"
-        else (instrument.base_ccy, leg.quote_amount / book[0])
+        (instrument.quote_ccy, leg.quote_amount) if leg.side == "buy" else (instrument.base_ccy, leg.quote_amount / bid)
     )
-    return PlannedOrder(
-        leg_index=index,
-        kind=leg.kind,
-        field=where,
-        part="",
-        request=OrderRequest(
-            inst_id=leg.inst_id,
-            side=leg.side,
-            ord_type="market",
-            sz=leg.quote_amount,
-            tgt_ccy="quote_ccy",
-            cl_ord_id=cl_ord_id,
-        ),
-        instrument=instrument,
-        reference_px=ticker.last,
-        expected_px=price,
-        notional=leg.quote_amount,
-        needs=needs,
-        expire_after_s=leg.expire_after_s,
-    )
+    return single.order(leg, request, expected_px=price, notional=leg.quote_amount, needs=needs)
 
 
-def _prepare_limit(
-    prep: Preparation,
-    plan: TradePlan,
-    index: int,
-    leg: LimitLeg,
-    instrument: Instrument,
-    ticker: Ticker,
-    cl_ord_id: str,
-) -> PlannedOrder | None:
-    where = f"legs[{index}]"
-    book = _book_or_problem(prep, where, index, leg.inst_id, ticker)
-    if book is None:
+def _limit_order(single: _Single, leg: LimitLeg, cl_ord_id: str) -> PlannedOrder | None:
+    px = _limit_px(single, leg)
+    if px is None:
         return None
-    bid, ask = book
-    px = limit_price(leg.side, bid=bid, ask=ask, offset_pct=leg.offset_pct, tick_sz=instrument.tick_sz)
+    size = _limit_size(single, leg, px)
+    if size is None:
+        return None
+    request = OrderRequest(
+        inst_id=leg.inst_id,
+        side=leg.side,
+        ord_type="post_only" if leg.post_only else "limit",
+        sz=size,
+        px=px,
+        cl_ord_id=cl_ord_id,
+    )
+    notional = px * size
+    instrument = single.instrument
+    needs = (instrument.quote_ccy, notional) if leg.side == "buy" else (instrument.base_ccy, size)
+    return single.order(leg, request, expected_px=px, notional=notional, needs=needs)
+
+
+def _limit_px(single: _Single, leg: LimitLeg) -> Decimal | None:
+    """The offset price rounded to the tick the safe way; a price too far from the last one is a problem."""
+    bid, ask = single.book
+    px = limit_price(leg.side, bid=bid, ask=ask, offset_pct=leg.offset_pct, tick_sz=single.instrument.tick_sz)
+    where = f"{single.where}.offset_pct"
     if px <= 0:
-        prep.problems.append(Problem(f"{where}.offset_pct", "leaves no positive price", leg_index=index))
+        single.problem(where, "leaves no positive price")
         return None
-    deviation = deviation_pct(px, ticker.last)
-    if deviation > plan.caps.max_deviation_pct:
-        prep.problems.append(
-            Problem(
-                f"{where}.offset_pct",
-                f"puts the price {px.normalize():f} {pct(deviation)} away from the last price "
-                f"{ticker.last.normalize():f}, over caps.max_deviation_pct {pct(plan.caps.max_deviation_pct)}",
-                "Lower offset_pct, or raise caps.max_deviation_pct if the price is intended.",
-                leg_index=index,
-            )
+    deviation = deviation_pct(px, single.ticker.last)
+    cap = single.plan.caps.max_deviation_pct
+    if deviation > cap:
+        single.problem(
+            where,
+            f"puts the price {px.normalize():f} {pct(deviation)} away from the last price "
+            f"{single.ticker.last.normalize():f}, over caps.max_deviation_pct {pct(cap)}",
+            "Lower offset_pct, or raise caps.max_deviation_pct if the price is intended.",
         )
+    return px
+
+
+def _limit_size(single: _Single, leg: LimitLeg, px: Decimal) -> Decimal | None:
+    """The leg's size, or its quote amount at `px`, rounded down to the lot; None under minSz (a problem)."""
+    lot_sz = single.instrument.lot_sz
     if leg.size is not None:
-        size, amount_field = round_down(leg.size, instrument.lot_sz), f"{where}.size"
+        size, amount_field = round_down(leg.size, lot_sz), f"{single.where}.size"
     else:
         assert leg.quote_amount is not None
-        size, amount_field = base_size(leg.quote_amount, px, instrument.lot_sz), f"{where}.quote_amount"
-    too_small = size_problem(size, instrument)
+        size, amount_field = base_size(leg.quote_amount, px, lot_sz), f"{single.where}.quote_amount"
+    too_small = size_problem(size, single.instrument)
     if too_small:
-        prep.problems.append(
-            Problem(amount_field, too_small, "Raise the amount above the instrument's minSz.", leg_index=index)
-        )
+        single.problem(amount_field, too_small, "Raise the amount above the instrument's minSz.")
         return None
-    notional = px * size
-    return PlannedOrder(
-        leg_index=index,
-        kind=leg.kind,
-        field=where,
-        part="",
-        request=OrderRequest(
-            inst_id=leg.inst_id,
-            side=leg.side,
-            ord_type="post_only" if leg.post_only else "limit",
-            sz=size,
-            px=px,
-            cl_ord_id=cl_ord_id,
-        ),
-        instrument=instrument,
-        reference_px=ticker.last,
-        expected_px=px,
-        notional=notional,
-        needs=(instrument.quote_ccy, notional) if leg.side == "buy" else (instrument.base_ccy, size),
-        expire_after_s=leg.expire_after_s,
-    )
+    return size
 
 
 def _check_balances(prep: Preparation, available: dict[str, Decimal]) -> None:

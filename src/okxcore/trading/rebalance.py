@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from okxcore.models import Instrument, OrderRequest, Ticker
 from okxcore.trading.order_ids import derive_cl_ord_id
-from okxcore.trading.outcomes import LegResult, LegStatus, PlannedOrder, Preparation, Problem
+from okxcore.trading.outcomes import LegResult, LegStatus, Market, PlannedOrder, Preparation, Problem
 from okxcore.trading.plan import RebalanceLeg, TradePlan
 from okxcore.trading.sizing import (
     SELL_PROCEEDS_HAIRCUT,
@@ -26,16 +26,15 @@ def prepare_rebalance(
     plan: TradePlan,
     index: int,
     leg: RebalanceLeg,
-    instruments: dict[str, Instrument],
-    tickers: dict[str, Ticker],
-    available: dict[str, Decimal],
+    market: Market,
 ) -> None:
     quote = plan.caps.quote_ccy
     where = f"legs[{index}]"
-    market = _rebalance_market(prep, plan, index, leg, instruments, tickers, available)
-    if market is None:
+    available, tickers = market.available, market.tickers
+    holdings = _holdings(prep, plan, index, leg, market)
+    if holdings is None:
         return
-    assets, by_ccy, bids, asks = market
+    assets, by_ccy, bids, asks = holdings
     decision = plan_rebalance(
         assets,
         quote_ccy=quote,
@@ -76,17 +75,12 @@ def prepare_rebalance(
         _add_rebalance_order(prep, plan, index, leg, order, by_ccy[order.ccy], tickers, (bids, asks))
 
 
-def _rebalance_market(
-    prep: Preparation,
-    plan: TradePlan,
-    index: int,
-    leg: RebalanceLeg,
-    instruments: dict[str, Instrument],
-    tickers: dict[str, Ticker],
-    available: dict[str, Decimal],
+def _holdings(
+    prep: Preparation, plan: TradePlan, index: int, leg: RebalanceLeg, market: Market
 ) -> tuple[list[AssetState], dict[str, Instrument], dict[str, Decimal], dict[str, Decimal]] | None:
     """Each target asset's holding and price, its instrument and book; None when one is missing (a problem)."""
     quote = plan.caps.quote_ccy
+    available, instruments, tickers = market.available, market.instruments, market.tickers
     by_ccy: dict[str, Instrument] = {}
     assets: list[AssetState] = []
     bids: dict[str, Decimal] = {}
