@@ -110,17 +110,18 @@ def _place_one(
     sleep: Sleep,
 ) -> LegResult:
     request = planned.request
-    try:
-        existing = client.get_order(request.inst_id, cl_ord_id=request.cl_ord_id)
-    except OkxShieldError as exc:
-        return LegResult.for_order(
+    earlier = _earlier_order(
+        client,
+        planned,
+        unchecked=lambda exc: LegResult.for_order(
             planned,
             LegStatus.FAILED,
             reason=f"not sent: could not check OKX for an earlier order with this clOrdId ({exc.message})",
             hint=exc.hint,
-        )
-    if existing is not None:
-        return _existing(planned, existing)
+        ),
+    )
+    if earlier is not None:
+        return earlier
     for attempt in range(1, MAX_SENDS_PER_ORDER + 1):
         blocked = send_blocker()
         if blocked:
@@ -129,39 +130,69 @@ def _place_one(
         expires_at_ms = client.now_ms() + ttl_ms
         try:
             ack = client.place_order(request, expires_at_ms=expires_at_ms)
-        except DuplicateClientOrderIdError:
-            return _after_duplicate(client, planned, sleep=sleep)
         except RateLimitedError as exc:
-            if attempt == MAX_SENDS_PER_ORDER:
-                return LegResult.for_order(
-                    planned, LegStatus.FAILED, reason=f"OKX refused it twice: {exc.message}", hint=exc.hint
-                )
-            sleep(RATE_LIMIT_BACKOFF_S)
-            try:
-                existing = client.get_order(request.inst_id, cl_ord_id=request.cl_ord_id)
-            except OkxShieldError as lookup_error:
-                return LegResult.for_order(
-                    planned,
-                    LegStatus.FAILED,
-                    reason=f"OKX refused it ({exc.message}); not resent because its absence could not be "
-                    f"confirmed ({lookup_error.message})",
-                    hint=exc.hint,
-                )
-            if existing is not None:
-                return _existing(planned, existing)
-            continue
-        except (OkxTransportError, ServiceBusyError) as exc:
-            # Sent, and no definite answer: the order may exist. Find out; never resend here.
-            return _reconcile(client, planned, expires_at_ms, cause=exc, sleep=sleep)
-        except ProxyError as exc:
-            # The tunnel could not be opened, so the request never left: nothing can exist.
-            return LegResult.for_order(planned, LegStatus.FAILED, reason=f"not sent: {exc.message}", hint=exc.hint)
-        except OkxApiError as exc:
-            if exc.code in UNREADABLE_ANSWER_CODES:  # OKX answered, but not legibly: it may have the order
-                return _reconcile(client, planned, expires_at_ms, cause=exc, sleep=sleep)
-            return LegResult.for_order(planned, LegStatus.FAILED, reason=exc.message, hint=exc.hint)
+            refused = _after_rate_limit(client, planned, exc, last=attempt == MAX_SENDS_PER_ORDER, sleep=sleep)
+            if refused is not None:
+                return refused
+            continue  # refused before processing, and confirmed absent: sent once more
+        except (OkxApiError, OkxTransportError, ProxyError) as exc:
+            return _after_send_error(client, planned, exc, expires_at_ms, sleep=sleep)
         return LegResult.for_order(planned, LegStatus.PLACED, ord_id=ack.ord_id, reason=PLACED_REASON)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _earlier_order(
+    client: OkxClient, planned: PlannedOrder, *, unchecked: Callable[[OkxShieldError], LegResult]
+) -> LegResult | None:
+    """The leg's result when OKX already has its order (EXISTING), or when it cannot be asked (`unchecked`,
+    given the error); None when OKX has no order with this clOrdId, so it may be sent."""
+    request = planned.request
+    try:
+        existing = client.get_order(request.inst_id, cl_ord_id=request.cl_ord_id)
+    except OkxShieldError as exc:
+        return unchecked(exc)
+    return None if existing is None else _existing(planned, existing)
+
+
+def _after_rate_limit(
+    client: OkxClient, planned: PlannedOrder, error: RateLimitedError, *, last: bool, sleep: Sleep
+) -> LegResult | None:
+    """50011: OKX refused the send before processing it. The leg's result, or None to send it once more (after
+    a backoff, and a lookup confirming that the order is absent)."""
+    if last:
+        return LegResult.for_order(
+            planned, LegStatus.FAILED, reason=f"OKX refused it twice: {error.message}", hint=error.hint
+        )
+    sleep(RATE_LIMIT_BACKOFF_S)
+    return _earlier_order(
+        client,
+        planned,
+        unchecked=lambda lookup_error: LegResult.for_order(
+            planned,
+            LegStatus.FAILED,
+            reason=f"OKX refused it ({error.message}); not resent because its absence could not be "
+            f"confirmed ({lookup_error.message})",
+            hint=error.hint,
+        ),
+    )
+
+
+def _after_send_error(
+    client: OkxClient, planned: PlannedOrder, error: OkxShieldError, expires_at_ms: int, *, sleep: Sleep
+) -> LegResult:
+    """The leg's result when the send raised (a rate limit aside): found, reconciled or failed."""
+    if isinstance(error, DuplicateClientOrderIdError):
+        return _after_duplicate(client, planned, sleep=sleep)
+    if isinstance(error, OkxTransportError | ServiceBusyError):
+        # Sent, and no definite answer: the order may exist. Find out; never resend here.
+        return _reconcile(client, planned, expires_at_ms, cause=error, sleep=sleep)
+    if isinstance(error, ProxyError):
+        # The tunnel could not be opened, so the request never left: nothing can exist.
+        return LegResult.for_order(planned, LegStatus.FAILED, reason=f"not sent: {error.message}", hint=error.hint)
+    if isinstance(error, OkxApiError) and error.code in UNREADABLE_ANSWER_CODES:
+        # OKX answered, but not legibly: it may have the order.
+        return _reconcile(client, planned, expires_at_ms, cause=error, sleep=sleep)
+    return LegResult.for_order(planned, LegStatus.FAILED, reason=error.message, hint=error.hint)
 
 
 def _existing(planned: PlannedOrder, order: Order) -> LegResult:
