@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from okxcore.egress import (
@@ -22,6 +22,8 @@ from okxcore.errors import (
 from okxcore.findings import error_finding, error_rule
 from okxcore.ips import canonical_ip
 from okxcore.probe.event import MAX_KEYS_PER_RUN
+from okxcore.probe.reporting import FindingSink
+from okxcore.report import Finding
 
 if TYPE_CHECKING:
     from okxcore.credentials import OkxKeySecret
@@ -35,7 +37,9 @@ KEY_CHECK_BUDGET_S = 40.0
 
 
 @dataclass
-class KeyCheck:
+class KeyCheck(FindingSink):
+    """One key's check and the findings it produced (the run takes them in the keys' order)."""
+
     secret_name: str
     label: str
     checked: bool = False  # account/config answered
@@ -46,6 +50,7 @@ class KeyCheck:
     resource: str = ""  # how the findings name the key
     config: AccountConfig | None = None  # what account/config answered
     needs_binding: bool = False  # unbound with trade/withdraw, a Shield IP missing, or 50110 from a Shield IP
+    findings: list[Finding] = field(default_factory=list)
 
     @property
     def correctly_bound(self) -> bool:
@@ -113,7 +118,9 @@ def check_keys(
                 f"(first not checked: {left[0]}).",
             )
             break
-        checks.append(_check_key(run, wiring, name, yardstick, bool(verdict.expected_ips)))
+        check = check_key(wiring, name, yardstick, bool(verdict.expected_ips))
+        run.findings.extend(check.findings)
+        checks.append(check)
     if checks:
         run.tables["Keys"] = keys_table(checks)
     return checks
@@ -129,15 +136,14 @@ def keys_table(checks: list[KeyCheck]) -> list[list[str]]:
     return rows
 
 
-def _check_key(
-    run: ProbeRun, wiring: ProbeWiring, secret_name: str, yardstick: tuple[str, ...], configured: bool
-) -> KeyCheck:
+def check_key(wiring: ProbeWiring, secret_name: str, yardstick: tuple[str, ...], configured: bool) -> KeyCheck:
+    """One key: its secret, account/config through Shield, and the findings (on the check, not the run)."""
     check = KeyCheck(secret_name=secret_name, label=secret_name)
     try:
         key = wiring.load_key(secret_name)
     except SecretFormatError as exc:
         check.result = "bad secret"
-        run.add(
+        check.add(
             "probe.keys.secret",
             secret_name,
             f"The key secret is malformed: {exc.message}",
@@ -146,7 +152,7 @@ def _check_key(
         return check
     except InvalidInputError as exc:
         check.result = "unreadable"
-        run.add("probe.keys.secret", secret_name, exc.message, remediation=exc.hint)
+        check.add("probe.keys.secret", secret_name, exc.message, remediation=exc.hint)
         return check
     label = key.display_name(secret_name)
     check.label = label
@@ -159,23 +165,23 @@ def _check_key(
     except ProxyError:
         raise
     except IpNotAllowedError as exc:
-        _ip_not_allowed(run, check, exc, resource, yardstick, configured)
+        _ip_not_allowed(check, exc, resource, yardstick, configured)
         return check
     except Exception as exc:  # any failure (OKX, the state table recording use) is this key's, not the run's
         check.result = error_rule(exc).result
         observed = exc.message if isinstance(exc, OkxShieldError) else ""
-        run.findings.append(error_finding("probe.keys.okx", exc, resource, _okx_words(exc), observed=observed))
+        check.findings.append(error_finding("probe.keys.okx", exc, resource, _okx_words(exc), observed=observed))
         return check
     check.checked = True
     check.config = config
     check.perm = config.perm
     check.binding = compare_binding(config.ip, yardstick)
-    _binding_findings(run, check, key, config, resource, yardstick, configured)
+    _binding_findings(check, key, config, resource, yardstick, configured)
     return check
 
 
 def _ip_not_allowed(
-    run: ProbeRun, check: KeyCheck, exc: IpNotAllowedError, resource: str, yardstick: tuple[str, ...], configured: bool
+    check: KeyCheck, exc: IpNotAllowedError, resource: str, yardstick: tuple[str, ...], configured: bool
 ) -> None:
     check.okx_seen_ip = canonical_ip(exc.seen_ip) if exc.seen_ip else None
     seen = check.okx_seen_ip or "an unnamed IP"
@@ -193,7 +199,7 @@ def _ip_not_allowed(
         remediation = (
             f"Bind BOTH Shield static IPs ({', '.join(yardstick) or seen}) to the key in OKX's API management."
         )
-    run.add(
+    check.add(
         "probe.keys.binding:ip_not_allowed",
         resource,
         message,
@@ -204,7 +210,6 @@ def _ip_not_allowed(
 
 
 def _binding_findings(
-    run: ProbeRun,
     check: KeyCheck,
     key: OkxKeySecret,
     config: AccountConfig,
@@ -216,10 +221,10 @@ def _binding_findings(
     assert binding is not None
     expected_text = ", ".join(yardstick)
     if binding.unbound:
-        _unbound(run, check, key, config, resource, expected_text)
+        _unbound(check, key, config, resource, expected_text)
     elif not binding.compared:
         check.result = "unverified"
-        run.add(
+        check.add(
             "probe.keys.binding:unverified",
             resource,
             "The key's binding could not be verified: no expected_ips are configured and no echo service answered.",
@@ -229,7 +234,7 @@ def _binding_findings(
     elif binding.missing:
         check.result = "missing " + ", ".join(binding.missing)
         check.needs_binding = True
-        run.add(
+        check.add(
             "probe.keys.binding:missing",
             resource,
             f"The key is not bound to Shield IP {', '.join(binding.missing)}: Shield sends traffic from both static "
@@ -241,7 +246,7 @@ def _binding_findings(
     else:
         check.result = "ok"
         note = "" if configured else " (compared with the echoed egress IP: expected_ips is not configured)"
-        run.add(
+        check.add(
             "probe.keys.binding:ok",
             resource,
             f"The key is bound to every Shield static IP{note}.",
@@ -249,7 +254,7 @@ def _binding_findings(
             expected=expected_text,
         )
     if binding.extra and not binding.unbound:
-        run.add(
+        check.add(
             "probe.keys.extra_ips",
             resource,
             f"The key also allows {', '.join(binding.extra)}, which is not a Shield static IP.",
@@ -258,15 +263,13 @@ def _binding_findings(
         )
 
 
-def _unbound(
-    run: ProbeRun, check: KeyCheck, key: OkxKeySecret, config: AccountConfig, resource: str, expected_text: str
-) -> None:
+def _unbound(check: KeyCheck, key: OkxKeySecret, config: AccountConfig, resource: str, expected_text: str) -> None:
     check.result = "UNBOUND"
     bind_fix = f"Bind both Shield static IPs ({expected_text}) to the key in OKX's API management."
     if config.can_trade_or_withdraw and not key.demo:
         check.needs_binding = True
         risky = " and ".join(sorted(config.perm & {"trade", "withdraw"}))
-        run.add(
+        check.add(
             "probe.keys.binding:unbound_risky",
             resource,
             f"The key has {risky} permission and is bound to no IP: OKX deletes such keys (after 14 days "
@@ -277,7 +280,7 @@ def _unbound(
         )
         return
     kind = "a demo key (not deleted by OKX)" if key.demo else "read-only (not deleted by OKX)"
-    run.add(
+    check.add(
         "probe.keys.binding:unbound_safe",
         resource,
         f"The key is bound to no IP; it is {kind}, but anyone holding it can use it from anywhere.",

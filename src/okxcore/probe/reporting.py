@@ -58,13 +58,11 @@ class ProbeOutcome:
             raise self.failure
 
 
-@dataclass
-class ProbeRun:
-    config: ProbeConfig
-    findings: list[Finding] = field(default_factory=list)
-    summary: list[str] = field(default_factory=list)
-    tables: dict[str, list[list[str]]] = field(default_factory=dict)
-    details: dict[str, Any] = field(default_factory=dict)
+class FindingSink:
+    """Where findings are collected: the run's own, or one key's until the run takes them in the keys' order
+    (concurrent key checks finish in any order; the report's order must not depend on it)."""
+
+    findings: list[Finding]
 
     def add(
         self,
@@ -80,6 +78,15 @@ class ProbeRun:
         self.findings.append(
             finding(key, resource, message, observed=observed, expected=expected, remediation=remediation)
         )
+
+
+@dataclass
+class ProbeRun(FindingSink):
+    config: ProbeConfig
+    findings: list[Finding] = field(default_factory=list)
+    summary: list[str] = field(default_factory=list)
+    tables: dict[str, list[list[str]]] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
 
     def report(self, title: str = PROBE_TITLE) -> Report:
         return Report(
