@@ -23,6 +23,7 @@ from typing import Any
 
 from okxcore.audit.shards import UID_TAG
 from okxlocal.atomic_dynamodb import atomic_item_operations
+from okxlocal.moto_secrets import reads_current_version
 from okxlocal.pki import LocalPKI, local_okx_hostname
 from okxlocal.proxies import ProxyKind, RunningProxy, start_proxy
 from okxlocal.sim import OkxSimulator, SimKey, SimSeed
@@ -106,6 +107,7 @@ class LocalStack:
         exits.enter_context(patched_environ(_fake_aws_environ()))
         exits.enter_context(mock_aws())
         exits.enter_context(atomic_item_operations())  # DynamoDB serialises writes to an item; moto alone does not
+        exits.enter_context(reads_current_version())  # a read naming no version is AWSCURRENT's, as in AWS
         self._create_aws_resources()
         self.env = {
             "ENVIRONMENT": self.environment,
