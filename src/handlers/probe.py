@@ -35,7 +35,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         # The same for every retry of one scheduled slot, so all its attempts group under one id.
         logger.set_correlation_id(f"probe:{request.scheduled_time}")
 
-    outcome = run_probe(request, wiring, list_key_secrets=list_key_secret_names)
+    # The key checks' budget is the invocation's remaining time less a reserve for the report (okxcore.probe.fleet).
+    time_left_s = context.get_remaining_time_in_millis() / 1000 or None
+    outcome = run_probe(request, wiring, list_key_secrets=list_key_secret_names, time_left_s=time_left_s)
 
     # No extra dimension: the template's alarm and dashboard read these by `service` alone.
     for name, unit, value in outcome.metrics:

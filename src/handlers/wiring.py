@@ -85,14 +85,23 @@ class Wiring:
     def _key_defaults(self) -> dict[str, Any]:
         return {"region": self.settings.okx_default_region, "demo": self.settings.okx_default_demo}
 
-    def client(self, key: OkxKeySecret | None, *, key_name: str = "", record_use: bool = True) -> OkxClient:
-        """An OKX client through Shield; every authenticated call is recorded as the key's last use."""
+    def client(
+        self,
+        key: OkxKeySecret | None,
+        *,
+        key_name: str = "",
+        record_use: bool = True,
+        pool_maxsize: int = DEFAULT_POOL_SIZE,
+    ) -> OkxClient:
+        """An OKX client through Shield; every authenticated call is recorded as the key's last use.
+
+        `pool_maxsize`: the session's (see session()); concurrent callers pass their worker count."""
 
         def remember(_label: str) -> None:
             self.state.record_key_use(key_name, client.now_ms())
 
         client = OkxClient(
-            self.session(),
+            self.session(pool_maxsize=pool_maxsize),
             key=key,
             base_url=self.settings.okx_target(),
             allow_other_hosts=self.settings.local_overrides,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from handlers.wiring import Wiring
+from okxcore.probe import parse_probe_event, probe_config
 from okxcore.report import Finding, Report, Severity, Status
 from okxlocal.seeds import new_key, seed_with
 from okxlocal.stack import KEY_SECRET_PREFIX
@@ -109,4 +110,7 @@ def test_warm_invocations_reuse_one_tunnel(local_stack, lambda_context):
     assert first["overall"] == second["overall"] == "OK"
     assert stack.sim.stats.requests_from("127.0.0.2") >= 8  # both runs: the echo services and the key
     assert stack.sim.stats.connections_from("127.0.0.2") == 1  # one tunnel, kept across invocations
-    assert Wiring.from_environ().session().tunnel.stats.tunnels_opened == 1
+    # the probe's session: its pool keeps a tunnel per concurrent key check
+    wiring = Wiring.from_environ()
+    pool = probe_config(parse_probe_event({}), wiring.settings).pool_maxsize
+    assert wiring.session(pool_maxsize=pool).tunnel.stats.tunnels_opened == 1

@@ -103,7 +103,9 @@ ROWS: dict[str, Rule] = {
         M,
         WARN,
         "some keys were not checked: the run used up its time budget",
-        "OKX or Shield answered slowly; if it persists, split the keys over several schedules with key_secret_names.",
+        "Raise the probe's Timeout (ProbeFunction in template.yaml: the key checks get the timeout less 20 s), or "
+        "shard: split the keys over several probe schedules, each with its own key_secret_names. If OKX or Shield "
+        "only answered slowly this once, the next run checks them.",
     ),
     "probe.keys.secret": r(H, ERROR, "the key secret cannot be read or is malformed"),
     "probe.keys.binding:unbound_risky": r(

@@ -122,7 +122,7 @@ def _master(run: ProbeRun, wiring: ProbeWiring, name: str) -> tuple[OkxClient, s
     if not name:
         return None
     try:
-        client = wiring.client(wiring.load_key(name), record_use=False)
+        client = wiring.client(wiring.load_key(name), record_use=False, pool_maxsize=run.config.pool_maxsize)
         return client, master_uid(client, name)
     except OkxShieldError as exc:
         run.add(

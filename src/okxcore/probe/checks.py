@@ -1,4 +1,6 @@
-"""The per-key checks: which keys, account/config through Shield for each, and the binding findings."""
+"""The per-key checks: which keys, account/config through Shield for each, and the binding findings.
+
+Running them over a fleet (concurrently, within the time budget) is okxcore.probe.fleet's job."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from okxcore.egress import (
     BindingComparison,
-    EgressVerdict,
     compare_binding,
 )
 from okxcore.errors import (
@@ -24,16 +25,17 @@ from okxcore.ips import canonical_ip
 from okxcore.probe.event import MAX_KEYS_PER_RUN
 from okxcore.probe.reporting import FindingSink
 from okxcore.report import Finding
+from okxcore.transport import DEFAULT_POOL_SIZE
 
 if TYPE_CHECKING:
+    from okxcore.client import OkxClient
     from okxcore.credentials import OkxKeySecret
     from okxcore.models import AccountConfig
     from okxcore.probe.ports import KeyLister, ProbeWiring
     from okxcore.probe.reporting import ProbeRun
 
-# No key check starts after this many seconds of a run: the function's timeout is 60 s (template.yaml), and
-# a report about the keys checked so far beats a run killed before it published anything.
-KEY_CHECK_BUDGET_S = 40.0
+# How one key's account/config is asked for: the fleet runner paces and retries it (okxcore.probe.fleet).
+ConfigCall = Callable[["OkxClient"], "AccountConfig"]
 
 
 @dataclass
@@ -57,7 +59,8 @@ class KeyCheck(FindingSink):
         return self.binding is not None and self.binding.complete
 
 
-def _resolve_key_names(run: ProbeRun, list_key_secrets: KeyLister | None) -> list[str]:
+def resolve_key_names(run: ProbeRun, list_key_secrets: KeyLister | None) -> list[str]:
+    """The key secrets this run checks, in the order the report lists them (the lister's: sorted names)."""
     config = run.config
     if config.key_secret_names:
         run.details["keys_from"] = config.key_names_source
@@ -96,36 +99,6 @@ def _resolve_key_names(run: ProbeRun, list_key_secrets: KeyLister | None) -> lis
     return names
 
 
-def check_keys(
-    run: ProbeRun,
-    wiring: ProbeWiring,
-    verdict: EgressVerdict,
-    list_key_secrets: KeyLister | None,
-    *,
-    out_of_time: Callable[[], bool],
-) -> list[KeyCheck]:
-    names = _resolve_key_names(run, list_key_secrets)
-    # Without expected IPs the best available yardstick is what the echo services saw.
-    yardstick = verdict.expected_ips or verdict.distinct_ips
-    checks: list[KeyCheck] = []
-    for index, name in enumerate(names):
-        if out_of_time():
-            left = names[index:]
-            run.add(
-                "probe.keys.budget",
-                "keys",
-                f"{len(left)} key(s) were not checked: the run used up its {KEY_CHECK_BUDGET_S:g} s budget "
-                f"(first not checked: {left[0]}).",
-            )
-            break
-        check = check_key(wiring, name, yardstick, bool(verdict.expected_ips))
-        run.findings.extend(check.findings)
-        checks.append(check)
-    if checks:
-        run.tables["Keys"] = keys_table(checks)
-    return checks
-
-
 def keys_table(checks: list[KeyCheck]) -> list[list[str]]:
     rows = [["key", "permissions", "bound IPs", "result"]]
     for check in checks:
@@ -136,11 +109,23 @@ def keys_table(checks: list[KeyCheck]) -> list[list[str]]:
     return rows
 
 
-def check_key(wiring: ProbeWiring, secret_name: str, yardstick: tuple[str, ...], configured: bool) -> KeyCheck:
-    """One key: its secret, account/config through Shield, and the findings (on the check, not the run)."""
+def check_key(
+    wiring: ProbeWiring,
+    secret_name: str,
+    yardstick: tuple[str, ...],
+    configured: bool,
+    *,
+    loaded: OkxKeySecret | Exception | None = None,
+    call: ConfigCall = lambda client: client.account_config(),
+    pool_maxsize: int = DEFAULT_POOL_SIZE,
+) -> KeyCheck:
+    """One key: its secret (`loaded` by a batch read, else read here), account/config through Shield, and the
+    findings (on the check, not the run)."""
     check = KeyCheck(secret_name=secret_name, label=secret_name)
     try:
-        key = wiring.load_key(secret_name)
+        if isinstance(loaded, Exception):
+            raise loaded
+        key = loaded if loaded is not None else wiring.load_key(secret_name)
     except SecretFormatError as exc:
         check.result = "bad secret"
         check.add(
@@ -161,7 +146,7 @@ def check_key(wiring: ProbeWiring, secret_name: str, yardstick: tuple[str, ...],
     try:
         # A health check is not the bot's use: recording it would hide a dead bot from the audit's dormancy
         # check. OKX still counts it as use; the audit's countdown reads the bot's own record (conservative).
-        config = wiring.client(key, key_name=secret_name, record_use=False).account_config()
+        config = call(wiring.client(key, key_name=secret_name, record_use=False, pool_maxsize=pool_maxsize))
     except ProxyError:
         raise
     except IpNotAllowedError as exc:

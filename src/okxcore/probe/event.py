@@ -15,17 +15,22 @@ from okxcore.egress import (
     validate_echo_urls,
 )
 from okxcore.errors import InvalidInputError
-from okxcore.inputs import input_error
+from okxcore.inputs import WholeNumber, input_error
 from okxcore.keys.modes import RepairMode
+from okxcore.transport import DEFAULT_POOL_SIZE
 
 if TYPE_CHECKING:
     from okxcore.egress import EchoResult  # noqa: F401
 
 PROBE_EVENT_HINT = (
     "Known fields: scheduled_time, echo_urls (2+ https URLs), key_secret_names (list), "
-    "direct_echo_for_contrast (true/false), repair_mode (off, plan, apply)."
+    "direct_echo_for_contrast (true/false), repair_mode (off, plan, apply), max_workers (1-16)."
 )
-MAX_KEYS_PER_RUN = 100  # OKX allows 50 keys per account; a run over this would outlast the Lambda timeout
+# What one run holds in memory and one report lists; the time budget usually ends a run first (bench/RESULTS.md §7).
+MAX_KEYS_PER_RUN = 10_000
+# Keys checked at once, each over its own tunnel through Shield: the audit's ceiling too (16 tunnels per run).
+DEFAULT_WORKERS = 16
+MAX_WORKERS = 16
 
 # --- the event --------------------------------------------------------------------------------------
 
@@ -46,6 +51,8 @@ class ProbeEvent(BaseModel):
     # IP-binding repair of the sub-account keys this run finds unbound or missing a Shield IP (okxcore.keys).
     # Omitted: KEY_REPAIR_MODE (default off).
     repair_mode: RepairMode | None = None
+    # Keys checked at once; 1 checks them one after another.
+    max_workers: WholeNumber = Field(default=DEFAULT_WORKERS, ge=1, le=MAX_WORKERS)
 
     @field_validator("echo_urls")
     @classmethod
@@ -119,6 +126,12 @@ class ProbeConfig:
     direct_echo_ca_bundle: str | None = None
     repair_mode: RepairMode = "off"
     master_secret: str = ""  # the main account's key, which repairs sub-account keys
+    max_workers: int = DEFAULT_WORKERS
+
+    @property
+    def pool_maxsize(self) -> int:
+        """Tunnels kept by the run's one Shield session (echoes, key checks, repair): one per worker at least."""
+        return max(self.max_workers, DEFAULT_POOL_SIZE)
 
 
 def probe_config(event: ProbeEvent, settings: ProbeSettings) -> ProbeConfig:
@@ -147,4 +160,5 @@ def probe_config(event: ProbeEvent, settings: ProbeSettings) -> ProbeConfig:
         direct_echo_ca_bundle=settings.okx_ca_bundle,
         repair_mode=event.repair_mode or settings.key_repair_mode,
         master_secret=settings.master_key_secret_name,
+        max_workers=event.max_workers,
     )

@@ -3,16 +3,17 @@ pass their own."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from okxcore.egress import EchoResult
-from okxcore.transport import ShieldSession
+from okxcore.transport import DEFAULT_POOL_SIZE, ShieldSession
 
 if TYPE_CHECKING:
     from okxcore.aws.state import TradingGuard
     from okxcore.client import OkxClient
     from okxcore.credentials import OkxKeySecret
+    from okxcore.errors import InvalidInputError
     from okxcore.probe.event import ProbeSettings
     from okxcore.shield import ShieldEndpoint
 
@@ -31,10 +32,22 @@ class ProbeWiring(Protocol):
     @property
     def state(self) -> GuardStore: ...
     def shield(self) -> ShieldEndpoint: ...
-    def session(self) -> ShieldSession: ...
+    def session(self, *, pool_maxsize: int = DEFAULT_POOL_SIZE) -> ShieldSession: ...
     def load_key(self, secret_name: str) -> OkxKeySecret: ...
-    def client(self, key: OkxKeySecret | None, *, key_name: str = "", record_use: bool = True) -> OkxClient: ...
+    def load_keys(
+        self, secret_names: list[str], *, client: Any = None
+    ) -> Mapping[str, OkxKeySecret | InvalidInputError]: ...
+    def client(
+        self,
+        key: OkxKeySecret | None,
+        *,
+        key_name: str = "",
+        record_use: bool = True,
+        pool_maxsize: int = DEFAULT_POOL_SIZE,
+    ) -> OkxClient: ...
 
 
 KeyLister = Callable[..., list[str]]  # (prefix, *, tag, exclude) -> secret names
 DirectEcho = Callable[..., EchoResult]  # (url, *, ca_bundle) -> EchoResult
+# Many key secrets in batched reads: each name maps to its key or to the error naming the secret.
+KeyBatchLoader = Callable[[list[str]], "Mapping[str, OkxKeySecret | InvalidInputError]"]

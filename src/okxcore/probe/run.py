@@ -19,9 +19,10 @@ from okxcore.egress import (
 )
 from okxcore.endpoints import NotAnOkxHostError
 from okxcore.errors import InvalidInputError, OkxShieldError, ProxyError
-from okxcore.probe.checks import KEY_CHECK_BUDGET_S, KeyCheck, check_keys
+from okxcore.probe.checks import KeyCheck
 from okxcore.probe.event import ProbeConfig, ProbeEvent, probe_config
-from okxcore.probe.ports import DirectEcho, GuardStore, KeyLister, ProbeWiring
+from okxcore.probe.fleet import KeyCheckBudget, check_keys, key_check_budget
+from okxcore.probe.ports import DirectEcho, GuardStore, KeyBatchLoader, KeyLister, ProbeWiring
 from okxcore.probe.reporting import ProbeFailedError, ProbeOutcome, ProbeRun, echo_findings, proxy_failure, summarise
 
 SET_BY = "probe"
@@ -32,11 +33,14 @@ def run_probe(
     wiring: ProbeWiring,
     *,
     list_key_secrets: KeyLister | None = None,
+    load_keys: KeyBatchLoader | None = None,
     direct_echo: DirectEcho = direct_echo_for_contrast,
     clock: Callable[[], float] = time.monotonic,
+    time_left_s: float | None = None,
 ) -> ProbeOutcome:
     """One probe run. Always returns an outcome with a report; `outcome.failure` is set when the run must
-    fail the invocation (after the report is published)."""
+    fail the invocation (after the report is published). `time_left_s`: the invocation's remaining time, which
+    sets the key checks' budget (okxcore.probe.fleet); None outside Lambda."""
     settings = wiring.settings
     try:
         config = probe_config(event, settings)
@@ -47,7 +51,10 @@ def run_probe(
         return ProbeOutcome(run.report(), failure=ProbeFailedError(exc.describe()))
     run = ProbeRun(config)
     try:
-        return _probe(run, wiring, list_key_secrets=list_key_secrets, direct_echo=direct_echo, clock=clock)
+        budget = KeyCheckBudget(key_check_budget(time_left_s), clock(), clock)
+        return _probe(
+            run, wiring, list_key_secrets=list_key_secrets, load_keys=load_keys, direct_echo=direct_echo, budget=budget
+        )
     except ProxyError as exc:
         return proxy_failure(run, exc)
     except OkxShieldError as exc:
@@ -76,11 +83,11 @@ def _probe(
     wiring: ProbeWiring,
     *,
     list_key_secrets: KeyLister | None,
+    load_keys: KeyBatchLoader | None,
     direct_echo: DirectEcho,
-    clock: Callable[[], float],
+    budget: KeyCheckBudget,
 ) -> ProbeOutcome:
     config = run.config
-    started = clock()
     try:
         endpoint = wiring.shield()
     except NotAnOkxHostError as exc:  # the OKX target, checked before the Shield secret is read
@@ -103,19 +110,18 @@ def _probe(
     expected = endpoint.expected_ips
     run.details["proxy"] = endpoint.address
     run.details["expected_ips"] = list(expected)
-    session = wiring.session()
+    # One session for the echoes and every key: the pool keeps a tunnel per concurrent key check.
+    session = wiring.session(pool_maxsize=config.pool_maxsize)
 
     # 1-2: the egress, as the echo services see it through Shield.
-    results = [ask_echo(session, url, clock=clock) for url in config.echo_urls]
+    results = [ask_echo(session, url, clock=budget.clock) for url in config.echo_urls]
     verdict = judge_egress(results, expected)
     echo_findings(run, results, verdict)
     latencies = [r.latency_ms for r in results if r.answered and r.latency_ms is not None]
     latency_ms = round(statistics.fmean(latencies), 1) if latencies else None
 
     # 3: every managed key's binding, as OKX reports it.
-    checks = check_keys(
-        run, wiring, verdict, list_key_secrets, out_of_time=lambda: clock() - started > KEY_CHECK_BUDGET_S
-    )
+    checks = check_keys(run, wiring, verdict, list_key_secrets, budget=budget, load_keys=load_keys)
     okx_seen_outside = _okx_seen_outside(run, checks, expected)
 
     # 3b: the opt-in repair of what step 3 found (imported only when on: the cold start stays as it was).
