@@ -1,4 +1,5 @@
-"""okx-shield benchmarks: cold import, package size, fleet audit, connection reuse, proxy overhead.
+"""okx-shield benchmarks: cold import, package size, fleet audit and scale, probe scale, connection reuse, proxy
+overhead.
 
     python bench/run.py [--smoke] [--only NAME[,NAME]] [--out DIR] [--setup | --no-setup]
 
@@ -29,6 +30,7 @@ import connection_reuse
 import fleet_audit
 import fleet_scale
 import package_size
+import probe_scale
 import proxy_overhead
 from common import BENCH_REQUIREMENTS, BENCH_VENV, DEFAULT_OUT, ROOT, Result, bench_python
 
@@ -37,6 +39,7 @@ BENCHMARKS: dict[str, Callable[..., Result]] = {
     "package_size": package_size.run,
     "fleet_audit": fleet_audit.run,
     "fleet_scale": fleet_scale.run,
+    "probe_scale": probe_scale.run,
     "connection_reuse": connection_reuse.run,
     "proxy_overhead": proxy_overhead.run,
 }
@@ -83,6 +86,23 @@ COLUMNS: dict[str, list[str]] = {
         "keys_ended_rate_limited",
         "sns_reports",
         "sns_body_bytes",
+        "load_avg_1m_after",
+    ],
+    "probe_scale": [
+        "keys",
+        "latency_s",
+        "timeout_s",
+        "wall_s",
+        "key_checks_s",
+        "keys_checked_per_s",
+        "keys_not_reached",
+        "probe_max_rss_mb",
+        "probe_cpu_s",
+        "requests_at_sim",
+        "answers_50011",
+        "keys_ended_rate_limited",
+        "tunnels_at_sim",
+        "result_bytes",
         "load_avg_1m_after",
     ],
     "connection_reuse": [

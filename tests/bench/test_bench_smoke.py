@@ -23,6 +23,7 @@ ROW_KEYS = {
     "package_size": {"package", "total_mb", "files", "largest_mb"},
     "fleet_audit": {"layout", "keys", "wall_s", "child_max_rss_mb", "answers_50011", "keys_ended_rate_limited"},
     "fleet_scale": {"keys", "latency_s", "wall_s", "audit_max_rss_mb", "answers_50011", "keys_ended_rate_limited"},
+    "probe_scale": {"keys", "latency_s", "timeout_s", "wall_s", "keys_not_reached", "probe_max_rss_mb", "result_bytes"},
     "connection_reuse": {"transport", "client", "calls_ok", "sim_connections_from_egress", "proxy_handshakes"},
     "proxy_overhead": {"path", "first_call_ms", "median_ms", "p99_ms", "calls"},
 }
@@ -90,6 +91,11 @@ def test_each_benchmark_runs_in_smoke_mode_and_writes_well_formed_results(name, 
         assert row["keys_audited"] == row["keys"] > 0 and row["sns_reports"] == 1
         assert row["audit_max_rss_mb"] > 0
         assert row["requests_at_sim"] >= row["keys"]
+    elif name == "probe_scale":
+        (row,) = rows
+        assert row["keys_listed"] == row["keys_ok"] == row["keys_seen_at_sim"] == row["keys"] > 0
+        assert row["keys_not_reached"] == 0 and row["sns_reports"] == 1
+        assert row["probe_max_rss_mb"] > 0
     elif name == "connection_reuse":
         ours = [row for row in rows if row["client"] == "okx-shield"]
         assert {row["transport"] for row in ours} == {"SOCKS5", "SOCKS5_TLS", "HTTPS"}
