@@ -453,8 +453,10 @@ def test_key_checks_stop_at_the_time_budget_and_say_which_were_left(local_stack)
     stack = local_stack(seed_with([new_key("5001", "slow-a", ips=BOTH), new_key("5002", "slow-b", ips=BOTH)]))
     ticks = iter(range(0, 10_000, 10))
 
-    # When the probe runs past its key-check budget during the echo phase
-    outcome = run_probe(parse_probe_event({}), Wiring.from_environ(), clock=lambda: float(next(ticks)))
+    # When the probe, with 60 s left (a 40 s key-check budget), runs past that budget during the echo phase
+    outcome = run_probe(
+        parse_probe_event({}), Wiring.from_environ(), clock=lambda: float(next(ticks)), time_left_s=60.0
+    )
 
     # Then no key check was started, the report says so, and the egress was still judged
     assert outcome.keys_checked == 0

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from okxcore.probe.reporting import ProbeRun
 
 CHECK_MASTER = "keys.repair.master"
-# The probe's timeout is 60 s and OKX allows one modify-apikey per second: the rest waits for the next run.
+# The probe leaves the repair the last 20 s of its run (okxcore.probe.fleet), and OKX allows one modify-apikey per
+# second: the rest waits for the next run.
 PROBE_REPAIRS_PER_RUN = 10
 BINDING_CHECKS = frozenset({"probe.keys.binding"})
 

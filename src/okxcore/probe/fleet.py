@@ -42,8 +42,8 @@ if TYPE_CHECKING:
     from okxcore.probe.ports import KeyBatchLoader, KeyLister, ProbeWiring
     from okxcore.probe.reporting import ProbeRun
 
-# Outside Lambda (no deadline known): the budget of the template's 60 s timeout.
-KEY_CHECK_BUDGET_S = 40.0
+# Outside Lambda (no deadline known): the budget of the template's 120 s Timeout.
+KEY_CHECK_BUDGET_S = 100.0
 # Kept back from the invocation's remaining time: the calls still in flight, the repair, the guard and the report.
 KEY_CHECK_RESERVE_S = 20.0
 # Keys whose secrets are read at once (5 BatchGetSecretValue calls).
@@ -52,7 +52,7 @@ NOT_REACHED = "not checked (time)"
 
 
 def key_check_budget(time_left_s: float | None) -> float:
-    """Seconds the key checks may start in: the remaining time minus the reserve, or the 60 s timeout's budget."""
+    """Seconds the key checks may start in: the remaining time minus the reserve, or the template's budget."""
     if time_left_s is None or time_left_s <= 0:
         return KEY_CHECK_BUDGET_S
     return max(time_left_s - KEY_CHECK_RESERVE_S, 0.0)
