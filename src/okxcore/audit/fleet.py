@@ -18,12 +18,13 @@ import contextlib
 import contextvars
 import random
 import time
-from collections import Counter, deque
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from okxcore.audit.fleet_rules import (
     account_limit_findings,
+    keys_per_account,
     listing_error_finding,
     no_expected_ips_finding,
     no_keys_finding,
@@ -257,14 +258,8 @@ def _repair(
 
 
 def _account_limits(subjects: list[KeySubject], listing: Listing, request: AuditRequest) -> list[Finding]:
-    # OKX's 50-key budget: the master's listing counts every key of a sub-account; elsewhere only the keys held
-    # here are known, a lower bound that is still worth a warning when it nears the limit.
-    keys_per_account: Counter[str] = Counter(f"subaccount:{k.sub_acct}" for k in listing.keys)
-    listed_accounts = {k.sub_acct for k in listing.keys}
-    for subject in subjects:
-        if subject.origin != "sub-account" and subject.uid and subject.account not in listed_accounts:
-            keys_per_account[f"account uid {subject.uid}"] += 1
-    return account_limit_findings(keys_per_account, request.thresholds)
+    budget = keys_per_account((k.sub_acct for k in listing.keys), ((s.origin, s.uid, s.account) for s in subjects))
+    return account_limit_findings(budget, request.thresholds)
 
 
 def run_audit(request: AuditRequest, sources: AuditSources) -> Report:

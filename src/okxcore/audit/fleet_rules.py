@@ -4,13 +4,27 @@ okxcore.findings; the per-key checks are in rules.py."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 
 from okxcore.audit.models import OKX_MAX_KEYS_PER_ACCOUNT, Thresholds
 from okxcore.errors import InvalidInputError, OkxShieldError
 from okxcore.findings import finding
 from okxcore.report import Finding
 from okxcore.subaccounts import SubAccountListing
+
+
+def keys_per_account(listed_sub_accts: Iterable[str], held: Iterable[tuple[str, str, str]]) -> Counter[str]:
+    """How many of OKX's 50 keys each account uses. The master's listing counts every key of a sub-account
+    (`listed_sub_accts`: one entry per listed key); any other account is known only by the keys held here
+    (`held`: origin, uid and budget account of each judged key), a lower bound still worth a warning."""
+    per_sub_acct = Counter(listed_sub_accts)
+    counts: Counter[str] = Counter({f"subaccount:{name}": n for name, n in per_sub_acct.items()})
+    listed = set(per_sub_acct)
+    for origin, uid, account in held:
+        if origin != "sub-account" and uid and account not in listed:
+            counts[f"account uid {uid}"] += 1
+    return counts
 
 
 def account_limit_findings(keys_per_account: Mapping[str, int], thresholds: Thresholds) -> list[Finding]:
