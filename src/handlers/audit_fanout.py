@@ -1,7 +1,9 @@
 """Lambda: the steps of the fanned-out audit, each a task of the AuditFanout state machine (template.yaml).
 
 - {"step": "plan", "run_id", "request", "keys_per_shard"}: list the selected secrets and shard them by OKX user;
-- {"step": "shard", "run_id", "request", "item"}: audit one shard (a Distributed Map item) and store its result;
+  audit the master key, its listing of sub-account keys and their repair, before any shard runs;
+- {"step": "shard", "run_id", "request", "item"}: audit one shard (a Distributed Map item) against the plan's
+  listing and store its result;
 - {"step": "merge", "plan"}: merge every stored shard result into one report, store it in S3, publish it once.
 
 Thin: parse, call okxcore.audit.fanout / merge, publish. `okxlocal.fanout` runs this same handler in-process.
@@ -22,6 +24,8 @@ from okxcore.audit import AuditRequest, metric_points, run_audit
 from okxcore.audit.fanout import (
     PlanOutput,
     ShardItem,
+    audit_master,
+    load_master,
     load_results,
     plan_run,
     planned_items,
@@ -30,9 +34,12 @@ from okxcore.audit.fanout import (
     report_key,
     shard_entries,
     shard_request,
+    shared_listing_for,
     summary_of,
+    unaudited_names,
 )
-from okxcore.audit.merge import merge_shards
+from okxcore.audit.master_listing import SharedListing
+from okxcore.audit.merge import master_metric_points, merge_shards
 from okxcore.audit.reporting import compact_result
 from okxcore.audit.shards import MAX_KEYS_PER_SHARD
 from okxcore.aws.audit_sources import audit_sources
@@ -40,6 +47,7 @@ from okxcore.aws.fleet_secrets import list_secrets
 from okxcore.aws.run_store import S3RunStore
 from okxcore.errors import InvalidInputError
 from okxcore.inputs import WholeNumber, input_error
+from okxcore.report import Report
 
 
 class PlanStep(BaseModel):
@@ -90,6 +98,63 @@ def _parse(event: Any) -> PlanStep | ShardStep | MergeStep:
         ) from None
 
 
+def _plan(step: PlanStep, wiring: Wiring, store: S3RunStore) -> dict[str, Any]:
+    logger.set_correlation_id(f"{step.run_id}:plan")
+    import boto3
+
+    client = boto3.client("secretsmanager")
+    plan = plan_run(
+        step.request,
+        lambda tag, prefix: list_secrets(tag=tag, prefix=prefix, client=client),
+        store,
+        run_id=step.run_id,
+        keys_per_shard=step.keys_per_shard,
+    )
+
+    def run_master(request: AuditRequest, shared: SharedListing) -> Report:
+        wiring.shield()
+        with audit_sources(wiring, request.max_workers) as sources:
+            return run_audit(request, sources, shared)
+
+    audit_master(step.request, run_master, store, run_id=step.run_id, shield_requests=wiring.shield_requests)
+    logger.info("planned", extra={"shards": plan.shards, "keys": plan.keys, "users": plan.users})
+    return plan.model_dump(mode="json")
+
+
+def _shard(step: ShardStep, wiring: Wiring, store: S3RunStore) -> dict[str, Any]:
+    logger.set_correlation_id(f"{step.run_id}:shard-{step.item.shard}")
+    request = shard_request(step.request)
+    metas = shard_entries(store, step.item)
+    shared = shared_listing_for(store, step.run_id)
+    wiring.shield()
+    with audit_sources(wiring, request.max_workers, selection=metas) as sources:
+        report = run_audit(request, sources, shared)
+    for point in metric_points(report):
+        metrics.add_metric(name=point.name, unit=MetricUnit(point.unit), value=point.value)
+    # ShieldRequests is emitted once per run, by the merge, with every shard's count in it.
+    result = record_shard(store, step.run_id, step.item, report, wiring.shield_requests(), shared)
+    return dict(summary_of(result))
+
+
+def _merge(step: MergeStep, wiring: Wiring, store: S3RunStore) -> dict[str, Any]:
+    logger.set_correlation_id(f"{step.plan.run_id}:merge")
+    results = load_results(store, step.plan)
+    items = planned_items(store, step.plan)
+    unaudited = unaudited_names(store, items, results)
+    key = report_key(step.plan.run_id)
+    uri = f"s3://{store.bucket}/{key}"
+    master = load_master(store, step.plan.run_id)
+    report = merge_shards(step.plan, items, results, report_uri=uri, master=master, unaudited=unaudited)
+    for point in master_metric_points(master, results):
+        metrics.add_metric(name=point.name, unit=MetricUnit(point.unit), value=point.value)
+    published = store.get_json(published_key(step.plan.run_id)) is not None
+    if not published:  # a retried merge publishes nothing twice
+        wiring.publish(report)  # the run's one SNS report, with the requests every step sent through Shield
+    store.put_json(key, report.as_result())
+    store.put_json(published_key(step.plan.run_id), {"subject": report.subject()})
+    return compact_result(report, where=uri)
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -97,38 +162,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     wiring = Wiring.from_environ()
     store = _store()
     if isinstance(step, PlanStep):
-        logger.set_correlation_id(f"{step.run_id}:plan")
-        import boto3
-
-        client = boto3.client("secretsmanager")
-        plan = plan_run(
-            step.request,
-            lambda tag, prefix: list_secrets(tag=tag, prefix=prefix, client=client),
-            store,
-            run_id=step.run_id,
-            keys_per_shard=step.keys_per_shard,
-        )
-        logger.info("planned", extra={"shards": plan.shards, "keys": plan.keys, "users": plan.users})
-        return plan.model_dump(mode="json")
+        return _plan(step, wiring, store)
     if isinstance(step, ShardStep):
-        logger.set_correlation_id(f"{step.run_id}:shard-{step.item.shard}")
-        request = shard_request(step.request, step.item)
-        metas = shard_entries(store, step.item)
-        wiring.shield()
-        with audit_sources(wiring, request.max_workers, selection=metas) as sources:
-            report = run_audit(request, sources)
-        for point in metric_points(report):
-            metrics.add_metric(name=point.name, unit=MetricUnit(point.unit), value=point.value)
-        # ShieldRequests is emitted once per run, by the merge, with every shard's count in it.
-        return dict(summary_of(record_shard(store, step.run_id, step.item, report, wiring.shield_requests())))
-    logger.set_correlation_id(f"{step.plan.run_id}:merge")
-    results = load_results(store, step.plan)
-    key = report_key(step.plan.run_id)
-    uri = f"s3://{store.bucket}/{key}"
-    report = merge_shards(step.plan, planned_items(store, step.plan), results, report_uri=uri)
-    published = store.get_json(published_key(step.plan.run_id)) is not None
-    if not published:  # a retried merge publishes nothing twice
-        wiring.publish(report)  # the run's one SNS report, with the requests every shard sent through Shield
-    store.put_json(key, report.as_result())
-    store.put_json(published_key(step.plan.run_id), {"subject": report.subject()})
-    return compact_result(report, where=uri)
+        return _shard(step, wiring, store)
+    return _merge(step, wiring, store)

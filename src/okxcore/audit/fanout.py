@@ -5,19 +5,30 @@ Step Functions runs them (template.yaml, AuditFanoutStateMachine: a Distributed 
 `RunStore` (S3 in AWS, moto's S3 locally) rather than through the state machine's payloads, which are capped
 at 256 KiB: the plan writes each shard's entries to an object and the Map's items only name them; each shard
 writes its full result to an object; the merge reads them all back and notices every shard that left none.
+
+The master key (`master_secret`) is the plan's: it audits the master, lists its sub-accounts' keys and repairs
+them (so that the shards, which run after it, see the keys as they are now) before any shard runs, and stores
+the listing by fingerprint. Each shard matches its secrets against that listing exactly as one run matches its
+own (OKX's creation time, the sub-account's 50-key budget) and records which listed keys it held; the merge
+drops those from the keys known from the listing alone. So every key is reported once, as one run reports it.
+Only fingerprints of the public key ids cross a step: no key id, secret or passphrase is stored.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from okxcore.audit.fleet_rules import master_error_finding
+from okxcore.audit.master_listing import SharedListing
 from okxcore.audit.models import AuditRequest
 from okxcore.audit.shards import ShardEntry, ShardPlan, plan_shards, should_fan_out
 from okxcore.aws.fleet_secrets import SecretMetadata, TagSelector
+from okxcore.models import SubAccountApiKey
 from okxcore.report import Finding, Report
 
 RUN_PREFIX = "audit-runs"
@@ -71,6 +82,23 @@ class ShardResult(BaseModel):
     passed: int = 0
     fleet: dict[str, Any] = Field(default_factory=dict)
     shield_requests: int = 0
+    # The master's listed keys that this shard's secrets hold: fingerprint -> secret name (the merge drops their
+    # listed twin and names the plan's repair of the key by its secret, as one run does).
+    matched: dict[str, str] = Field(default_factory=dict)
+
+
+class MasterResult(ShardResult):
+    """The plan's audit of the master key and of the keys its listing shows, as if no secret held any of them.
+
+    The merge keeps a listed key's verdict only when no shard held the key (`listed_only`: fingerprint to the
+    subject's resource); `listed_passes` lets it take the dropped keys' passed checks out of the count.
+    """
+
+    listed: dict[str, SubAccountApiKey] = Field(default_factory=dict)  # fingerprint -> listed key, id left out
+    listed_only: dict[str, str] = Field(default_factory=dict)
+    listed_passes: dict[str, int] = Field(default_factory=dict)
+    tables: dict[str, list[list[str]]] = Field(default_factory=dict)  # the IP-binding repair's table
+    notes: list[str] = Field(default_factory=list)  # the IP-binding repair's summary line
 
 
 def run_id_for(slot: str, fallback: str) -> str:
@@ -98,6 +126,8 @@ def plan_run(
         metas = list_secrets(request.tag, request.key_secret_prefix)
     except Exception as exc:  # the merge turns this into the report's finding
         listing_error = str(getattr(exc, "message", "")) or type(exc).__name__
+    # The master is audited by the plan itself (audit_master), never again by the shard its name falls in.
+    metas = [meta for meta in metas if meta.name != request.master_secret]
     plan: ShardPlan = plan_shards(metas, keys_per_shard)
     items: list[ShardItem] = []
     for shard in plan.shards:
@@ -128,13 +158,87 @@ def shard_entries(store: RunStore, item: ShardItem) -> list[SecretMetadata]:
     return [ShardEntry.model_validate(entry).metadata() for entry in raw]
 
 
-def shard_request(request: AuditRequest, item: ShardItem) -> AuditRequest:
-    """The master's sub-account listing runs once, in shard 0; every other shard audits its secrets only."""
-    return request if item.shard == 0 else request.model_copy(update={"master_secret": ""})
+REPAIR_CHECK = "keys.repair.ip_binding"
+
+
+def is_repair(finding: Finding) -> bool:
+    """The plan's repair of a key, which stands when the key's verdict is a shard's (its other findings do not)."""
+    return finding.check_id == REPAIR_CHECK
+
+
+def master_request(request: AuditRequest) -> AuditRequest:
+    """The plan's part of the run: the master key and its listing only (the shards audit the secrets)."""
+    return request.model_copy(update={"key_secret_tag": "", "key_secret_prefix": ""})
+
+
+def shard_request(request: AuditRequest) -> AuditRequest:
+    """A shard audits its secrets against the plan's listing: it neither lists nor repairs (the plan did both)."""
+    return request.model_copy(update={"master_secret": "", "repair_mode": "off"})
+
+
+def audit_master(
+    request: AuditRequest,
+    run: Callable[[AuditRequest, SharedListing], Report],
+    store: RunStore,
+    *,
+    run_id: str,
+    shield_requests: Callable[[], int],
+) -> MasterResult | None:
+    """Audit the master key and its listing (`run` is the audit run), and store both for the shards and the merge."""
+    if not request.master_secret:
+        return None
+    shared = SharedListing()
+    try:
+        report = run(master_request(request), shared)
+    except Exception as exc:  # the merge still reports the run; the shards audit their secrets without a listing
+        report = Report(
+            report_type="audit",
+            title="the master key",
+            findings=[master_error_finding(request.master_secret, "the plan could not audit the master key", exc)],
+        )
+        shared = SharedListing()
+    problems = [f for f in report.findings if f.is_problem]
+    passes = [f for f in report.findings if not f.is_problem]
+    listed_resources = set(shared.listed_only.values())
+    repair = {name: rows for name, rows in report.tables.items() if name.startswith("IP-binding repair")}
+    result = MasterResult(
+        shard=-1,
+        keys=list(report.details.get("keys", [])),
+        problems=problems,
+        passed=len(passes),
+        fleet=dict(report.details.get("fleet", {})),
+        shield_requests=shield_requests(),
+        listed=shared.listed,
+        listed_only=shared.listed_only,
+        listed_passes=dict(Counter(f.resource for f in passes if f.resource in listed_resources and not is_repair(f))),
+        tables=repair,
+        # The run appends the repair's summary line last, with its table.
+        notes=report.summary[-1:] if repair else [],
+    )
+    # The listed keys' ids are blanked by the run already; they are left out here as well, by name.
+    dumped = result.model_dump(mode="json", by_alias=True, exclude={"listed": {"__all__": {"api_key"}}})
+    store.put_json(master_result_key(run_id), dumped)
+    return result
+
+
+def load_master(store: RunStore, run_id: str) -> MasterResult | None:
+    raw = store.get_json(master_result_key(run_id))
+    return MasterResult.model_validate(raw) if raw is not None else None
+
+
+def shared_listing_for(store: RunStore, run_id: str) -> SharedListing:
+    """What a shard matches its secrets against: the plan's listing, or none when the run has no master."""
+    master = load_master(store, run_id)
+    return SharedListing(given=dict(master.listed) if master is not None else None)
 
 
 def record_shard(
-    store: RunStore, plan_run_id: str, item: ShardItem, report: Report, shield_requests: int
+    store: RunStore,
+    plan_run_id: str,
+    item: ShardItem,
+    report: Report,
+    shield_requests: int,
+    shared: SharedListing | None = None,
 ) -> ShardResult:
     """Store one shard's result for the merge; returns it (its size is the shard's, not the fleet's)."""
     problems = [f for f in report.findings if f.is_problem]
@@ -145,6 +249,7 @@ def record_shard(
         passed=len(report.findings) - len(problems),
         fleet=dict(report.details.get("fleet", {})),
         shield_requests=shield_requests,
+        matched=dict(shared.matched) if shared is not None else {},
     )
     store.put_json(result_key(plan_run_id, item.shard), result.model_dump(mode="json"))
     return result
@@ -152,6 +257,10 @@ def record_shard(
 
 def result_key(run_id: str, shard: int) -> str:
     return _run_key(run_id, "results", f"{shard:05d}.json")
+
+
+def master_result_key(run_id: str) -> str:
+    return _run_key(run_id, "master.json")
 
 
 def published_key(run_id: str) -> str:
@@ -169,6 +278,18 @@ def load_results(store: RunStore, plan: PlanOutput) -> dict[int, ShardResult | N
     for item in items:
         raw = store.get_json(result_key(plan.run_id, item.shard))
         out[item.shard] = ShardResult.model_validate(raw) if raw is not None else None
+    return out
+
+
+def unaudited_names(
+    store: RunStore, items: list[ShardItem], results: Mapping[int, ShardResult | None]
+) -> dict[int, list[str]]:
+    """The secrets of each shard that left no result, so that the report names what was not audited."""
+    out: dict[int, list[str]] = {}
+    for item in items:
+        if results.get(item.shard) is None:
+            raw = store.get_json(item.entries_key) or []
+            out[item.shard] = [ShardEntry.model_validate(entry).name for entry in raw]
     return out
 
 

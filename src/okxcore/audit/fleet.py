@@ -29,7 +29,15 @@ from okxcore.audit.fleet_rules import (
     no_expected_ips_finding,
     no_keys_finding,
 )
-from okxcore.audit.master_listing import Listing, list_subaccount_keys, listed_subject, match_listing
+from okxcore.audit.master_listing import (
+    Listing,
+    SharedListing,
+    given_listing,
+    list_subaccount_keys,
+    listed_subject,
+    match_listing,
+    share_listing,
+)
 from okxcore.audit.models import AuditRequest, CreationTime, FleetStats, KeyOrigin, KeySubject, KeyVerdict
 from okxcore.audit.prefetch import PREFETCH_CHUNK, Prefetched, prefetch
 from okxcore.audit.reporting import build_report
@@ -144,8 +152,10 @@ def _submit_in_chunks(
     master_secret: str,
     sources: AuditSources,
     tracker: Tracker,
+    given: dict[str, SubAccountApiKey] | None = None,
 ) -> dict[int, Future[_Observation]]:
-    """One task per key, submitted a prefetched chunk at a time, never more than two chunks ahead."""
+    """One task per key, submitted a prefetched chunk at a time, never more than two chunks ahead. `given`: the
+    fan-out plan's listing by fingerprint, which a key may match."""
     futures: dict[int, Future[_Observation]] = {}
     pending: deque[Future[_Observation]] = deque()
     for start in range(0, len(submit_order), PREFETCH_CHUNK):
@@ -165,8 +175,10 @@ def _submit_in_chunks(
                 got: Prefetched | None = got,
             ) -> _Observation:
                 observation = _observe(name, role, meta, sources, tracker, got)
-                # With no master, nothing will be matched against a listing: the subject is final now.
-                return observation if master_secret else observation.settled()
+                # Unless a listing may match this key (this run's master's, or the fan-out plan's), its subject is
+                # final now.
+                matchable = master_secret or (given is not None and observation.fingerprint in given)
+                return observation if matchable else observation.settled()
 
             # The run's context: its Shield request tally counts this key's calls.
             futures[index] = pool.submit(contextvars.copy_context().run, tracker.run, task)
@@ -207,20 +219,28 @@ def _select(request: AuditRequest, sources: AuditSources) -> tuple[dict[str, Sec
 
 
 def _observe_all(
-    request: AuditRequest, sources: AuditSources, selected: list[tuple[str, SecretMetadata | None]], tracker: Tracker
+    request: AuditRequest,
+    sources: AuditSources,
+    selected: list[tuple[str, SecretMetadata | None]],
+    tracker: Tracker,
+    shared: SharedListing | None,
 ) -> tuple[list[_Observation], _Observation | None, Listing]:
-    """Every key's observation in selection order, the master's, and the master's listing, on one pool."""
+    """Every key's observation in selection order, the master's, and the master's listing (a fan-out shard's is
+    the plan's), on one pool."""
     # One user's keys tend to sit together in the name-sorted listing (a desk's bots share a prefix), and
     # together they would queue behind that user's 5-per-2-s limit while holding every worker. Spread them.
     submit_order = list(range(len(selected)))
     random.Random(len(selected)).shuffle(submit_order)
     with ThreadPoolExecutor(max_workers=request.max_workers, thread_name_prefix="okx-audit") as pool:
-        futures = _submit_in_chunks(pool, selected, submit_order, request.master_secret, sources, tracker)
+        given = shared.given if shared is not None else None
+        futures = _submit_in_chunks(pool, selected, submit_order, request.master_secret, sources, tracker, given)
         observations = [futures[index].result() for index in range(len(selected))]
         listing = Listing()
         master = next((o for o in observations if o.role == "master"), None)
         if master is not None:
             listing = list_subaccount_keys(master.name, master.key, master.config, sources, pool, tracker)
+        elif shared is not None:  # a fan-out shard: the plan listed
+            listing = given_listing(shared) or listing
     return observations, master, listing
 
 
@@ -262,17 +282,23 @@ def _account_limits(subjects: list[KeySubject], listing: Listing, request: Audit
     return account_limit_findings(budget, request.thresholds)
 
 
-def run_audit(request: AuditRequest, sources: AuditSources) -> Report:
-    """Audit every selected key (and the master's sub-account keys) and return the one report of the run."""
+def run_audit(request: AuditRequest, sources: AuditSources, shared_listing: SharedListing | None = None) -> Report:
+    """Audit every selected key (and the master's sub-account keys) and return the one report of the run.
+
+    `shared_listing`: a fanned-out audit's steps share the master's listing through it (okxcore.audit.fanout).
+    """
     started = time.monotonic()
     now_ms = sources.now_ms()
     tracker = Tracker()
     metas, fleet_findings = _select(request, sources)
-    observations, master, listing = _observe_all(request, sources, list(metas.items()), tracker)
+    observations, master, listing = _observe_all(request, sources, list(metas.items()), tracker, shared_listing)
 
     matched, listed_only = match_listing((o.fingerprint for o in observations), listing)
     subjects = [o.subject or _secret_subject(o, matched.get(o.fingerprint)) for o in observations]
     subjects += [listed_subject(listed, index) for index, listed in enumerate(listed_only, start=1)]
+    if shared_listing is not None:
+        held = {o.fingerprint: o.name for o in observations if o.fingerprint in matched}
+        share_listing(shared_listing, listing, held, listed_only, subjects[len(observations) :])
     verdicts: list[KeyVerdict] = [
         evaluate_key(s, thresholds=request.thresholds, expected_ips=sources.expected_ips, now_ms=now_ms)
         for s in subjects

@@ -3,13 +3,14 @@
 The master lists its sub-accounts (one page of users/subaccount/list), then each sub-account's keys (perm, ip,
 creation `ts`); those calls go through a client-side gate below OKX's 20-per-2-s limit for the master. A listed
 key is matched with a secret by the fingerprint of its public key id; a listed key no secret holds is audited
-from the listing alone.
+from the listing alone. A fan-out shard matches its secrets against the plan's listing instead (given_listing)
+and tells the fan-out which listed keys it held (share_listing); only fingerprints cross between the steps.
 """
 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -24,11 +25,69 @@ from okxcore.report import Finding
 
 
 @dataclass
+class SharedListing:
+    """The master's listing, shared between the steps of a fanned-out audit (okxcore.audit.fanout) by the
+    fingerprint of each listed key's id, never by the id itself.
+
+    `given`: the plan's listing. A run given it matches its secrets against it instead of listing (its request
+    names no master). A run fills in: `listed`, its own listing (ids left out); `listed_only`, the resource of
+    each key it judged from the listing alone; `matched`, the listed keys that a secret of this run holds (to the
+    secret's name).
+    """
+
+    given: dict[str, SubAccountApiKey] | None = None
+    listed: dict[str, SubAccountApiKey] = field(default_factory=dict)
+    listed_only: dict[str, str] = field(default_factory=dict)
+    matched: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class Listing:
     keys: list[SubAccountApiKey] = field(default_factory=list)
     subaccounts: list[SubAccount] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     client: OkxClient | None = None  # the master's client, once it proved to be a main account's key
+    # A fan-out shard's listing is the plan's (given_listing): its keys' ids were left out, their fingerprints
+    # are here, in the order of `keys`.
+    given_fingerprints: list[str] | None = None
+
+    @property
+    def given(self) -> bool:
+        return self.given_fingerprints is not None
+
+    def fingerprints(self) -> list[str]:
+        """Each listed key's fingerprint, in the order of `keys`."""
+        if self.given_fingerprints is not None:
+            return list(self.given_fingerprints)
+        return [fingerprint(key.api_key) if key.api_key else "" for key in self.keys]
+
+
+def given_listing(shared: SharedListing) -> Listing | None:
+    """The plan's listing, for a fan-out shard to match its secrets against; None when the run has no master."""
+    if shared.given is None:
+        return None
+    return Listing(keys=list(shared.given.values()), given_fingerprints=list(shared.given))
+
+
+def share_listing(
+    shared: SharedListing,
+    listing: Listing,
+    matched: Mapping[str, str],
+    listed_only: Sequence[SubAccountApiKey],
+    listed_subjects: Sequence[KeySubject],
+) -> None:
+    """Tell the fan-out what this run's listing was and which of its keys a secret here held (`matched`:
+    fingerprint -> secret name); ids never leave: only their fingerprints."""
+    shared.matched = dict(matched)
+    if listing.given:
+        return
+    keyed = zip(listing.fingerprints(), listing.keys, strict=True)
+    shared.listed = {fp: key.model_copy(update={"api_key": ""}) for fp, key in keyed if fp}
+    shared.listed_only = {
+        fingerprint(key.api_key): subject.resource
+        for key, subject in zip(listed_only, listed_subjects, strict=True)
+        if key.api_key
+    }
 
 
 def list_subaccount_keys(
@@ -101,11 +160,10 @@ def match_listing(
     held = {fp for fp in fingerprints if fp}
     matched: dict[str, SubAccountApiKey] = {}
     listed_only: list[SubAccountApiKey] = []
-    for listed in listing.keys:
-        fp = fingerprint(listed.api_key) if listed.api_key else ""
+    for fp, listed in zip(listing.fingerprints(), listing.keys, strict=True):
         if fp in held:
             matched[fp] = listed
-        else:
+        elif not listing.given:  # a shard leaves the keys only listed to the plan, which judged them
             listed_only.append(listed)
     return matched, listed_only
 

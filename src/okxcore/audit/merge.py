@@ -1,34 +1,51 @@
 """Merging the shards of a fanned-out audit into the one report of the run.
 
 A shard that left no result (it failed after its retries, or the Map stopped before it) is an ERROR finding
-naming how many keys went unaudited and where to look; the other shards' findings stand. The merged report
+naming the keys that went unaudited and where to look; the other shards' findings stand. The merged report
 is shaped like a single run's: problems worst first, the per-key table cut to the SNS budget, the full
 per-key result in the run's S3 object (its URI is in the summary).
+
+The plan's master result judged every listed key as if no secret held it; a key some shard held (by
+fingerprint) keeps the shard's verdict only, as one run matches it. The 50-key budget is counted again over
+the merged keys, because a shard knows only its own (keys without the okx-uid tag may be spread over several).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
-from okxcore.audit.fanout import PlanOutput, ShardItem, ShardResult
+from okxcore.audit.fanout import MasterResult, PlanOutput, ShardItem, ShardResult, is_repair
+from okxcore.audit.fleet_rules import account_limit_findings, keys_per_account
 from okxcore.audit.reporting import (
+    MetricPoint,
     audit_title,
     countdown_line,
     detail_sort_key,
     key_table_of_details,
+    metric_points,
     selection_details,
 )
 from okxcore.audit.rules import AUDIT_USE_NOTE
 from okxcore.findings import finding
 from okxcore.report import Finding, Report
 
+# A failed shard's finding names at most this many of its secrets; its entries object lists them all.
+NAMED_UNAUDITED = 20
+# The 50-key budget's findings: every step counts only what it saw, so the merge counts again over all keys.
+BUDGET_CHECK = "audit.limits.keys"
 
-def failed_shard_finding(item: ShardItem, run_id: str) -> Finding:
+
+def failed_shard_finding(item: ShardItem, run_id: str, unaudited: Sequence[str] = ()) -> Finding:
+    named = ", ".join(unaudited[:NAMED_UNAUDITED])
+    more = len(unaudited) - NAMED_UNAUDITED
     return finding(
         "audit.shard",
         f"shard {item.shard + 1} of {item.of}",
         f"shard {item.shard + 1} of {item.of} failed after its retries: {item.keys} key(s) not audited",
-        observed="no result stored for the shard",
+        observed="no result stored for the shard"
+        + (f"; not audited: {named}" if named else "")
+        + (f" and {more} more (listed in {item.entries_key})" if more > 0 else ""),
         expected="every shard stores its result",
         remediation=(
             f"Open the state machine's execution {run_id} (Map run, failed items) and the shard function's log for "
@@ -47,31 +64,81 @@ def listing_failed_finding(problem: str) -> Finding:
     )
 
 
+def _without_held_twins(
+    master: MasterResult | None, done: Sequence[ShardResult]
+) -> tuple[list[dict[str, Any]], list[Finding], int]:
+    """The master result's keys, problems and passed checks, less every listed key that a shard held; the plan's
+    repair of such a key stays, named by the key's secret as one run names it."""
+    if master is None:
+        return [], [], 0
+    held = {fp: name for result in done for fp, name in result.matched.items()}
+    twins = {resource: held[fp] for fp, resource in master.listed_only.items() if fp in held}
+    keys = [key for key in master.keys if key.get("resource") not in twins]
+    problems = [
+        f.model_copy(update={"resource": twins[f.resource]}) if f.resource in twins else f
+        for f in master.problems
+        if f.resource not in twins or is_repair(f)
+    ]
+    passed = master.passed - sum(master.listed_passes.get(resource, 0) for resource in twins)
+    return keys, problems, passed
+
+
+def master_metric_points(master: MasterResult | None, results: Mapping[int, ShardResult | None]) -> list[MetricPoint]:
+    """The metrics of the keys the merge keeps from the plan's master result (each shard emits its own keys')."""
+    keys, _problems, _passed = _without_held_twins(master, [r for r in results.values() if r is not None])
+    if not keys:
+        return []
+    return metric_points(Report(report_type="audit", title="the master's keys", details={"keys": keys}))
+
+
+def _budget_findings(master: MasterResult | None, keys: Iterable[Mapping[str, Any]], plan: PlanOutput) -> list[Finding]:
+    # A held key's budget account is its uid unless the listing matched it (then it is the sub-account's name).
+    held = ((str(k.get("origin", "")), str(k.get("account", "")), str(k.get("account", ""))) for k in keys)
+    listed = (key.sub_acct for key in master.listed.values()) if master is not None else ()
+    return account_limit_findings(keys_per_account(listed, held), plan.request.thresholds)
+
+
+def _unique(findings: Iterable[Finding]) -> list[Finding]:
+    """Fleet findings every step makes alike (no expected IPs, say) are reported once, as one run does."""
+    return list(dict.fromkeys(findings))
+
+
 # Over 60 lines: one pass over the shards' results, building the single report in the order it is read.
 def merge_shards(
-    plan: PlanOutput, items: list[ShardItem], results: Mapping[int, ShardResult | None], *, report_uri: str
+    plan: PlanOutput,
+    items: list[ShardItem],
+    results: Mapping[int, ShardResult | None],
+    *,
+    report_uri: str,
+    master: MasterResult | None = None,
+    unaudited: Mapping[int, Sequence[str]] | None = None,
 ) -> Report:
-    """One report from every shard's result; missing shards are findings, never silently dropped."""
+    """One report from every shard's result and the plan's master result; missing shards are findings, never
+    silently dropped. `unaudited` names the secrets of each failed shard."""
     request = plan.request
     findings: list[Finding] = []
     if plan.listing_error:
         findings.append(listing_failed_finding(plan.listing_error))
     done = [r for r in (results.get(item.shard) for item in items) if r is not None]
     failed = [item for item in items if results.get(item.shard) is None]
-    findings += [failed_shard_finding(item, plan.run_id) for item in failed]
+    findings += [failed_shard_finding(item, plan.run_id, (unaudited or {}).get(item.shard, ())) for item in failed]
+    master_keys, master_problems, master_passed = _without_held_twins(master, done)
     for result in done:
         findings += result.problems
-    keys = sorted((key for result in done for key in result.keys), key=detail_sort_key)
-    passed = sum(r.passed for r in done)
+    findings = _unique([*findings, *master_problems])
+    keys = sorted([*(key for result in done for key in result.keys), *master_keys], key=detail_sort_key)
+    findings = [f for f in findings if f.check_id != BUDGET_CHECK] + _budget_findings(master, keys, plan)
+    passed = sum(r.passed for r in done) + master_passed
     needing = sum(1 for key in keys if key.get("problems"))
-    unaudited = sum(item.keys for item in failed)
-    retried = sum(int(r.fleet.get("rate_limited_retried", 0)) for r in done)
-    unretried = sum(int(r.fleet.get("rate_limited_unretried", 0)) for r in done)
-    shield_requests = sum(r.shield_requests for r in done)
+    unaudited_keys = sum(item.keys for item in failed)
+    steps = [*done, *([master] if master else [])]
+    retried = sum(int(r.fleet.get("rate_limited_retried", 0)) for r in steps)
+    unretried = sum(int(r.fleet.get("rate_limited_unretried", 0)) for r in steps)
+    shield_requests = sum(r.shield_requests for r in steps)
     summary = [
         f"Audited {len(keys)} key(s) in {len(done)} of {len(items)} shard(s) (at most {plan.keys_per_shard} keys "
         f"each, every OKX user's keys in one shard); {needing} need attention."
-        + (f" {len(failed)} shard(s) failed: {unaudited} key(s) not audited." if failed else ""),
+        + (f" {len(failed)} shard(s) failed: {unaudited_keys} key(s) not audited." if failed else ""),
         f"Grouping: {plan.users} OKX user(s) known from the okx-uid tag; {plan.without_user} key(s) without it, "
         "each grouped on its own.",
     ]
@@ -85,6 +152,7 @@ def merge_shards(
         f"Rate limits: {retried} call(s) retried again after the client's retries; {unretried} left unretried.",
         f"{passed} check(s) passed.",
         f"Full per-key result: {report_uri}",
+        *(master.notes if master else []),
     ]
     return Report(
         report_type="audit",
@@ -92,13 +160,13 @@ def merge_shards(
         title=audit_title(len(keys), needing, findings, shards=len(items)),
         findings=findings,
         summary=summary,
-        tables={"Keys": key_table_of_details(keys, where=report_uri)},
+        tables={"Keys": key_table_of_details(keys, where=report_uri), **(master.tables if master else {})},
         details={
             "keys": keys,
             "fleet": {
                 "shards": len(items),
                 "shards_failed": [item.shard for item in failed],
-                "keys_not_audited": unaudited,
+                "keys_not_audited": unaudited_keys,
                 "rate_limited_retried": retried,
                 "rate_limited_unretried": unretried,
             },
