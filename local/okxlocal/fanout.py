@@ -19,38 +19,19 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
+from okxlocal.template import resource_properties
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "template.yaml"
 STATE_MACHINE = "AuditFanoutStateMachine"
 LOCAL_FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:okx-shield-audit-fanout"
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short tags (!Ref, !Sub, ...) kept as {"Tag": value}."""
-
-
-def _cfn_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        return {suffix: loader.construct_scalar(node)}
-    if isinstance(node, yaml.SequenceNode):
-        return {suffix: loader.construct_sequence(node, deep=True)}
-    return {suffix: loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]
-
-
-_CfnLoader.add_multi_constructor("!", _cfn_tag)
 
 
 def fanout_definition(*, function_arn: str = LOCAL_FUNCTION_ARN, bucket: str = "") -> dict[str, Any]:
     """The state machine's definition from template.yaml, its substitutions filled with local values."""
     from okxlocal.stack import RUN_BUCKET
 
-    template = yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
-    properties = template["Resources"][STATE_MACHINE]["Properties"]
+    properties = resource_properties(STATE_MACHINE)
     text = json.dumps(properties["Definition"])
     for name, value in {"FanoutFunctionArn": function_arn, "RunBucket": bucket or RUN_BUCKET}.items():
         text = text.replace("${" + name + "}", value)

@@ -27,6 +27,7 @@ from okxlocal.moto_secrets import reads_current_version
 from okxlocal.pki import LocalPKI, local_okx_hostname
 from okxlocal.proxies import ProxyKind, RunningProxy, start_proxy
 from okxlocal.sim import OkxSimulator, SimKey, SimSeed
+from okxlocal.template import state_table_definition
 
 AWS_REGION = "us-east-1"
 SHIELD_SECRET_NAME = "okx-shield/shield"
@@ -168,12 +169,7 @@ class LocalStack:
             roleArn="arn:aws:iam::123456789012:role/okx-shield-audit-fanout",
         )["stateMachineArn"]
         dynamodb = boto3.client("dynamodb", region_name=AWS_REGION)
-        dynamodb.create_table(
-            TableName=TABLE_NAME,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        dynamodb.create_table(**state_table_definition(TABLE_NAME))
 
     def put_secret(self, name: str, body: dict[str, Any] | str, *, tagged: bool = True) -> None:
         import boto3
