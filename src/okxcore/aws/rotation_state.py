@@ -7,6 +7,12 @@ waiting for their grace period to end. Keys are recorded by a SHA-256 fingerprin
 label, never by the key itself, and never with a secret or passphrase.
 
 Writes are optimistic (a revision number): the cleanup and a rotation may touch one item at the same time.
+
+The hourly cleanup reads only the records that have work for it: an item that needs the cleanup carries
+`cleanup` and `cleanup_after` (the earliest instant it has work), which the sparse index CLEANUP_INDEX keys
+on; a finished rotation with nothing left to delete carries neither, so a fleet of healthy keys costs the
+cleanup one empty Query instead of a scan of the whole table. Items written before the index existed are
+given the attributes once, by a one-time backfill marked with BACKFILL_MARKER.
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from okxcore.errors import OkxShieldError
 
 ROTATION_PREFIX = "rotation#"
+CLEANUP_INDEX = "RotationCleanup"  # template.yaml StateTable GlobalSecondaryIndexes
+CLEANUP_PARTITION = "rotation"
+BACKFILL_MARKER = "rotation-cleanup-index#v1"
 RotationStatus = Literal["none", "in_progress", "succeeded", "failed", "refused"]
 
 
@@ -55,6 +64,20 @@ class RotationRecord(BaseModel):
     updated_ms: int = 0
     last_rotated_ms: int | None = None
     pending_deletions: list[PendingDeletion] = Field(default_factory=list)
+
+    def cleanup_after_ms(self) -> int | None:
+        """When the cleanup first has work on this record; None: it has none (the record leaves the index).
+
+        Mirrors Rotator.cleanup: only a key under a sub-account can be deleted, an unfinished or failed
+        rotation may have left an orphan at any moment, and a retired key waits for its grace period.
+        """
+        if not self.sub_acct:
+            return None
+        if self.status != "succeeded":
+            return 0
+        if self.pending_deletions:
+            return min(p.due_ms for p in self.pending_deletions)
+        return None
 
 
 class DynamoRotationLedger:
@@ -102,8 +125,42 @@ class DynamoRotationLedger:
                 return record
         raise RotationStateError(f"the rotation record of {secret} kept changing under concurrent writes")
 
-    def secrets_with_records(self) -> list[str]:
-        """Every secret that has a rotation record (the cleanup's work list)."""
+    def secrets_to_clean(self, now_ms: int) -> list[str]:
+        """The secrets whose records have work for the cleanup at `now_ms` (its work list), from the index."""
+        self._backfill_once()
+        names: list[str] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": CLEANUP_INDEX,
+            "KeyConditionExpression": "#c = :c AND cleanup_after <= :now",
+            "ExpressionAttributeNames": {"#c": "cleanup"},
+            "ExpressionAttributeValues": {":c": {"S": CLEANUP_PARTITION}, ":now": {"N": str(now_ms)}},
+        }
+        try:
+            while True:
+                page = self._client.query(**kwargs)
+                names += [item["id"]["S"].removeprefix(ROTATION_PREFIX) for item in page.get("Items", [])]
+                if "LastEvaluatedKey" not in page:
+                    return sorted(names)
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        except Exception as exc:  # botocore names the error code and table, never item content
+            raise RotationStateError(f"listing rotation records due for cleanup failed: {str(exc)[:300]}") from None
+
+    def _backfill_once(self) -> None:
+        """Give records written before the cleanup index existed its attributes (one scan, once per table)."""
+        try:
+            marker = {"id": {"S": BACKFILL_MARKER}}
+            if self._client.get_item(TableName=self.table_name, Key=marker, ConsistentRead=True).get("Item"):
+                return
+            for name in self._all_record_names():
+                self.update(name, lambda _record: None)  # a write recomputes the index attributes
+            self._client.put_item(TableName=self.table_name, Item=marker)
+        except RotationStateError:
+            raise
+        except Exception as exc:
+            raise RotationStateError(f"indexing rotation records for the cleanup failed: {str(exc)[:300]}") from None
+
+    def _all_record_names(self) -> list[str]:
         names: list[str] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table_name,
@@ -111,15 +168,12 @@ class DynamoRotationLedger:
             "ExpressionAttributeValues": {":p": {"S": ROTATION_PREFIX}},
             "ProjectionExpression": "id",
         }
-        try:
-            while True:
-                page = self._client.scan(**kwargs)
-                names += [item["id"]["S"].removeprefix(ROTATION_PREFIX) for item in page.get("Items", [])]
-                if "LastEvaluatedKey" not in page:
-                    return sorted(names)
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        except Exception as exc:  # botocore names the error code and table, never item content
-            raise RotationStateError(f"listing rotation records failed: {str(exc)[:300]}") from None
+        while True:
+            page = self._client.scan(**kwargs)
+            names += [item["id"]["S"].removeprefix(ROTATION_PREFIX) for item in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                return names
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _read(self, secret: str) -> tuple[RotationRecord, int]:
         try:
@@ -133,14 +187,19 @@ class DynamoRotationLedger:
         return RotationRecord.model_validate_json(item["record"]["S"]), int(item["rev"]["N"])
 
     def _write(self, record: RotationRecord, revision: int) -> bool:
+        item: dict[str, Any] = {
+            "id": {"S": ROTATION_PREFIX + record.secret},
+            "rev": {"N": str(revision + 1)},
+            "record": {"S": record.model_dump_json()},
+        }
+        cleanup_after = record.cleanup_after_ms()
+        if cleanup_after is not None:  # sparse: absent attributes keep a finished record out of the index
+            item["cleanup"] = {"S": CLEANUP_PARTITION}
+            item["cleanup_after"] = {"N": str(cleanup_after)}
         try:
             self._client.put_item(
                 TableName=self.table_name,
-                Item={
-                    "id": {"S": ROTATION_PREFIX + record.secret},
-                    "rev": {"N": str(revision + 1)},
-                    "record": {"S": record.model_dump_json()},
-                },
+                Item=item,
                 ConditionExpression="attribute_not_exists(id) OR rev = :rev",
                 ExpressionAttributeValues={":rev": {"N": str(revision)}},
             )

@@ -111,7 +111,7 @@ def finished_report(result: StepResult, *, environment: str) -> Report:
 def _cleanup(ledger: RotationLedger, rotator: Rotator, environment: str, *, dry_run: bool) -> RotationOutcome:
     findings: list[Finding] = []
     deleted: dict[str, list[str]] = {}
-    for name in ledger.secrets_with_records():
+    for name in ledger.secrets_to_clean(rotator.now_ms()):
         try:
             labels = rotator.cleanup(name, dry_run=dry_run)
         except Exception as exc:  # one secret's problem never stops the others' cleanup
