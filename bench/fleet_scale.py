@@ -169,53 +169,82 @@ def audit_main(log_path: str) -> int:
     return 0
 
 
-def measure(keys: int, latency_s: float) -> dict[str, Any]:
-    here = str(Path(__file__).resolve())
+def start_stack(keys: int, latency_s: float) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    """The stack process (stack_main) and its first line: the environment the measured function runs with."""
     stack = subprocess.Popen(
-        [sys.executable, here, "--stack", "--keys", str(keys), "--latency", str(latency_s)],
+        [sys.executable, str(Path(__file__).resolve()), "--stack", "--keys", str(keys), "--latency", str(latency_s)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
     assert stack.stdin is not None and stack.stdout is not None
     try:
-        ready = json.loads(stack.stdout.readline())
-        with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile("w+") as out:
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AWS_", "POWERTOOLS"))}
-            env.update(TEMPLATE_ENV)
-            env.update(ready["env"])
-            argv = [sys.executable, here, "--audit", "--log", str(Path(tmp) / "audit.log")]
-            if os.environ.get("FLEET_SCALE_PYSPY"):  # profiling only: the rusage is then py-spy's
-                argv = ["py-spy", "record", "-r", "50", "-f", "raw", "-o", os.environ["FLEET_SCALE_PYSPY"], "--", *argv]
-            child = subprocess.Popen(argv, env=env, stdout=out)
-            killer = threading.Timer(1200, child.kill)
-            killer.start()
-            try:
-                _pid, status, usage = os.wait4(child.pid, 0)
-            finally:
-                killer.cancel()
-            if os.waitstatus_to_exitcode(status) != 0:
-                raise RuntimeError(f"fleet scale audit process failed ({status})")
-            out.seek(0)
-            row = dict(json.loads(out.read().strip().splitlines()[-1]))
+        return stack, json.loads(stack.stdout.readline())
+    except BaseException:
+        stack.kill()
+        raise
+
+
+def stop_stack(stack: subprocess.Popen[str]) -> dict[str, Any]:
+    """What the simulator saw (_sim_stats), then the stack stops."""
+    assert stack.stdin is not None and stack.stdout is not None
+    try:
         stack.stdin.write("stats\n")
         stack.stdin.flush()
-        row.update(json.loads(stack.stdout.readline()))
+        stats: dict[str, Any] = json.loads(stack.stdout.readline())
         stack.stdin.write("stop\n")
         stack.stdin.flush()
         stack.wait(timeout=120)
+        return stats
     finally:
         if stack.poll() is None:
             stack.kill()
-    row.update(
-        keys=keys,
-        latency_s=latency_s,
-        workers=WORKERS,
-        stack_setup_s=ready["setup_s"],
-        audit_max_rss_mb=round(usage.ru_maxrss / 1024, 1),
-        audit_cpu_s=round(usage.ru_utime + usage.ru_stime, 2),
-        load_avg_1m_after=round(os.getloadavg()[0], 2),
-    )
+
+
+def run_function(
+    name: str, argv: list[str], stack_env: dict[str, str], *, kill_after_s: float
+) -> tuple[dict[str, Any], Any]:
+    """One measured function process with the template's environment and the stack's: its last stdout line (one
+    JSON row) and its rusage from wait4(), which are the Lambda's own peak RSS and CPU."""
+    with tempfile.TemporaryFile("w+") as out:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AWS_", "POWERTOOLS"))}
+        env.update(TEMPLATE_ENV)
+        env.update(stack_env)
+        child = subprocess.Popen(argv, env=env, stdout=out)
+        killer = threading.Timer(kill_after_s, child.kill)
+        killer.start()
+        try:
+            _pid, status, usage = os.wait4(child.pid, 0)
+        finally:
+            killer.cancel()
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"{name} process failed ({status})")
+        out.seek(0)
+        return dict(json.loads(out.read().strip().splitlines()[-1])), usage
+
+
+def process_fields(usage: Any, prefix: str) -> dict[str, float]:
+    """The measured process's peak RSS and CPU (its rusage), and the machine's load after it."""
+    return {
+        f"{prefix}_max_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        f"{prefix}_cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "load_avg_1m_after": round(os.getloadavg()[0], 2),
+    }
+
+
+def measure(keys: int, latency_s: float) -> dict[str, Any]:
+    here = str(Path(__file__).resolve())
+    stack, ready = start_stack(keys, latency_s)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            argv = [sys.executable, here, "--audit", "--log", str(Path(tmp) / "audit.log")]
+            if os.environ.get("FLEET_SCALE_PYSPY"):  # profiling only: the rusage is then py-spy's
+                argv = ["py-spy", "record", "-r", "50", "-f", "raw", "-o", os.environ["FLEET_SCALE_PYSPY"], "--", *argv]
+            row, usage = run_function("fleet scale audit", argv, ready["env"], kill_after_s=1200)
+    finally:
+        stats = stop_stack(stack)
+    row.update(stats, keys=keys, latency_s=latency_s, workers=WORKERS, stack_setup_s=ready["setup_s"])
+    row.update(process_fields(usage, "audit"))
     row["keys_per_s"] = round(keys / row["wall_s"], 1)
     return row
 

@@ -22,16 +22,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from common import BENCH_DIR, Result
-from fleet_scale import TEMPLATE_ENV, _vm
+from common import Result
+from fleet_scale import _vm, process_fields, run_function, start_stack, stop_stack
 
 KEYS_FULL = (1_000, 5_000)
 LATENCIES_FULL = (0.05, 0.25)
@@ -109,65 +107,17 @@ def probe_main(log_path: str, timeout_s: float) -> int:
     return 0
 
 
-def _stack(keys: int, latency_s: float) -> subprocess.Popen[str]:
-    script = str(BENCH_DIR / "fleet_scale.py")
-    return subprocess.Popen(
-        [sys.executable, script, "--stack", "--keys", str(keys), "--latency", str(latency_s)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _ask(stack: subprocess.Popen[str], line: str) -> None:
-    assert stack.stdin is not None
-    stack.stdin.write(line + "\n")
-    stack.stdin.flush()
-
-
-def _run_probe(env_from_stack: dict[str, str], timeout_s: float) -> tuple[dict[str, Any], Any]:
-    """The probe process, with the template's environment; returns its row and its rusage."""
-    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile("w+") as out:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AWS_", "POWERTOOLS"))}
-        env.update(TEMPLATE_ENV)
-        env.update(env_from_stack)
-        argv = [sys.executable, __file__, "--probe", "--log", str(Path(tmp) / "probe.log"), "--timeout", str(timeout_s)]
-        child = subprocess.Popen(argv, env=env, stdout=out)
-        killer = threading.Timer(timeout_s + 600, child.kill)
-        killer.start()
-        try:
-            _pid, status, usage = os.wait4(child.pid, 0)
-        finally:
-            killer.cancel()
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise RuntimeError(f"probe process failed ({status})")
-        out.seek(0)
-        return dict(json.loads(out.read().strip().splitlines()[-1])), usage
-
-
 def measure(keys: int, latency_s: float, timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
-    stack = _stack(keys, latency_s)
-    assert stack.stdout is not None
+    stack, ready = start_stack(keys, latency_s)
     try:
-        ready = json.loads(stack.stdout.readline())
-        row, usage = _run_probe(ready["env"], timeout_s)
-        _ask(stack, "stats")
-        row.update(json.loads(stack.stdout.readline()))
-        _ask(stack, "stop")
-        stack.wait(timeout=120)
+        with tempfile.TemporaryDirectory() as tmp:
+            log = str(Path(tmp) / "probe.log")
+            argv = [sys.executable, __file__, "--probe", "--log", log, "--timeout", str(timeout_s)]
+            row, usage = run_function("probe scale", argv, ready["env"], kill_after_s=timeout_s + 600)
     finally:
-        if stack.poll() is None:
-            stack.kill()
-    row.update(
-        keys=keys,
-        latency_s=latency_s,
-        timeout_s=timeout_s,
-        workers=WORKERS,
-        stack_setup_s=ready["setup_s"],
-        probe_max_rss_mb=round(usage.ru_maxrss / 1024, 1),
-        probe_cpu_s=round(usage.ru_utime + usage.ru_stime, 2),
-        load_avg_1m_after=round(os.getloadavg()[0], 2),
-    )
+        stats = stop_stack(stack)
+    row.update(stats, keys=keys, latency_s=latency_s, timeout_s=timeout_s, workers=WORKERS)
+    row.update(stack_setup_s=ready["setup_s"], **process_fields(usage, "probe"))
     row["keys_checked_per_s"] = round((row["keys_listed"] - (row["keys_not_reached"] or 0)) / row["key_checks_s"], 1)
     return row
 
