@@ -27,11 +27,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from okxcore.errors import ProxyError, RateLimitedError
-from okxcore.pacing import FleetRetry, Tracker, with_fleet_retry
+from okxcore.pacing import FleetRetry, Tracker, retry_rate_limited
 from okxcore.probe.checks import KeyCheck, check_key, keys_table, resolve_key_names
 
 if TYPE_CHECKING:
@@ -68,12 +68,6 @@ class KeyCheckBudget:
         return self.clock() - self.started > self.seconds
 
 
-@dataclass(frozen=True)
-class _Pacing:
-    retry: FleetRetry = field(default_factory=FleetRetry)
-    sleep: Callable[[float], None] = time.sleep
-
-
 class _BudgetSpent(Exception):
     """A rate-limited key's next try would start after the budget: it ends on its last 50011."""
 
@@ -98,7 +92,7 @@ class _FleetRun:
         self.configured = configured
         self.budget = budget
         self.pool_maxsize = pool_maxsize
-        self.pacing = _Pacing()
+        self.retry = FleetRetry()
         self.tracker = Tracker()
         self.stop = threading.Event()  # set by the first proxy failure: the run is over
 
@@ -116,7 +110,7 @@ class _FleetRun:
                 raise
 
         try:
-            return with_fleet_retry(attempt, self.pacing, self.tracker)
+            return retry_rate_limited(attempt, self.retry, time.sleep, self.tracker)
         except _BudgetSpent as spent:
             self.tracker.count_unretried()
             raise spent.error from None
