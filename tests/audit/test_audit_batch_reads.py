@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 
 import boto3
-import pytest
-from moto import mock_aws
 
 from okxcore.audit.reporting import RESULT_MAX_FINDINGS, compact_result
 from okxcore.aws.state import DynamoStateStore
@@ -15,18 +13,6 @@ from okxcore.secretstore import load_okx_keys
 
 SECRET_VALUE = "S3CR3T-never-shown"
 PASSPHRASE = "Pp-never-shown"
-
-
-@pytest.fixture
-def aws(monkeypatch):
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        yield
 
 
 def key_body(n: int) -> str:

@@ -4,37 +4,29 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from okxcore.aws.fleet_secrets import SecretListingError, TagSelector, describe_secret, list_secrets
 from okxcore.errors import InvalidInputError
 
 
 @pytest.fixture
-def secrets(monkeypatch):
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        client = boto3.client("secretsmanager", region_name="us-east-1")
+def secrets(aws):
+    client = boto3.client("secretsmanager", region_name="us-east-1")
 
-        def put(name, tags=None):
-            client.create_secret(
-                Name=name, SecretString="{}", Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()]
-            )
+    def put(name, tags=None):
+        client.create_secret(
+            Name=name, SecretString="{}", Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()]
+        )
 
-        put("okx-shield/keys/b", {"okx-shield": "managed"})
-        put("okx-shield/keys/a", {"okx-shield": "managed", "team": "desk1"})
-        put("okx-shield/keys/untagged")
-        put("okx-shield/keys/retired", {"okx-shield": "retired"})
-        put("other/okx-shield/keys/c", {"okx-shield": "managed"})
-        # tag-key and tag-value on two different tags: Secrets Manager's filters match it, the selection must not
-        put("elsewhere/crossed", {"okx-shield": "other", "owner": "managed"})
-        put("okx-shield/shield")
-        yield client
+    put("okx-shield/keys/b", {"okx-shield": "managed"})
+    put("okx-shield/keys/a", {"okx-shield": "managed", "team": "desk1"})
+    put("okx-shield/keys/untagged")
+    put("okx-shield/keys/retired", {"okx-shield": "retired"})
+    put("other/okx-shield/keys/c", {"okx-shield": "managed"})
+    # tag-key and tag-value on two different tags: Secrets Manager's filters match it, the selection must not
+    put("elsewhere/crossed", {"okx-shield": "other", "owner": "managed"})
+    put("okx-shield/shield")
+    return client
 
 
 def names(found):

@@ -5,31 +5,22 @@ from __future__ import annotations
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from okxcore.aws.probe_keys import KeyListingError, list_key_secret_names
 
 
 @pytest.fixture
-def secrets(monkeypatch):
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        client = boto3.client("secretsmanager")
-        managed = [{"Key": "okx-shield", "Value": "managed"}]
-        client.create_secret(Name="okx-shield/shield", SecretString="{}")
-        client.create_secret(Name="okx-shield/keys/bot-a", SecretString="{}", Tags=managed)
-        client.create_secret(Name="okx-shield/keys/bot-b", SecretString="{}")
-        client.create_secret(Name="OKX-SHIELD/keys/upper", SecretString="{}", Tags=managed)
-        client.create_secret(Name="other/okx-shield/keys/nested", SecretString="{}", Tags=managed)
-        client.create_secret(Name="okx-shield/keys/retired", SecretString="{}", Tags=managed)
-        client.delete_secret(SecretId="okx-shield/keys/retired", RecoveryWindowInDays=7)
-        yield client
+def secrets(aws):
+    client = boto3.client("secretsmanager")
+    managed = [{"Key": "okx-shield", "Value": "managed"}]
+    client.create_secret(Name="okx-shield/shield", SecretString="{}")
+    client.create_secret(Name="okx-shield/keys/bot-a", SecretString="{}", Tags=managed)
+    client.create_secret(Name="okx-shield/keys/bot-b", SecretString="{}")
+    client.create_secret(Name="OKX-SHIELD/keys/upper", SecretString="{}", Tags=managed)
+    client.create_secret(Name="other/okx-shield/keys/nested", SecretString="{}", Tags=managed)
+    client.create_secret(Name="okx-shield/keys/retired", SecretString="{}", Tags=managed)
+    client.delete_secret(SecretId="okx-shield/keys/retired", RecoveryWindowInDays=7)
+    return client
 
 
 def test_secrets_under_the_prefix_are_listed_exactly_and_sorted(secrets):

@@ -10,7 +10,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from okxcore.aws.rotation_state import (
     BACKFILL_MARKER,
@@ -26,17 +25,10 @@ NOW_MS = 1_800_000_000_000
 
 
 @pytest.fixture
-def client(monkeypatch: pytest.MonkeyPatch) -> Any:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(**state_table_definition(TABLE))
-        yield dynamodb
+def client(aws: None) -> Any:
+    dynamodb = boto3.client("dynamodb")
+    dynamodb.create_table(**state_table_definition(TABLE))
+    return dynamodb
 
 
 def calls_of(client: Any) -> Counter[str]:
