@@ -122,6 +122,17 @@ def list_subaccount_keys(
     listing.subaccounts = list(pages.accounts)
     if not pages.complete:
         listing.findings.append(master_truncation_finding(name, pages))
+    _list_keys_of_each(listing, client, sources, pool, tracker)
+    listing.findings.append(
+        master_finding(name, listed_subaccounts=len(listing.subaccounts), listed_keys=len(listing.keys))
+    )
+    return listing
+
+
+def _list_keys_of_each(
+    listing: Listing, client: OkxClient, sources: AuditSources, pool: ThreadPoolExecutor, tracker: Tracker
+) -> None:
+    """Every listed sub-account's keys, on the pool but under one gate: OKX limits the master, not each call."""
     gate = RateGate(MASTER_LISTING_LIMIT, MASTER_LISTING_WINDOW_S, sleep=sources.sleep)
 
     def keys_of(sub_acct: str) -> list[SubAccountApiKey]:
@@ -147,10 +158,6 @@ def list_subaccount_keys(
                     f"subaccount:{sub_acct}", f"listing the keys of sub-account {sub_acct} failed", exc
                 )
             )
-    listing.findings.append(
-        master_finding(name, listed_subaccounts=len(listing.subaccounts), listed_keys=len(listing.keys))
-    )
-    return listing
 
 
 def match_listing(
