@@ -4,10 +4,9 @@ okxcore.findings; evaluate_key (rules.py) calls these."""
 
 from __future__ import annotations
 
-import ipaddress
-
 from okxcore.audit.models import OKX_MAX_IPS_PER_KEY, OKX_UNBOUND_DELETION_DAYS, KeySubject, KeyVerdict, Thresholds
 from okxcore.audit.rule_text import days_text, subject_finding
+from okxcore.egress import compare_binding
 from okxcore.report import Finding
 
 
@@ -37,8 +36,9 @@ def ip_binding_findings(
     findings = [subject_finding("audit.ip_binding:bound", subject, f"bound to {len(ips)} IP(s)")]
     if not expected_ips:
         return findings
-    missing = [ip for ip in expected_ips if not _covered(ip, ips)]
-    unknown = [entry for entry in ips if not any(_covered(ip, (entry,)) for ip in expected_ips)]
+    # One rule for "bound" everywhere: the probe and the repairs compare with the same function.
+    binding = compare_binding(ips, expected_ips)
+    missing, unknown = binding.missing, binding.extra
     fix_prefix = (
         "The master key can rebind it (modify-apikey replaces the whole list): "
         if subject.origin == "sub-account"
@@ -69,22 +69,6 @@ def ip_binding_findings(
             )
         )
     return findings
-
-
-def _covered(ip: str, bound: tuple[str, ...]) -> bool:
-    """Is the IP bound, directly or through a CIDR entry (OKX accepts both)?"""
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return ip in bound
-    for entry in bound:
-        try:
-            if address in ipaddress.ip_network(entry.strip(), strict=False):
-                return True
-        except ValueError:
-            if entry.strip() == ip:
-                return True
-    return False
 
 
 def _deletion_countdown(subject: KeySubject, verdict: KeyVerdict, thresholds: Thresholds, shield: str) -> Finding:
