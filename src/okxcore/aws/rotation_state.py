@@ -128,21 +128,16 @@ class DynamoRotationLedger:
     def secrets_to_clean(self, now_ms: int) -> list[str]:
         """The secrets whose records have work for the cleanup at `now_ms` (its work list), from the index."""
         self._backfill_once()
-        names: list[str] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table_name,
-            "IndexName": CLEANUP_INDEX,
-            "KeyConditionExpression": "#c = :c AND cleanup_after <= :now",
-            "ExpressionAttributeNames": {"#c": "cleanup"},
-            "ExpressionAttributeValues": {":c": {"S": CLEANUP_PARTITION}, ":now": {"N": str(now_ms)}},
-        }
         try:
-            while True:
-                page = self._client.query(**kwargs)
-                names += [item["id"]["S"].removeprefix(ROTATION_PREFIX) for item in page.get("Items", [])]
-                if "LastEvaluatedKey" not in page:
-                    return sorted(names)
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            return sorted(
+                self._record_names(
+                    "query",
+                    IndexName=CLEANUP_INDEX,
+                    KeyConditionExpression="#c = :c AND cleanup_after <= :now",
+                    ExpressionAttributeNames={"#c": "cleanup"},
+                    ExpressionAttributeValues={":c": {"S": CLEANUP_PARTITION}, ":now": {"N": str(now_ms)}},
+                )
+            )
         except Exception as exc:  # botocore names the error code and table, never item content
             raise RotationStateError(f"listing rotation records due for cleanup failed: {str(exc)[:300]}") from None
 
@@ -152,7 +147,13 @@ class DynamoRotationLedger:
             marker = {"id": {"S": BACKFILL_MARKER}}
             if self._client.get_item(TableName=self.table_name, Key=marker, ConsistentRead=True).get("Item"):
                 return
-            for name in self._all_record_names():
+            legacy = self._record_names(
+                "scan",
+                FilterExpression="begins_with(id, :p)",
+                ExpressionAttributeValues={":p": {"S": ROTATION_PREFIX}},
+                ProjectionExpression="id",
+            )
+            for name in legacy:
                 self.update(name, lambda _record: None)  # a write recomputes the index attributes
             self._client.put_item(TableName=self.table_name, Item=marker)
         except RotationStateError:
@@ -160,20 +161,10 @@ class DynamoRotationLedger:
         except Exception as exc:
             raise RotationStateError(f"indexing rotation records for the cleanup failed: {str(exc)[:300]}") from None
 
-    def _all_record_names(self) -> list[str]:
-        names: list[str] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table_name,
-            "FilterExpression": "begins_with(id, :p)",
-            "ExpressionAttributeValues": {":p": {"S": ROTATION_PREFIX}},
-            "ProjectionExpression": "id",
-        }
-        while True:
-            page = self._client.scan(**kwargs)
-            names += [item["id"]["S"].removeprefix(ROTATION_PREFIX) for item in page.get("Items", [])]
-            if "LastEvaluatedKey" not in page:
-                return names
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    def _record_names(self, operation: str, **request: Any) -> list[str]:
+        """The secret names of every rotation record a Query or Scan of the table yields, over all its pages."""
+        pages = self._client.get_paginator(operation).paginate(TableName=self.table_name, **request)
+        return [item["id"]["S"].removeprefix(ROTATION_PREFIX) for page in pages for item in page.get("Items", [])]
 
     def _read(self, secret: str) -> tuple[RotationRecord, int]:
         try:
