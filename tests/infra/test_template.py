@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -131,8 +132,86 @@ def test_sam_build_succeeds_on_this_machine(tmp_path):
         # /var/task is read-only: dependencies ship as bytecode, or every cold start compiles them again
         assert (built / "pydantic" / "__init__.pyc").exists()
         assert not (built / "pydantic" / "__init__.py").exists()
-        assert (built / "okxcore" / "client.pyc").exists()
+        assert _code_filename(built / "pydantic" / "__init__.pyc") == "/var/task/pydantic/__init__.py"
+        # our code: source for tracebacks, and bytecode the import system uses without checking the source
+        ours = built / "okxcore" / "__pycache__" / "client.cpython-311.pyc"
+        assert _pyc_flags(ours) == 0b01, "unchecked-hash .pyc"  # hash-based, source not checked
+        assert _code_filename(ours) == "/var/task/okxcore/client.py"
+        assert not list(built.glob("okxcore/*.pyc")), "a legacy .pyc beside its .py is never used"
         assert "aarch64" in next((built / "pydantic_core").glob("_pydantic_core*.so")).name  # the arm64 runtime
+    _assert_imports_use_shipped_bytecode(tmp_path / "build" / "ProbeFunction", tmp_path / "task")
+
+
+def _pyc_flags(path: Path) -> int:
+    return int.from_bytes(path.read_bytes()[4:8], "little")
+
+
+def _code_filename(path: Path) -> str:
+    import marshal
+
+    return str(marshal.loads(path.read_bytes()[16:]).co_filename)  # noqa: S302 - our own build output
+
+
+def _assert_imports_use_shipped_bytecode(built: Path, task: Path) -> None:
+    """Our modules load from the shipped .pyc even when their source's mtime changed (as after unzipping): with
+    every source made unusable, the import still works, and no module under the package was compiled."""
+    shutil.copytree(built / "okxcore", task / "okxcore")
+    for source in (task / "okxcore").rglob("*.py"):
+        source.write_text(source.read_text() + "\nraise SystemExit('compiled from source: ' + __name__)\n")
+    probe = (
+        "import sys\ncompiled = []\n"
+        "sys.addaudithook(lambda event, args: compiled.append(args[1]) if event == 'compile' else None)\n"
+        "import okxcore.ips, okxcore.errors\n"
+        "print([name for name in compiled if str(name).startswith(sys.argv[1])])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", probe, str(task)],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(task), "PYTHONDONTWRITEBYTECODE": "1", "PATH": os.environ.get("PATH", "")},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
+
+
+LOCAL_ONLY_VARIABLES = (
+    "OKX_SHIELD_LOCAL",
+    "OKX_BASE_URL",
+    "OKX_CA_BUNDLE",
+    "SHIELD_CA_BUNDLE",
+    "ECHO_URLS",
+    "AWS_ENDPOINT_URL",
+)
+
+
+def test_local_only_variables_are_declared_empty_so_sam_local_can_set_them(template):
+    """`sam local invoke --env-vars` only sets variables the template declares; a deployment leaves them empty."""
+    from handlers.settings import RuntimeSettings
+
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    for name in LOCAL_ONLY_VARIABLES:
+        assert variables.get(name) == "", f"{name} must be declared with an empty default"
+    plain = {name: value for name, value in variables.items() if isinstance(value, str)}
+    deployed = RuntimeSettings.from_environ(
+        {
+            **plain,
+            "SHIELD_SECRET_NAME": "s",
+            "REPORT_TOPIC_ARN": "t",
+            "STATE_TABLE_NAME": "x",
+            "AWS_LAMBDA_FUNCTION_NAME": "okx-shield-probe",
+        }
+    )
+    assert deployed.deployed
+    assert deployed.okx_target() is None  # the key's region host: the empty defaults change nothing
+
+
+def test_architecture_is_a_parameter_defaulting_to_arm64(template):
+    parameter = template["Parameters"]["Architecture"]
+    assert parameter["Default"] == "arm64"
+    assert set(parameter["AllowedValues"]) == {"arm64", "x86_64"}
+    assert template["Globals"]["Function"]["Architectures"] == [{"Ref": "Architecture"}]
 
 
 def test_every_handler_resolves_to_a_function_taking_event_and_context(template):
