@@ -236,6 +236,26 @@ def shipped_targets(work: Path, chosen: list[ImportTarget], peers: Path | None) 
     return out
 
 
+# Which files the import compiled from source: the "compile" audit event fires for every module whose bytecode the
+# import system did not take from a .pyc. Run once per target, apart from the timed runs (the hook costs time).
+_COMPILED_CHILD = (
+    "import sys\ncompiled = []\n"
+    "sys.addaudithook(lambda event, args: compiled.append(str(args[1])) if event == 'compile' else None)\n"
+    "{statement}\nprint('\\n'.join(name for name in compiled if name.startswith(sys.argv[1])))\n"
+)
+
+
+def compiled_at_import(target: ImportTarget) -> list[str]:
+    """The package's files (under the first shipped folder, Lambda's /var/task) that importing the target compiled
+    from source: each is compiled again at every cold start, since /var/task is read-only."""
+    task = str(target.shipped_path[0])
+    argv = [str(target.python), "-S", "-c", _COMPILED_CHILD.format(statement=target.code), task]
+    done = subprocess.run(argv, capture_output=True, text=True, env=child_env(target), timeout=120, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"`{target.code}` failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+    return [line for line in done.stdout.splitlines() if line]
+
+
 def measure(chosen: list[ImportTarget], runs: int) -> Samples:
     """label -> {"import": [...], "cpu": [...], "wall": [...]} (seconds), round-robin after one warm-up round."""
     for target in chosen:  # warm-up: bytecode (where written) and page caches
@@ -337,6 +357,16 @@ def run(*, smoke: bool) -> Result:
         with tempfile.TemporaryDirectory(prefix="okx-shield-shipped-") as tmp:
             shipped = shipped_targets(Path(tmp), chosen, peers)
             shipped_samples = measure(shipped, shipped_runs)
+            compiled = {t.label: compiled_at_import(t) for t in shipped if t.product}
+        result.details["as_shipped_compiled_at_import"] = compiled
+        for label, files in compiled.items():
+            result.target(
+                f"{label}: package files compiled at import (as shipped)",
+                float(len(files)),
+                0.0,
+                "files",
+                note=", ".join(files[:5]),
+            )
         rows_of(result, "as shipped", shipped, shipped_samples)
         missed += verdicts(result, "as shipped", shipped, {k: median(v["import"]) for k, v in shipped_samples.items()})
 
