@@ -1,6 +1,6 @@
 """The key-rotation Lambda: the key secrets' Secrets Manager rotation function, plus the hourly cleanup.
 
-Thin: parse the event, run one step (or the cleanup) in okxcore.keys, publish the report, return or raise.
+Thin: parse the event, run one step (or the cleanup) in okxcore.keys.rotation, publish the report, return or raise.
 A failed step publishes its HIGH report first and then fails the invocation, so that Secrets Manager
 retries it and marks the rotation failed, and Lambda's error metric and alarm see it.
 """
@@ -15,8 +15,8 @@ from handlers.observability import logger
 from handlers.rotation_wiring import rotator_for
 from handlers.wiring import Wiring
 from okxcore.errors import InvalidInputError
-from okxcore.keys.rotation_model import RotateEvent, RotationStepEvent
-from okxcore.keys.rotation_run import failure_report, parse_rotate_event, run_rotation
+from okxcore.keys.rotation.model import RotateEvent, RotationStepEvent
+from okxcore.keys.rotation.run import failure_report, parse_rotate_event, run_rotation
 
 EVENT_MODEL = RotateEvent
 

@@ -10,8 +10,8 @@ from okxcore.aws.rotation_state import DynamoRotationLedger
 from okxcore.client import OkxClient
 from okxcore.credentials import OkxKeySecret
 from okxcore.errors import InvalidInputError
-from okxcore.keys.rotation import Rotator
-from okxcore.keys.rotation_ports import RotationSettings
+from okxcore.keys.rotation.ports import RotationSettings
+from okxcore.keys.rotation.rotator import Rotator
 
 
 @dataclass

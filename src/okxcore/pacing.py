@@ -1,6 +1,6 @@
 """Pacing calls to OKX within its rate limits: a sliding-window gate, fleet-level retries, and counting.
 
-Shared by the audit (okxcore.audit), the probe (okxcore.probe) and the key repairs (okxcore.keys). OkxClient
+Shared by the audit (okxcore.audit), the probe (okxcore.probe) and the key repairs (okxcore.keys.repair). OkxClient
 retries 50011 with jittered backoff; a key still rate limited after that is tried again here, later, a few more
 times (`FleetRetry`), and every such retry is counted (`Tracker`).
 """

@@ -10,8 +10,8 @@ from handlers.audit import handler
 from handlers.rotation_wiring import WiredClients
 from handlers.wiring import Wiring
 from okxcore.credentials import parse_okx_key_secret
-from okxcore.keys.rotation_model import RotationError, Step
-from okxcore.keys.rotation_okx import locate
+from okxcore.keys.rotation.model import RotationError, Step
+from okxcore.keys.rotation.okx import locate
 from okxlocal.seeds import new_key, seed_with
 from okxlocal.sim import SimAccount, SimKey
 

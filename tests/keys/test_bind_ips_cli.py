@@ -93,7 +93,7 @@ def test_bind_ips_runs_on_the_embedded_local_stack(capsys):
 
 def test_a_write_refused_by_okx_rate_limit_is_tried_again_in_the_next_second(local_stack):
     from handlers.wiring import Wiring
-    from okxcore.keys.repair import BindingRepairer, Outcome, SubKeyRef
+    from okxcore.keys.repair.binding import BindingRepairer, Outcome, SubKeyRef
 
     stack, keys = start(local_stack)
     wiring = Wiring.from_environ()

@@ -166,7 +166,7 @@ def test_apply_binds_both_ips_keeps_user_ips_refuses_to_overfill_and_records(fle
 
 
 def test_a_run_repairs_at_most_its_budget_and_says_how_many_wait(fleet, lambda_context, monkeypatch):
-    from okxcore.keys import repair_audit
+    from okxcore.audit import repair as repair_audit
 
     stack, _keys = fleet
     monkeypatch.setattr(repair_audit, "AUDIT_REPAIRS_PER_RUN", 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from okxcore.errors import InvalidInputError
-from okxcore.keys.repair import plan_binding
+from okxcore.keys.repair.binding import plan_binding
 from okxcore.models import ip_list_text
 
 SHIELD = ("52.0.0.1", "52.0.0.2")

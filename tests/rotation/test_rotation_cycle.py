@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from okxcore.keys.rotation_model import RotationError, rotation_label
+from okxcore.keys.rotation.model import RotationError, rotation_label
 from okxlocal.stack import EGRESS_IP, SECOND_SHIELD_IP
 
 

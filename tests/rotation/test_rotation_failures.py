@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from okxcore.aws.rotation_secrets import SecretsManagerVersions
-from okxcore.keys.rotation_model import rotation_label
+from okxcore.keys.rotation.model import rotation_label
 from okxlocal import rotation as sm
 from okxlocal.stack import SECOND_SHIELD_IP
 

@@ -8,7 +8,7 @@ import string
 import pytest
 
 from okxcore.errors import InvalidInputError
-from okxcore.keys.rotation_model import (
+from okxcore.keys.rotation.model import (
     PASSPHRASE_SPECIALS,
     CleanupEvent,
     RotationStepEvent,
@@ -18,7 +18,7 @@ from okxcore.keys.rotation_model import (
     rotation_label,
     secret_label_prefix,
 )
-from okxcore.keys.rotation_run import parse_rotate_event
+from okxcore.keys.rotation.run import parse_rotate_event
 
 
 def test_passphrases_meet_okx_rules_and_never_repeat():

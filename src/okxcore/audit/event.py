@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from okxcore.audit.models import AuditRequest, Thresholds
 from okxcore.errors import InvalidInputError
 from okxcore.inputs import WHOLE_EVENT, WholeNumber, input_error
-from okxcore.keys.modes import RepairMode
+from okxcore.keys.repair.modes import RepairMode
 
 EVENT_SOURCE = "audit event"
 AUDIT_HINT = "See events/audit*.json for valid Scheduler Inputs."

@@ -261,7 +261,7 @@ def _repair(
     master: _Observation | None,
     now_ms: int,
 ) -> _Repaired:
-    from okxcore.keys.repair_audit import repair_in_audit  # only when on: the audit's cold start stays as it was
+    from okxcore.audit.repair import repair_in_audit  # only when on: the audit's cold start stays as it was
 
     done = repair_in_audit(
         verdicts,

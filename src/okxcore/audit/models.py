@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field
 from okxcore.audit.rotation_rules import RotationView
 from okxcore.aws.fleet_secrets import TagSelector
 from okxcore.errors import InvalidInputError
-from okxcore.keys.modes import RepairMode
+from okxcore.keys.repair.modes import RepairMode
 from okxcore.report import Finding, Severity
 
 # OKX's own numbers (okx.md): unbound trade/withdraw keys are deleted after 14 days; 50 keys per account,
@@ -64,7 +64,7 @@ class AuditRequest(BaseModel):
     thresholds: Thresholds = Thresholds()
     # Bounded: OKX limits per user and Shield limits connections; the session pool must be at least this big.
     max_workers: int = Field(default=8, ge=1, le=16)
-    # IP-binding repair of the master's sub-account keys (okxcore.keys.repair); needs master_secret.
+    # IP-binding repair of the master's sub-account keys (okxcore.audit.repair); needs master_secret.
     repair_mode: RepairMode = "off"
 
     @field_validator("key_secret_tag")

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from okxcore.aws.rotation_state import RotationRecord
     from okxcore.client import OkxClient
     from okxcore.credentials import OkxKeySecret
-    from okxcore.keys.repair import RepairRecorder
+    from okxcore.keys.repair.binding import RepairRecorder
 
 _DEFAULT_RETRY = FleetRetry()
 

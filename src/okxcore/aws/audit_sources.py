@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from okxcore.aws.state import DynamoStateStore
     from okxcore.credentials import OkxKeySecret
     from okxcore.errors import InvalidInputError
-    from okxcore.keys.repair import RepairRecorder
+    from okxcore.keys.repair.binding import RepairRecorder
     from okxcore.shield import ShieldEndpoint
     from okxcore.transport import ShieldSession
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from okxcore.errors import OkxShieldError
-from okxcore.keys.rotation_model import CURRENT, PENDING
+from okxcore.keys.rotation.model import CURRENT, PENDING
 
 
 class SecretStoreError(OkxShieldError):

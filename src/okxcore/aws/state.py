@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
-    from okxcore.keys.repair import RepairRecord
+    from okxcore.keys.repair.binding import RepairRecord
 
 GUARD_ID = "guard#trading"
 KEY_USE_PREFIX = "keyuse#"

@@ -1,1 +1,3 @@
-"""Key lifecycle through the master key: IP-binding repair (repair*.py) and rotation (rotation*.py)."""
+"""Key lifecycle through the master key: rotation of sub-account keys (`rotation/`) and IP-binding repair
+(`repair/`). The audit's and the probe's use of the repair live with them (okxcore.audit.repair,
+okxcore.probe.repair)."""

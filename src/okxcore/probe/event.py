@@ -16,7 +16,7 @@ from okxcore.egress import (
 )
 from okxcore.errors import InvalidInputError
 from okxcore.inputs import WholeNumber, input_error
-from okxcore.keys.modes import RepairMode
+from okxcore.keys.repair.modes import RepairMode
 from okxcore.transport import DEFAULT_POOL_SIZE
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ class ProbeEvent(BaseModel):
     key_secret_names: tuple[str, ...] | None = Field(default=None, max_length=MAX_KEYS_PER_RUN)
     # One non-proxied echo call to show the rotating Lambda IP next to Shield's. Never touches OKX.
     direct_echo_for_contrast: StrictBool = False
-    # IP-binding repair of the sub-account keys this run finds unbound or missing a Shield IP (okxcore.keys).
+    # IP-binding repair of the sub-account keys this run finds unbound or missing a Shield IP (okxcore.probe.repair).
     # Omitted: KEY_REPAIR_MODE (default off).
     repair_mode: RepairMode | None = None
     # Keys checked at once; 1 checks them one after another.

@@ -126,7 +126,7 @@ def _probe(
 
     # 3b: the opt-in repair of what step 3 found (imported only when on: the cold start stays as it was).
     if config.repair_mode != "off":
-        from okxcore.keys.repair_probe import repair_probe_keys
+        from okxcore.probe.repair import repair_probe_keys
 
         egress_confirmed = verdict.state is EgressState.MATCH and not okx_seen_outside
         repair_probe_keys(run, wiring, checks, expected, egress_confirmed=egress_confirmed)

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, TypeVar
 from okxcore.client import OkxClient
 from okxcore.credentials import OkxKeySecret
 from okxcore.errors import KeyGoneError, OkxShieldError, RateLimitedError
-from okxcore.keys.rotation_model import RotationError, Step, describe_error, master_refused
+from okxcore.keys.rotation.model import RotationError, Step, describe_error, master_refused
 from okxcore.models import AccountConfig, CreatedSubAccountApiKey, SubAccountApiKey, fingerprint
 from okxcore.subaccounts import SubAccountListing
 
 if TYPE_CHECKING:
-    from okxcore.keys.rotation_ports import OkxClients
+    from okxcore.keys.rotation.ports import OkxClients
 
 T = TypeVar("T")
 

@@ -8,9 +8,9 @@ The keys in `keep` (AWSCURRENT's) are never deleted, whatever the records say.
 from __future__ import annotations
 
 from okxcore.aws.rotation_state import RotationRecord
-from okxcore.keys.rotation_model import rotation_label, secret_label_prefix
-from okxcore.keys.rotation_okx import MasterKeys
-from okxcore.keys.rotation_ports import RotationLedger
+from okxcore.keys.rotation.model import rotation_label, secret_label_prefix
+from okxcore.keys.rotation.okx import MasterKeys
+from okxcore.keys.rotation.ports import RotationLedger
 from okxcore.models import fingerprint
 
 

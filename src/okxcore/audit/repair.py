@@ -11,8 +11,8 @@ from okxcore.audit.models import KeySubject, KeyVerdict, Thresholds
 from okxcore.audit.rules import evaluate_key
 from okxcore.client import OkxClient
 from okxcore.errors import IpNotAllowedError
-from okxcore.keys.modes import RepairMode
-from okxcore.keys.repair import BindingRepairer, RepairRecorder, RepairResult, SubKeyRef, manual_item
+from okxcore.keys.repair.binding import BindingRepairer, RepairRecorder, RepairResult, SubKeyRef, manual_item
+from okxcore.keys.repair.modes import RepairMode
 from okxcore.models import SubAccountApiKey
 
 # The audit's own judgement decides what needs binding: a read-only or demo key without IPs is not a finding,

@@ -24,7 +24,7 @@ from typing import Any
 from okxcore.aws.rotation_secrets import SecretVersions
 from okxcore.aws.rotation_state import PendingDeletion, RotationRecord, RotationStatus
 from okxcore.credentials import OkxKeySecret, parse_okx_key_secret
-from okxcore.keys.rotation_model import (
+from okxcore.keys.rotation.model import (
     CURRENT,
     OKX_MAX_KEYS_PER_ACCOUNT,
     PENDING,
@@ -38,9 +38,9 @@ from okxcore.keys.rotation_model import (
     perm_text,
     rotation_label,
 )
-from okxcore.keys.rotation_okx import MasterKeys, by_fingerprint, by_label, locate
-from okxcore.keys.rotation_ports import OkxClients, RotationLedger, RotationSettings, SecretVersionStore, StepResult
-from okxcore.keys.rotation_sweep import sweep
+from okxcore.keys.rotation.okx import MasterKeys, by_fingerprint, by_label, locate
+from okxcore.keys.rotation.ports import OkxClients, RotationLedger, RotationSettings, SecretVersionStore, StepResult
+from okxcore.keys.rotation.sweep import sweep
 from okxcore.models import SubAccountApiKey, fingerprint
 
 

@@ -35,7 +35,7 @@ from okxcore.errors import (
     SubAccountKeyNotFoundError,
 )
 from okxcore.findings import finding
-from okxcore.keys.modes import RepairMode
+from okxcore.keys.repair.modes import RepairMode
 from okxcore.models import OKX_MAX_IPS_PER_KEY, SubAccountApiKey
 from okxcore.pacing import RateGate
 from okxcore.report import Finding

@@ -15,8 +15,7 @@ from pydantic import ValidationError
 from okxcore.errors import OkxShieldError
 from okxcore.findings import finding
 from okxcore.inputs import input_error
-from okxcore.keys.rotation import Rotator
-from okxcore.keys.rotation_model import (
+from okxcore.keys.rotation.model import (
     CleanupEvent,
     MasterKeyRotationRefused,
     RotationError,
@@ -24,7 +23,8 @@ from okxcore.keys.rotation_model import (
     Step,
     describe_error,
 )
-from okxcore.keys.rotation_ports import RotationLedger, StepResult
+from okxcore.keys.rotation.ports import RotationLedger, StepResult
+from okxcore.keys.rotation.rotator import Rotator
 from okxcore.report import Finding, Report, Status
 
 TITLE = "key rotation"

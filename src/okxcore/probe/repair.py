@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from okxcore.egress import compare_binding
 from okxcore.errors import OkxShieldError
-from okxcore.keys.repair import (
+from okxcore.keys.repair.binding import (
     BindingRepairer,
     Outcome,
     RepairItem,
@@ -21,7 +21,7 @@ from okxcore.keys.repair import (
     SubKeyRef,
     manual_item,
 )
-from okxcore.keys.repair_locate import KeyToLocate, locate, master_uid, patiently
+from okxcore.keys.repair.locate import KeyToLocate, locate, master_uid, patiently
 
 if TYPE_CHECKING:
     from okxcore.client import OkxClient

@@ -16,8 +16,7 @@ from typing import TypeVar
 
 from okxcore.client import OkxClient
 from okxcore.errors import KeyGoneError, OkxShieldError, SubAccountKeyNotFoundError
-from okxcore.keys.modes import RepairMode
-from okxcore.keys.repair import (
+from okxcore.keys.repair.binding import (
     BindingRepairer,
     Outcome,
     RepairItem,
@@ -26,6 +25,7 @@ from okxcore.keys.repair import (
     SubKeyRef,
     manual_item,
 )
+from okxcore.keys.repair.modes import RepairMode
 from okxcore.models import AccountConfig, SubAccount
 from okxcore.pacing import MASTER_LISTING_LIMIT, MASTER_LISTING_WINDOW_S, FleetRetry, RateGate, retry_rate_limited
 
