@@ -8,8 +8,7 @@ Shield IPs could not make the calls work. A repaired key's binding findings are 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from okxcore.client import OkxClient
 from okxcore.egress import compare_binding
 from okxcore.errors import OkxShieldError
 from okxcore.keys.repair.binding import (
@@ -22,12 +21,9 @@ from okxcore.keys.repair.binding import (
     manual_item,
 )
 from okxcore.keys.repair.locate import KeyToLocate, locate, master_uid, patiently
-
-if TYPE_CHECKING:
-    from okxcore.client import OkxClient
-    from okxcore.probe.checks import KeyCheck
-    from okxcore.probe.ports import ProbeWiring
-    from okxcore.probe.reporting import ProbeRun
+from okxcore.probe.checks import KeyCheck, keys_table
+from okxcore.probe.ports import ProbeWiring
+from okxcore.probe.reporting import ProbeRun
 
 CHECK_MASTER = "keys.repair.master"
 # The probe leaves the repair the last 20 s of its run (okxcore.probe.fleet), and OKX allows one modify-apikey per
@@ -136,8 +132,6 @@ def _master(run: ProbeRun, wiring: ProbeWiring, name: str) -> tuple[OkxClient, s
 
 
 def _report(run: ProbeRun, checks: list[KeyCheck], result: RepairResult, shield_ips: tuple[str, ...]) -> None:
-    from okxcore.probe.checks import keys_table
-
     confirmed = result.confirmed_ips()
     run.findings[:] = [f for f in run.findings if not (f.resource in confirmed and f.check_id in BINDING_CHECKS)]
     for check in checks:
