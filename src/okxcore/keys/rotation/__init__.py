@@ -1,7 +1,7 @@
 """Rotating a sub-account key held in a Secrets Manager secret (the rotate function).
 
 - `run.py`: one invocation (a Secrets Manager step or the hourly cleanup) and its report;
-- `rotator.py`: which step does what, as AWS's rotation template dispatches them;
+- `rotator.py`: which step does what, as AWS's rotation template dispatches them; `steps.py`: the four steps;
 - `model.py`: the vocabulary (events, steps, errors, the derivations every retry agrees on);
 - `okx.py`: the master's view of one sub-account's keys; `sweep.py`: deleting keys that no longer belong;
 - `ports.py`: what the rotation is given (Secrets Manager, the state table, OKX clients).

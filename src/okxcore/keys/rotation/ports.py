@@ -1,7 +1,9 @@
-"""What the rotation needs from outside (Secrets Manager, the state table, OKX clients), as Protocols."""
+"""What the rotation needs from outside (Secrets Manager, the state table, OKX clients), as Protocols, and the
+bundle of them that every step is given."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -46,3 +48,19 @@ class StepResult:
     done: str  # what happened, in words (no credential)
     changed: bool = False
     details: dict[str, Any] | None = None
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class RotationPorts:
+    """What every step is given: the secret's versions, the rotation records, OKX, the settings, the clock."""
+
+    versions: SecretVersionStore
+    ledger: RotationLedger
+    clients: OkxClients
+    settings: RotationSettings
+    now_ms: Callable[[], int] = _now_ms
+    sleep: Callable[[float], None] = time.sleep
