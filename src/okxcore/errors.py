@@ -97,6 +97,19 @@ class ProxyTunnelError(ProxyError):
     hint = "The proxy refused to open a tunnel to OKX; check the OKX host name and Shield's status."
 
 
+# --- the probe's trading pause, as a bot's own client meets it -------------------------------------
+
+
+class TradingPausedError(OkxShieldError):
+    """An order-placing request was stopped before it left: the probe's trading pause is set, or the guard that
+    says so could not be read (fail closed: orders wait until it can be read; reads and cancels go on)."""
+
+    hint = (
+        "The probe pauses trading while the egress IP is not one of Shield's static IPs (see its CRITICAL report); "
+        "the next clean probe lifts the pause. Reads and cancels still work."
+    )
+
+
 # --- OKX, after the tunnel was open ------------------------------------------------------------
 
 
@@ -104,6 +117,15 @@ class OkxTransportError(OkxShieldError):
     """TLS to OKX failed, or the connection broke or timed out after the tunnel was open."""
 
     hint = "A network failure between Shield and OKX; safe reads were retried. Check OKX's status."
+
+
+class TargetNotAllowedError(OkxTransportError):
+    """A tunnel was asked for a host its opener does not allow: nothing was sent, not even to the proxy."""
+
+    hint = (
+        "okx-shield's bot clients reach only the OKX API host of the key's region (or the local simulator in a "
+        "local run): remove the URL override, CORS proxy or hostname setting that points elsewhere."
+    )
 
 
 class OrderOutcomeUnknownError(OkxTransportError):

@@ -40,6 +40,10 @@ class DirectConnectionRefusedError(OkxTransportError):
 class ShieldHTTPSConnection(HTTPSConnection):
     """An HTTPS connection whose socket is a tunnel through Shield."""
 
+    # http.client prints every request's headers (the passphrase among them) when HTTPConnection.debuglevel is
+    # raised, the usual recipe for debugging requests; this class attribute keeps ours silent whatever is set.
+    debuglevel = 0
+
     def __init__(self, *args: Any, tunnel: TunnelOpener, **kwargs: Any) -> None:
         self._shield_tunnel = tunnel
         super().__init__(*args, **kwargs)
@@ -214,8 +218,13 @@ class ShieldSession(requests.Session):
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs["allow_redirects"] = False  # a redirect could point anywhere; OKX does not redirect the API
-        if kwargs.get("verify") is False:
+        verify = kwargs.get("verify")
+        if verify is False:
             raise DirectConnectionRefusedError("TLS verification to OKX cannot be turned off")
+        if verify not in (None, True, self.verify):
+            raise DirectConnectionRefusedError("the CA bundle for OKX is okx-shield's setting, not a request's")
+        # requests lets a request's verify=True replace the session's bundle with its own default; pin ours.
+        kwargs["verify"] = self.verify
         tally = _TALLY.get()
         if tally is not None:
             tally.add()

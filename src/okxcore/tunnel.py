@@ -27,6 +27,7 @@ from okxcore.errors import (
     ProxyTlsError,
     ProxyTunnelError,
     ProxyUnreachableError,
+    TargetNotAllowedError,
 )
 from okxcore.shield import ProxyScheme, ShieldEndpoint
 from okxcore.trust import client_context
@@ -83,6 +84,10 @@ class TunnelOpener:
     handshake_timeout: float = 10.0
     proxy_ca_bundle: str | None = None  # None: certifi's bundle (Shield's certificate is public)
     stats: TunnelStats = field(default_factory=TunnelStats)
+    # (host, port) pairs this opener may tunnel to; None: any. A bot's opener allows only its OKX API host, so
+    # no setting of the bot's library (a CORS proxy URL, a redirect, another base URL) can send its signed
+    # headers elsewhere.
+    allowed_targets: frozenset[tuple[str, int]] | None = None
 
     @cached_property
     def _proxy_tls_context(self) -> ssl.SSLContext:
@@ -94,6 +99,9 @@ class TunnelOpener:
 
     def open(self, target_host: str, target_port: int) -> socket.socket:
         """A connected pipe to target_host:target_port through the proxy, or a typed ProxyError."""
+        allowed = self.allowed_targets
+        if allowed is not None and (target_host.rstrip(".").lower(), target_port) not in allowed:
+            raise TargetNotAllowedError(f"refusing a tunnel to {target_host}:{target_port}: not this bot's OKX host")
         try:
             sock = self._open(target_host, target_port)
         except ProxyError:
