@@ -1,0 +1,109 @@
+"""What ccxt's sync and async okx clients share under okx-shield: the settings that would bypass the tunnel, and
+okx-shield's errors in ccxt's own classes (one table). Imports ccxt: loaded only by the ccxt factories."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import ccxt
+
+from okxcore.bots.binding import BotBinding
+from okxcore.bots.redaction import RedactingLogger
+from okxcore.errors import OkxShieldError, ProxyError, ProxyTimeoutError, TargetNotAllowedError, TradingPausedError
+from okxcore.transport import DirectConnectionRefusedError
+
+# Every ccxt setting that routes requests elsewhere: each must stay unset (okx-shield's tunnel is the route).
+PROXY_SETTINGS = (
+    "proxy",
+    "proxyUrl",
+    "proxy_url",
+    "proxyUrlCallback",
+    "proxy_url_callback",
+    "httpProxy",
+    "http_proxy",
+    "httpProxyCallback",
+    "http_proxy_callback",
+    "httpsProxy",
+    "https_proxy",
+    "httpsProxyCallback",
+    "https_proxy_callback",
+    "socksProxy",
+    "socks_proxy",
+    "socksProxyCallback",
+    "socks_proxy_callback",
+    "proxies",
+)
+# Settings okx-shield owns: given in the config, they are refused rather than silently replaced.
+OWNED_SETTINGS = (
+    "session",
+    "aiohttp_proxy",
+    "ssl_context",
+    "cafile",
+    "hostname",
+    "requests_trust_env",
+    "aiohttp_trust_env",
+    "trust_env",
+    "apiKey",
+    "secret",
+    "password",
+)
+_FIX = "Fix: remove the setting; okx-shield's tunnel is the only route (README 'Your own bot')."
+
+# okx-shield error -> the ccxt class its users already catch (most specific first).
+_CCXT_CLASSES: tuple[tuple[type[OkxShieldError], type[Exception]], ...] = (
+    (ProxyTimeoutError, ccxt.RequestTimeout),
+    (ProxyError, ccxt.ExchangeNotAvailable),
+    (TargetNotAllowedError, ccxt.InvalidProxySettings),
+    (DirectConnectionRefusedError, ccxt.InvalidProxySettings),
+    (TradingPausedError, ccxt.OperationRejected),
+)
+
+
+def ccxt_error(exchange_id: str, method: str, url: str, error: OkxShieldError) -> Exception:
+    cls = next((c for ours, c in _CCXT_CLASSES if isinstance(error, ours)), ccxt.ExchangeError)
+    return cls(f"{exchange_id} {method} {url.split('?', 1)[0]} okx-shield: {error.describe()}")
+
+
+def refuse_config(config: Mapping[str, Any]) -> None:
+    """Refuse, at construction, any setting that okx-shield owns or that would bypass its tunnel."""
+    for name in (*PROXY_SETTINGS, *OWNED_SETTINGS):
+        if config.get(name) not in (None, "", False) or (name in ("session",) and name in config):
+            raise ccxt.InvalidProxySettings(f"okx: '{name}' cannot be set on an okx-shield client. {_FIX}")
+    for name in ("verify", "validateServerSsl"):
+        if config.get(name, True) is not True:
+            raise ccxt.InvalidProxySettings(f"okx: '{name}' cannot be turned off: TLS to OKX is always verified.")
+
+
+def refuse_bypass(exchange: Any, *, expected_aiohttp_proxy: str | None = None) -> None:
+    """Refuse a request when a setting changed after construction would route it around the tunnel."""
+    for name in PROXY_SETTINGS:
+        if getattr(exchange, name, None):
+            raise ccxt.InvalidProxySettings(f"{exchange.id}: '{name}' is set on an okx-shield client. {_FIX}")
+    if getattr(exchange, "aiohttp_proxy", None) != expected_aiohttp_proxy:
+        raise ccxt.InvalidProxySettings(f"{exchange.id}: 'aiohttp_proxy' was changed on an okx-shield client. {_FIX}")
+    if not (exchange.verify and exchange.validateServerSsl):
+        raise ccxt.InvalidProxySettings(f"{exchange.id}: TLS verification to OKX cannot be turned off.")
+
+
+def configure(exchange: Any, binding: BotBinding) -> None:
+    """What both clients set after ccxt's constructor: demo mode, the redacting logger."""
+    if binding.demo:
+        exchange.set_sandbox_mode(True)  # ccxt's okx: the x-simulated-trading header, same host
+    exchange.logger = RedactingLogger(logging.getLogger("ccxt.base.exchange"), binding.redact)
+
+
+def credentials(binding: BotBinding) -> dict[str, Any]:
+    key = binding.key
+    netloc = binding.base_url.split("://", 1)[1]
+    return {
+        "apiKey": key.api_key.get_secret_value(),
+        "secret": key.api_secret.get_secret_value(),
+        "password": key.passphrase.get_secret_value(),
+        "hostname": netloc,  # ccxt's okx builds https://{hostname}: the key's region (the simulator locally)
+    }
+
+
+def is_signed(request_headers: Mapping[str, Any] | None) -> bool:
+    return bool(request_headers) and "OK-ACCESS-KEY" in request_headers  # type: ignore[operator]

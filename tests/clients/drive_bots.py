@@ -1,0 +1,188 @@
+"""Drives a bot written for plain ccxt or python-okx, built by okxcore.bots, against the local stack.
+
+Run on the .venv-clients interpreter with src/ on PYTHONPATH (as a bot function with the okx-shield layer) and
+a JSON job on stdin: the library, the scenario and, for the failure scenarios, the Shield URLs to try (they hold
+proxy passwords: stdin, never argv). Prints one JSON answer on stdout. The environment is the bot function's
+(SHIELD_SECRET_NAME, OKX_KEY_SECRET_NAME, STATE_TABLE_NAME, AWS_ENDPOINT_URL at the moto server, plus whatever
+hostile proxy variables the test sets). Each library runs with its own verbose/debug output on, so the test
+can scan everything it printed for secrets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from okxcore import bots
+from okxcore.shield import ShieldEndpoint
+
+SYMBOL, INST = "BTC/USDT", "BTC-USDT"
+
+
+def _ok(answer: Any) -> Any:
+    if not isinstance(answer, dict) or answer.get("code") != "0":
+        raise RuntimeError(f"OKX answered {str(answer)[:300]}")
+    return answer["data"]
+
+
+def _error(exc: BaseException) -> dict[str, Any]:
+    return {"classes": [c.__module__ + "." + c.__qualname__ for c in type(exc).__mro__], "message": str(exc)}
+
+
+# --- one bot per library, written as its users write it ------------------------------------------------------
+
+
+def ccxt_trade(job: dict[str, Any]) -> dict[str, Any]:
+    exchange = bots.ccxt_okx(config={"verbose": True, "enableRateLimit": False})
+    out: dict[str, Any] = {"balance": exchange.fetch_balance()["total"]}
+    out["ticker"] = exchange.fetch_ticker(SYMBOL)["last"]
+    order = exchange.create_order(SYMBOL, "limit", "buy", 0.001, 50000, {"clientOrderId": "botccxt1"})
+    out["open"] = [o["clientOrderId"] for o in exchange.fetch_open_orders(SYMBOL)]
+    out["cancel"] = exchange.cancel_order(order["id"], SYMBOL)["id"] == order["id"]
+    before = exchange.okx_shield.transport.tunnel.stats.tunnels_opened
+    for _ in range(20):
+        exchange.fetch_ticker(SYMBOL)
+    out["tunnels_for_20_calls"] = exchange.okx_shield.transport.tunnel.stats.tunnels_opened - before
+    out["tunnels"] = exchange.okx_shield.transport.tunnel.stats.tunnels_opened
+    bots.flush()
+    return out
+
+
+def ccxt_async_trade(job: dict[str, Any]) -> dict[str, Any]:
+    async def main() -> dict[str, Any]:
+        exchange = bots.ccxt_okx_async(config={"verbose": True, "enableRateLimit": False})
+        try:
+            out: dict[str, Any] = {"balance": (await exchange.fetch_balance())["total"]}
+            out["ticker"] = (await exchange.fetch_ticker(SYMBOL))["last"]
+            order = await exchange.create_order(SYMBOL, "limit", "buy", 0.001, 50000, {"clientOrderId": "botasync1"})
+            out["open"] = [o["clientOrderId"] for o in await exchange.fetch_open_orders(SYMBOL)]
+            out["cancel"] = (await exchange.cancel_order(order["id"], SYMBOL))["id"] == order["id"]
+            stats = exchange.okx_shield.transport.tunnel.stats
+            before = stats.tunnels_opened
+            for _ in range(20):
+                await exchange.fetch_ticker(SYMBOL)
+            out["tunnels_for_20_calls"] = stats.tunnels_opened - before
+            tickers = await asyncio.gather(*(exchange.fetch_ticker(SYMBOL) for _ in range(20)))
+            out["concurrent_ok"] = sum(1 for t in tickers if t["last"])
+            out["tunnels"] = stats.tunnels_opened
+            return out
+        finally:
+            await exchange.close()
+
+    out = asyncio.run(main())
+    bots.flush()
+    return out
+
+
+def python_okx_trade(job: dict[str, Any]) -> dict[str, Any]:
+    from okx.Account import AccountAPI
+    from okx.MarketData import MarketAPI
+    from okx.Trade import TradeAPI
+
+    account = bots.python_okx(AccountAPI, debug=True)
+    market = bots.python_okx(MarketAPI, debug=True)
+    trade = bots.python_okx(TradeAPI, debug=True)
+    out: dict[str, Any] = {"balance": [d["ccy"] for d in _ok(account.get_account_balance())[0]["details"]]}
+    out["ticker"] = _ok(market.get_ticker(instId=INST))[0]["last"]
+    order = {"instId": INST, "tdMode": "cash", "side": "buy", "ordType": "limit", "px": "50000", "sz": "0.001"}
+    out["place"] = _ok(trade.place_order(**order, clOrdId="botpyokx1"))[0]["sCode"]
+    out["open"] = [o["clOrdId"] for o in _ok(trade.get_order_list(instType="SPOT"))]
+    out["cancel"] = _ok(trade.cancel_order(instId=INST, clOrdId="botpyokx1"))[0]["sCode"]
+    stats = trade.okx_shield.transport.tunnel.stats
+    before = stats.tunnels_opened
+    for _ in range(10):
+        _ok(market.get_ticker(instId=INST))
+        _ok(account.get_account_balance())
+    out["tunnels_for_20_calls"] = stats.tunnels_opened - before
+    out["tunnels"] = stats.tunnels_opened
+    bots.flush()
+    return out
+
+
+TRADE: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "ccxt": ccxt_trade,
+    "ccxt_async": ccxt_async_trade,
+    "python_okx": python_okx_trade,
+}
+
+
+# --- failures: each Shield URL in the job, one read and one order each ----------------------------------------
+
+
+def _attempt(library: str, shield: ShieldEndpoint | None, action: str) -> dict[str, Any]:
+    """Run one call; the exception it raised (classes, message) and how long it took."""
+    started = time.monotonic()
+    try:
+        if library == "ccxt":
+            exchange = bots.ccxt_okx(shield=shield)
+            if action == "read":
+                exchange.fetch_ticker(SYMBOL)
+            else:
+                exchange.create_order(SYMBOL, "limit", "buy", 0.001, 50000)
+        elif library == "ccxt_async":
+
+            async def run() -> None:
+                exchange = bots.ccxt_okx_async(shield=shield)
+                try:
+                    if action == "read":
+                        await exchange.fetch_ticker(SYMBOL)
+                    else:
+                        await exchange.create_order(SYMBOL, "limit", "buy", 0.001, 50000)
+                finally:
+                    await exchange.close()
+
+            asyncio.run(run())
+        else:
+            from okx.MarketData import MarketAPI
+            from okx.Trade import TradeAPI
+
+            if action == "read":
+                _ok(bots.python_okx(MarketAPI, shield=shield).get_ticker(instId=INST))
+            else:
+                trade = bots.python_okx(TradeAPI, shield=shield)
+                _ok(trade.place_order(instId=INST, tdMode="cash", side="buy", ordType="limit", px="50000", sz="0.001"))
+    except Exception as exc:
+        return {"ok": False, "seconds": round(time.monotonic() - started, 2), **_error(exc)}
+    return {"ok": True, "seconds": round(time.monotonic() - started, 2)}
+
+
+def failures(job: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, url in job.get("shield_urls", {}).items():
+        out[name] = _attempt(job["library"], ShieldEndpoint.parse(url) if url else None, job.get("action", "read"))
+    return out
+
+
+def paused(job: dict[str, Any]) -> dict[str, Any]:
+    return {"read": _attempt(job["library"], None, "read"), "order": _attempt(job["library"], None, "order")}
+
+
+def main() -> int:
+    job = json.loads(sys.stdin.read())
+    logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)  # every library's debug log on
+    for quiet in ("botocore", "boto3"):  # AWS's own calls: thousands of lines, none about OKX
+        logging.getLogger(quiet).setLevel(logging.WARNING)
+    scenario = job["scenario"]
+    try:
+        if scenario == "trade":
+            result = TRADE[job["library"]](job)
+        elif scenario == "failures":
+            result = failures(job)
+        else:
+            result = paused(job)
+        answer: dict[str, Any] = {"ok": True, "result": result}
+    except Exception as exc:
+        import traceback
+
+        answer = {"ok": False, **_error(exc), "traceback": traceback.format_exc()[-3000:]}
+    print("RESULT " + json.dumps(answer, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
