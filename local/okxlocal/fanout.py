@@ -218,16 +218,16 @@ def execution_input_for(event: Mapping[str, Any], *, shards: int, run_id: str = 
     import uuid
 
     from handlers.settings import RuntimeSettings
-    from okxcore.audit.event import parse_request
+    from okxcore.audit.event import parse_event
     from okxcore.audit.fanout import run_id_for
     from okxcore.audit.shards import keys_per_shard_for
     from okxcore.aws.fleet_secrets import list_secrets
 
-    request = parse_request(dict(event), RuntimeSettings.from_environ())
+    parsed = parse_event(dict(event), RuntimeSettings.from_environ())
+    request = parsed.request
     count = len(list_secrets(tag=request.tag, prefix=request.key_secret_prefix))
-    slot = str(event.get("scheduled_time", ""))
     return {
-        "run_id": run_id or run_id_for(slot, uuid.uuid4().hex),
+        "run_id": run_id or run_id_for(parsed.slot, uuid.uuid4().hex),
         "request": request.model_dump(mode="json"),
         "keys_per_shard": keys_per_shard_for(count, shards),
     }

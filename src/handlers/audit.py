@@ -16,25 +16,25 @@ from handlers.fanout_settings import FanoutSettings
 from handlers.observability import logger, metrics
 from handlers.wiring import Wiring
 from okxcore.audit import AuditRequest, AuditSources, invalid_input_report, metric_points, run_audit
-from okxcore.audit.event import AuditEvent, parse_request
+from okxcore.audit.event import AuditEvent, parse_event
 from okxcore.audit.fanout import FanoutStart, run_id_for, start_if_large
 from okxcore.audit.reporting import compact_result
 from okxcore.aws.audit_sources import audit_sources
 from okxcore.aws.executions import start_execution
 from okxcore.errors import InvalidInputError
+from okxcore.trading.slot import Slot
 
 EVENT_MODEL = AuditEvent
 
 
 def _fan_out_if_large(
-    request: AuditRequest, sources: AuditSources, fanout: FanoutSettings, event: Any, context: LambdaContext
+    request: AuditRequest, sources: AuditSources, fanout: FanoutSettings, slot: Slot | None, context: LambdaContext
 ) -> FanoutStart:
-    slot = event.get("scheduled_time") if isinstance(event, dict) else None
     return start_if_large(
         request,
         sources.list_secrets,
         lambda name, payload: start_execution(fanout.state_machine_arn, name, payload),
-        run_id=run_id_for(slot if isinstance(slot, str) else "", context.aws_request_id),
+        run_id=run_id_for(slot, context.aws_request_id),
         keys_per_shard=fanout.keys_per_shard,
         call_latency_s=fanout.call_latency_s,
         # Outside Lambda (tests, okx-shield invoke) there is no deadline: only the fleet's size decides.
@@ -42,26 +42,24 @@ def _fan_out_if_large(
     )
 
 
-def _correlation_id(event: Any, context: LambdaContext) -> str:
-    slot = event.get("scheduled_time") if isinstance(event, dict) else None
-    return f"audit:{slot}" if isinstance(slot, str) and slot else f"audit:{context.aws_request_id}"
-
-
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    logger.set_correlation_id(_correlation_id(event, context))
+    logger.set_correlation_id(f"audit:{context.aws_request_id}")  # until the slot is known
     wiring = Wiring.from_environ()
     try:
-        request = parse_request(event, wiring.settings)
+        parsed = parse_event(event, wiring.settings)
+        request = parsed.request
         fanout = FanoutSettings.from_environ()
         wiring.shield()  # a malformed Shield secret stops the run here, named, instead of failing every key
     except InvalidInputError as exc:
         wiring.publish(invalid_input_report(exc, environment=wiring.settings.environment))
         raise
+    if parsed.slot is not None:  # every retry of the slot, in whatever spelling, groups under one id
+        logger.set_correlation_id(f"audit:{parsed.slot.iso}")
     with audit_sources(wiring, request.max_workers) as sources:
         if fanout.state_machine_arn:  # a fleet too large for one run goes to the state machine (README)
-            started = _fan_out_if_large(request, sources, fanout, event, context)
+            started = _fan_out_if_large(request, sources, fanout, parsed.slot, context)
             if started.fanned_out:
                 logger.info("fanned out", extra=started.model_dump())
                 return started.model_dump()

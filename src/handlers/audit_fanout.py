@@ -4,7 +4,8 @@
   audit the master key, its listing of sub-account keys and their repair, before any shard runs;
 - {"step": "shard", "run_id", "request", "item"}: audit one shard (a Distributed Map item) against the plan's
   listing and store its result;
-- {"step": "merge", "plan"}: merge every stored shard result into one report, store it in S3, publish it once.
+- {"step": "merge", "plan"}: merge every stored shard result into one report, store it in S3, publish it once
+  (see _merge: everything that can fail comes before the publish, so a retried merge never publishes twice).
 
 Thin: parse, call okxcore.audit.fanout / merge, publish. `okxlocal.fanout` runs this same handler in-process.
 """
@@ -25,18 +26,15 @@ from okxcore.audit.fanout import (
     PlanOutput,
     ShardItem,
     audit_master,
-    load_master,
-    load_results,
     plan_run,
-    planned_items,
     published_key,
+    read_run,
     record_shard,
     report_key,
     shard_entries,
     shard_request,
     shared_listing_for,
     summary_of,
-    unaudited_names,
 )
 from okxcore.audit.master_listing import SharedListing
 from okxcore.audit.merge import master_metric_points, merge_shards
@@ -137,21 +135,29 @@ def _shard(step: ShardStep, wiring: Wiring, store: S3RunStore) -> dict[str, Any]
 
 
 def _merge(step: MergeStep, wiring: Wiring, store: S3RunStore) -> dict[str, Any]:
+    """Merge, store, then publish once. The rule that makes a retried merge publish exactly once: every step that
+    can fail (reading, merging, storing the full report) comes before the publish, and nothing after it can fail
+    the task. A retry (Step Functions' Retry after a failed attempt) finds the marker when the report went out
+    and publishes nothing; it publishes only when an earlier attempt failed before publishing. The one window
+    left is the function dying between SNS accepting the report and the marker's PUT."""
     logger.set_correlation_id(f"{step.plan.run_id}:merge")
-    results = load_results(store, step.plan)
-    items = planned_items(store, step.plan)
-    unaudited = unaudited_names(store, items, results)
-    key = report_key(step.plan.run_id)
+    run_id = step.plan.run_id
+    stored = read_run(store, step.plan)
+    key = report_key(run_id)
     uri = f"s3://{store.bucket}/{key}"
-    master = load_master(store, step.plan.run_id)
-    report = merge_shards(step.plan, items, results, report_uri=uri, master=master, unaudited=unaudited)
-    for point in master_metric_points(master, results):
+    report = merge_shards(step.plan, stored, report_uri=uri)
+    for point in master_metric_points(stored.master, stored.results):
         metrics.add_metric(name=point.name, unit=MetricUnit(point.unit), value=point.value)
-    published = store.get_json(published_key(step.plan.run_id)) is not None
-    if not published:  # a retried merge publishes nothing twice
-        wiring.publish(report)  # the run's one SNS report, with the requests every step sent through Shield
+    wiring.count_requests(report)  # the requests every step sent through Shield, in the stored report too
     store.put_json(key, report.as_result())
-    store.put_json(published_key(step.plan.run_id), {"subject": report.subject()})
+    if store.get_json(published_key(run_id)) is not None:
+        logger.info("the run's report was published by an earlier attempt; not published again")
+        return compact_result(report, where=uri)
+    wiring.send(report)  # the run's one SNS report
+    try:
+        store.put_json(published_key(run_id), {"subject": report.subject()})
+    except Exception:  # the report is out: failing now would only make a retry publish it again
+        logger.exception("the report was published, but its marker could not be stored")
     return compact_result(report, where=uri)
 
 

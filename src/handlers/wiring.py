@@ -111,10 +111,18 @@ class Wiring:
 
     def publish(self, report: Report) -> str:
         """Publish to SNS. The full report is always logged first, so an SNS failure loses nothing."""
+        self.count_requests(report)
+        return self.send(report)
+
+    def count_requests(self, report: Report) -> None:
+        """Put the requests this run sent through Shield into the report (and the ShieldRequests metric)."""
         sent = self.shield_requests() + int(report.details.get("shield_requests_by_shards", 0))
         report.details["shield_requests"] = sent
         report.summary.append(f"Requests sent through Shield by this run: {sent}.")
         metrics.add_metric(name="ShieldRequests", unit=MetricUnit.Count, value=sent)
+
+    def send(self, report: Report) -> str:
+        """publish() without counting the requests: for a report that count_requests() completed already."""
         log_report(report)
         counts = report.counts()
         metrics.add_metric(name="CriticalFindings", unit=MetricUnit.Count, value=counts["CRITICAL"] + counts["HIGH"])

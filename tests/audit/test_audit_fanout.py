@@ -119,7 +119,7 @@ def test_the_scheduled_audit_starts_the_state_machine_when_the_fleet_exceeds_a_s
     [execution] = sfn.list_executions(stateMachineArn=stack.state_machine_arn)["executions"]
     assert execution["executionArn"] == result["execution_arn"]
     started = started_execution_input(result["execution_arn"])
-    assert started["keys_per_shard"] == 8 and started["run_id"] == "audit-2026-01-15T06-00-00Z"
+    assert started["keys_per_shard"] == 8 and started["run_id"] == "audit-2026-01-15T06-00-00-000Z"
 
     # And a retried invocation of the same slot starts no second execution
     handler(dict(EVENT), lambda_context)

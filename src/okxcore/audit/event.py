@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from okxcore.audit.models import AuditRequest, Thresholds
 from okxcore.errors import InvalidInputError
-from okxcore.inputs import WHOLE_EVENT, WholeNumber, input_error
+from okxcore.inputs import WHOLE_EVENT, IsoTimeText, WholeNumber, input_error
 from okxcore.keys.repair.modes import RepairMode
+from okxcore.trading.slot import Slot
 
 EVENT_SOURCE = "audit event"
 AUDIT_HINT = "See events/audit*.json for valid Scheduler Inputs."
+
+
+def _blank_is_none(value: object) -> object:
+    return None if value == "" else value
+
+
+# "" (or nothing) is a run without a slot: a manual one, identified by its request id instead.
+SlotTime = Annotated[AwareDatetime | None, BeforeValidator(_blank_is_none), IsoTimeText]
 
 
 class AuditEvent(BaseModel):
@@ -21,7 +31,10 @@ class AuditEvent(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    scheduled_time: str = ""  # "<aws.scheduler.scheduled-time>": the slot, used as correlation id
+    # "<aws.scheduler.scheduled-time>": the slot. Parsed to its instant here, at the boundary: the correlation id
+    # and the fan-out's run id come from the canonical slot (trading's Slot), never from the text, so one slot in
+    # two spellings is one run and starts one execution.
+    scheduled_time: SlotTime = None
     key_secret_tag: str | None = None  # "key=value" or "key"
     key_secret_prefix: str | None = None
     # A main account's key: its sub-accounts' keys are audited too. Omitted: MASTER_KEY_SECRET_NAME.
@@ -54,8 +67,19 @@ def _invalid(exc: ValidationError) -> InvalidInputError:
     )
 
 
+@dataclass(frozen=True)
+class ParsedAuditEvent:
+    request: AuditRequest
+    slot: Slot | None  # None: no scheduled_time (a manual run)
+
+
 def parse_request(event: Any, settings: AuditSettings) -> AuditRequest:
     """The event merged with the function's defaults; errors name the field, never its value."""
+    return parse_event(event, settings).request
+
+
+def parse_event(event: Any, settings: AuditSettings) -> ParsedAuditEvent:
+    """The request (parse_request) and the slot, the canonical instant of scheduled_time."""
     if not isinstance(event, dict):
         raise InvalidInputError(EVENT_SOURCE, WHOLE_EVENT, "is not a JSON object", hint=AUDIT_HINT)
     try:
@@ -66,8 +90,9 @@ def parse_request(event: Any, settings: AuditSettings) -> AuditRequest:
     def chosen(value: str | None, default: str) -> str:
         return value if value is not None else default
 
+    slot = Slot.of(parsed.scheduled_time) if parsed.scheduled_time is not None else None
     try:
-        return AuditRequest(
+        request = AuditRequest(
             environment=settings.environment,
             key_secret_tag=chosen(parsed.key_secret_tag, settings.key_secret_tag),
             key_secret_prefix=chosen(parsed.key_secret_prefix, settings.key_secret_prefix),
@@ -78,3 +103,4 @@ def parse_request(event: Any, settings: AuditSettings) -> AuditRequest:
         )
     except ValidationError as exc:
         raise _invalid(exc) from None
+    return ParsedAuditEvent(request, slot)

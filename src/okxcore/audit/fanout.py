@@ -19,17 +19,21 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from okxcore.audit.fleet_rules import master_error_finding
 from okxcore.audit.master_listing import SharedListing
 from okxcore.audit.models import AuditRequest
 from okxcore.audit.shards import ShardEntry, ShardPlan, plan_shards, should_fan_out
 from okxcore.aws.fleet_secrets import SecretMetadata, TagSelector
+from okxcore.inputs import problems_of
 from okxcore.models import SubAccountApiKey
 from okxcore.report import Finding, Report
+from okxcore.trading.slot import Slot
 
 RUN_PREFIX = "audit-runs"
 
@@ -101,9 +105,13 @@ class MasterResult(ShardResult):
     notes: list[str] = Field(default_factory=list)  # the IP-binding repair's summary line
 
 
-def run_id_for(slot: str, fallback: str) -> str:
-    """A stable id per scheduled slot (a retried start finds the same run); also a valid execution name."""
-    raw = f"audit-{slot}" if slot else f"audit-{fallback}"
+def run_id_for(slot: Slot | None, fallback: str) -> str:
+    """A stable id per scheduled slot (a retried start finds the same run); also a valid execution name.
+
+    From the slot's canonical instant, never from the event's text: `06:00:00Z` and `07:00:00+01:00` are one
+    slot, one run id, so a second delivery in another spelling finds the execution the first one started.
+    `fallback` (the request id) names a run without a slot."""
+    raw = f"audit-{slot.iso}" if slot is not None else f"audit-{fallback}"
     return re.sub(r"[^A-Za-z0-9_-]", "-", raw)[:80]
 
 
@@ -271,30 +279,65 @@ def report_key(run_id: str) -> str:
     return _run_key(run_id, "report.json")
 
 
-def load_results(store: RunStore, plan: PlanOutput) -> dict[int, ShardResult | None]:
-    """Every planned shard's stored result, None for a shard that left none (failed, or never ran)."""
-    out: dict[int, ShardResult | None] = {}
-    items = [ShardItem.model_validate(raw) for raw in store.get_json(plan.items_key) or []]
+@dataclass
+class StoredRun:
+    """What the merge reads back from the store. An object that is missing or not what its step writes is never
+    a reason to publish nothing, nor an empty run passing as OK: it is named here, and the merge reports it.
+
+    - `items` None: the planned items could not be read (`items_problem` says why): nothing can be merged.
+    - `results[shard]` None: that shard left no usable result; `malformed[shard]` says why when it left one.
+    """
+
+    items: list[ShardItem] | None
+    items_problem: str = ""
+    results: dict[int, ShardResult | None] = dataclass_field(default_factory=dict)
+    malformed: dict[int, str] = dataclass_field(default_factory=dict)
+    unaudited: dict[int, list[str]] = dataclass_field(default_factory=dict)  # secrets of the shards left out
+    master: MasterResult | None = None
+    master_problem: str = ""
+
+
+def _unusable(error: ValidationError) -> str:
+    """A stored object's problems, by field (never its values)."""
+    return "; ".join(f"{where} {problem}" for where, problem in problems_of(error, whole="(whole object)")[:5])
+
+
+def read_run(store: RunStore, plan: PlanOutput) -> StoredRun:
+    """Everything the merge needs: the planned items, every shard's result, the master's, and what was unusable."""
+    raw_items = store.get_json(plan.items_key)
+    try:
+        if raw_items is None:
+            raise LookupError(f"{plan.items_key} is missing")
+        items = [ShardItem.model_validate(raw) for raw in raw_items]
+    except (LookupError, ValidationError, TypeError) as exc:
+        why = _unusable(exc) if isinstance(exc, ValidationError) else str(exc) or "not a list of shard items"
+        return StoredRun(items=None, items_problem=why)
+    run = StoredRun(items=items)
     for item in items:
-        raw = store.get_json(result_key(plan.run_id, item.shard))
-        out[item.shard] = ShardResult.model_validate(raw) if raw is not None else None
-    return out
+        key = result_key(plan.run_id, item.shard)
+        raw = store.get_json(key)
+        try:
+            run.results[item.shard] = ShardResult.model_validate(raw) if raw is not None else None
+        except ValidationError as exc:
+            run.results[item.shard] = None
+            run.malformed[item.shard] = f"{key}: {_unusable(exc)}"
+        if run.results[item.shard] is None:
+            run.unaudited[item.shard] = _entry_names(store, item)
+    raw_master = store.get_json(master_result_key(plan.run_id))
+    try:
+        run.master = MasterResult.model_validate(raw_master) if raw_master is not None else None
+    except ValidationError as exc:
+        run.master_problem = f"{master_result_key(plan.run_id)}: {_unusable(exc)}"
+    return run
 
 
-def unaudited_names(
-    store: RunStore, items: list[ShardItem], results: Mapping[int, ShardResult | None]
-) -> dict[int, list[str]]:
-    """The secrets of each shard that left no result, so that the report names what was not audited."""
-    out: dict[int, list[str]] = {}
-    for item in items:
-        if results.get(item.shard) is None:
-            raw = store.get_json(item.entries_key) or []
-            out[item.shard] = [ShardEntry.model_validate(entry).name for entry in raw]
-    return out
-
-
-def planned_items(store: RunStore, plan: PlanOutput) -> list[ShardItem]:
-    return [ShardItem.model_validate(raw) for raw in store.get_json(plan.items_key) or []]
+def _entry_names(store: RunStore, item: ShardItem) -> list[str]:
+    """The secrets of a shard that left no result, so that the report names what was not audited."""
+    raw = store.get_json(item.entries_key)
+    try:
+        return [ShardEntry.model_validate(entry).name for entry in raw or []]
+    except (ValidationError, TypeError):
+        return []  # the finding still counts the shard's keys (item.keys) and names its entries object
 
 
 def summary_of(result: ShardResult | None) -> Mapping[str, Any]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from okxcore.audit.fanout import MasterResult, PlanOutput, ShardItem, ShardResult, is_repair
+from okxcore.audit.fanout import MasterResult, PlanOutput, ShardItem, ShardResult, StoredRun, is_repair
 from okxcore.audit.fleet_rules import account_limit_findings, keys_per_account
 from okxcore.audit.reporting import (
     MetricPoint,
@@ -36,13 +36,27 @@ NAMED_UNAUDITED = 20
 BUDGET_CHECK = "audit.limits.keys"
 
 
-def failed_shard_finding(item: ShardItem, run_id: str, unaudited: Sequence[str] = ()) -> Finding:
+def failed_shard_finding(item: ShardItem, run_id: str, unaudited: Sequence[str] = (), malformed: str = "") -> Finding:
+    """A shard that left no result, or one that is not a shard result (`malformed`: the object and its problems)."""
     named = ", ".join(unaudited[:NAMED_UNAUDITED])
     more = len(unaudited) - NAMED_UNAUDITED
+    where = f"shard {item.shard + 1} of {item.of}"
+    if malformed:
+        return finding(
+            "audit.shard:malformed",
+            where,
+            f"{where}: its stored result is malformed and was left out: {item.keys} key(s) not reported",
+            observed=malformed + (f"; not reported: {named}" if named else ""),
+            expected="a shard result as the shard step writes it",
+            remediation=(
+                f"Look at the object and at the shard function's log of run {run_id}; something other than the "
+                "shard step wrote it, or the function versions differ. The next scheduled audit retries every key."
+            ),
+        )
     return finding(
         "audit.shard",
-        f"shard {item.shard + 1} of {item.of}",
-        f"shard {item.shard + 1} of {item.of} failed after its retries: {item.keys} key(s) not audited",
+        where,
+        f"{where} failed after its retries: {item.keys} key(s) not audited",
         observed="no result stored for the shard"
         + (f"; not audited: {named}" if named else "")
         + (f" and {more} more (listed in {item.entries_key})" if more > 0 else ""),
@@ -51,6 +65,30 @@ def failed_shard_finding(item: ShardItem, run_id: str, unaudited: Sequence[str] 
             f"Open the state machine's execution {run_id} (Map run, failed items) and the shard function's log for "
             "the cause; the next scheduled audit retries every key."
         ),
+    )
+
+
+def plan_unreadable_finding(plan: PlanOutput, problem: str) -> Finding:
+    return finding(
+        "audit.run:plan_unreadable",
+        "fleet",
+        f"the run's planned items could not be read: {plan.keys} key(s) in {plan.shards} shard(s) not audited",
+        observed=f"{plan.items_key}: {problem}",
+        expected="the object the plan step wrote, listing every shard",
+        remediation=(
+            f"Check the run bucket's objects of run {plan.run_id} (a lifecycle rule or a person may have removed "
+            "them) and the function's s3:GetObject permission; the next scheduled audit plans the run again."
+        ),
+    )
+
+
+def master_unreadable_finding(problem: str) -> Finding:
+    return finding(
+        "audit.run:master_unreadable",
+        "the master key",
+        "the plan's audit of the master key and its listing is malformed and was left out",
+        observed=problem,
+        remediation="Look at the object and at the plan step's log; the next scheduled audit audits the master again.",
     )
 
 
@@ -104,24 +142,30 @@ def _unique(findings: Iterable[Finding]) -> list[Finding]:
 
 
 # Over 60 lines: one pass over the shards' results, building the single report in the order it is read.
-def merge_shards(
-    plan: PlanOutput,
-    items: list[ShardItem],
-    results: Mapping[int, ShardResult | None],
-    *,
-    report_uri: str,
-    master: MasterResult | None = None,
-    unaudited: Mapping[int, Sequence[str]] | None = None,
-) -> Report:
-    """One report from every shard's result and the plan's master result; missing shards are findings, never
-    silently dropped. `unaudited` names the secrets of each failed shard."""
+def merge_shards(plan: PlanOutput, stored: StoredRun, *, report_uri: str) -> Report:
+    """One report from every shard's result and the plan's master result, as read back (fanout.read_run).
+
+    Whatever could not be read is a finding, never silently dropped: a shard without a result or with a malformed
+    one names its secrets; planned items that cannot be read make the whole run an error (its keys counted as not
+    audited), never an OK report of 0 keys."""
     request = plan.request
+    master, results = stored.master, stored.results
     findings: list[Finding] = []
     if plan.listing_error:
         findings.append(listing_failed_finding(plan.listing_error))
+    if stored.items is None:
+        findings.append(plan_unreadable_finding(plan, stored.items_problem))
+    if stored.master_problem:
+        findings.append(master_unreadable_finding(stored.master_problem))
+    items = stored.items or []
     done = [r for r in (results.get(item.shard) for item in items) if r is not None]
     failed = [item for item in items if results.get(item.shard) is None]
-    findings += [failed_shard_finding(item, plan.run_id, (unaudited or {}).get(item.shard, ())) for item in failed]
+    findings += [
+        failed_shard_finding(
+            item, plan.run_id, stored.unaudited.get(item.shard, ()), stored.malformed.get(item.shard, "")
+        )
+        for item in failed
+    ]
     master_keys, master_problems, master_passed = _without_held_twins(master, done)
     for result in done:
         findings += result.problems
@@ -130,15 +174,22 @@ def merge_shards(
     findings = [f for f in findings if f.check_id != BUDGET_CHECK] + _budget_findings(master, keys, plan)
     passed = sum(r.passed for r in done) + master_passed
     needing = sum(1 for key in keys if key.get("problems"))
-    unaudited_keys = sum(item.keys for item in failed)
+    unaudited_keys = sum(item.keys for item in failed) if stored.items is not None else plan.keys
     steps = [*done, *([master] if master else [])]
     retried = sum(int(r.fleet.get("rate_limited_retried", 0)) for r in steps)
     unretried = sum(int(r.fleet.get("rate_limited_unretried", 0)) for r in steps)
     shield_requests = sum(r.shield_requests for r in steps)
-    summary = [
+    planned_shards = len(items) if stored.items is not None else plan.shards
+    audited = (
         f"Audited {len(keys)} key(s) in {len(done)} of {len(items)} shard(s) (at most {plan.keys_per_shard} keys "
         f"each, every OKX user's keys in one shard); {needing} need attention."
-        + (f" {len(failed)} shard(s) failed: {unaudited_keys} key(s) not audited." if failed else ""),
+        + (f" {len(failed)} shard(s) failed: {unaudited_keys} key(s) not audited." if failed else "")
+        if stored.items is not None
+        else f"The run's planned items could not be read: {unaudited_keys} key(s) in {plan.shards} shard(s) not "
+        "audited."
+    )
+    summary = [
+        audited,
         f"Grouping: {plan.users} OKX user(s) known from the okx-uid tag; {plan.without_user} key(s) without it, "
         "each grouped on its own.",
     ]
@@ -157,14 +208,14 @@ def merge_shards(
     return Report(
         report_type="audit",
         environment=request.environment,
-        title=audit_title(len(keys), needing, findings, shards=len(items)),
+        title=audit_title(len(keys), needing, findings, shards=planned_shards),
         findings=findings,
         summary=summary,
         tables={"Keys": key_table_of_details(keys, where=report_uri), **(master.tables if master else {})},
         details={
             "keys": keys,
             "fleet": {
-                "shards": len(items),
+                "shards": planned_shards,
                 "shards_failed": [item.shard for item in failed],
                 "keys_not_audited": unaudited_keys,
                 "rate_limited_retried": retried,

@@ -115,6 +115,15 @@ ROWS: dict[str, Rule] = {
         "Check the function's permission secretsmanager:ListSecrets.",
     ),
     "audit.shard": r(H, ERROR, "a shard of the fanned-out audit left no result: its keys were not audited"),
+    "audit.shard:malformed": r(
+        H, ERROR, "a shard's stored result is not a shard result: its keys were left out of the report"
+    ),
+    "audit.run:plan_unreadable": r(
+        C, ERROR, "the fanned-out audit could not read its own plan: no key of the run was reported"
+    ),
+    "audit.run:master_unreadable": r(
+        H, ERROR, "the plan's audit of the master key is malformed: the master and its listing were left out"
+    ),
     "audit.fleet:no_expected_ips": r(
         L,
         WARN,
