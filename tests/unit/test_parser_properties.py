@@ -124,11 +124,11 @@ def test_a_probe_event_of_known_fields_with_any_values(event):
 @FAST
 @given(st.dictionaries(st.sampled_from(AUDIT_FIELDS), json_values, max_size=4))
 def test_an_audit_event_with_any_values_is_a_request_or_an_error_naming_a_field(event):
-    from handlers.audit import parse_request
+    from okxcore.audit.event import parse_event
 
     env = {"SHIELD_SECRET_NAME": "s", "REPORT_TOPIC_ARN": "t", "STATE_TABLE_NAME": "t", "KEY_SECRET_PREFIX": "p/"}
     try:
-        parse_request(event, RuntimeSettings.from_environ(env))
+        parse_event(event, RuntimeSettings.from_environ(env))
     except InvalidInputError as error:
         assert_names_a_field(error)
 
