@@ -18,7 +18,6 @@ from okxcore.findings import finding
 from okxcore.report import Finding, Report
 
 if TYPE_CHECKING:
-    from okxcore.probe.checks import KeyCheck
     from okxcore.probe.event import ProbeConfig
 
 PROBE_TITLE = "Shield egress and key binding probe"
@@ -209,12 +208,13 @@ def summarise(
     run: ProbeRun,
     verdict: EgressVerdict,
     expected: tuple[str, ...],
-    checks: list[KeyCheck],
-    checked: list[KeyCheck],
-    bound_ok: list[KeyCheck],
+    keys: int,
+    keys_checked: int,
+    keys_bound: int,
     egress_ok: bool,
     wrong_ips: tuple[str, ...],
 ) -> None:
+    """The summary's first lines; `keys` configured, `keys_checked` at OKX, `keys_bound` to every Shield IP."""
     answered, asked = len(verdict.answers), len(verdict.answers) + len(verdict.unanswered)
     if wrong_ips:
         line = f"Egress: WRONG. {', '.join(wrong_ips)} is not a Shield static IP."
@@ -230,8 +230,6 @@ def summarise(
     else:
         line = f"Egress: unknown ({answered} of {asked} echo services answered)."
     lines = [line, f"Shield static IPs expected: {', '.join(expected) or '(none configured)'}."]
-    if checks:
-        lines.append(
-            f"Keys: {len(checks)} configured, {len(checked)} checked at OKX, {len(bound_ok)} bound to every Shield IP."
-        )
+    if keys:
+        lines.append(f"Keys: {keys} configured, {keys_checked} checked at OKX, {keys_bound} bound to every Shield IP.")
     run.summary[:0] = lines

@@ -142,7 +142,7 @@ def _probe(
     trading = _apply_guard(run, wiring.state, wrong_ips=wrong_ips, confirmed=egress_ok, expected=expected)
     checked = [c for c in checks if c.checked]
     bound_ok = [c for c in checked if c.correctly_bound]
-    summarise(run, verdict, expected, checks, checked, bound_ok, egress_ok, wrong_ips)
+    summarise(run, verdict, expected, len(checks), len(checked), len(bound_ok), egress_ok, wrong_ips)
     run.details["egress"] = _egress_details(verdict, okx_seen_outside)
     run.details["trading"] = trading
     return ProbeOutcome(
