@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handlers.observability import logger, metrics
 from handlers.wiring import Wiring, result_for
-from okxcore.aws.probe_keys import list_key_secret_names
+from okxcore.aws.probe_keys import SecretBatches, list_key_secret_names
 from okxcore.errors import InvalidInputError
 from okxcore.probe import ProbeEvent, invalid_event_report, parse_probe_event, run_probe
 
@@ -37,7 +37,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
     # The key checks' budget is the invocation's remaining time less a reserve for the report (okxcore.probe.fleet).
     time_left_s = context.get_remaining_time_in_millis() / 1000 or None
-    outcome = run_probe(request, wiring, list_key_secrets=list_key_secret_names, time_left_s=time_left_s)
+    outcome = run_probe(
+        request,
+        wiring,
+        list_key_secrets=list_key_secret_names,
+        load_keys=SecretBatches(wiring),
+        time_left_s=time_left_s,
+    )
 
     # No extra dimension: the template's alarm and dashboard read these by `service` alone.
     for name, unit, value in outcome.metrics:

@@ -12,6 +12,7 @@ from typing import Any
 
 from handlers.probe import handler
 from handlers.wiring import Wiring
+from okxcore.aws.probe_keys import SecretBatches, list_key_secret_names
 from okxcore.probe import parse_probe_event, run_probe
 from okxlocal.seeds import new_key, seed_with
 from okxlocal.stack import KEY_SECRET_PREFIX
@@ -90,7 +91,14 @@ def test_keys_past_the_budget_are_reported_with_the_fix_and_never_reach_okx(loca
     stack = local_stack(seed_with(keys))
     stack.sim.faults.latency_s = 0.2
 
-    outcome = run_probe(parse_probe_event({"max_workers": 2}), Wiring.from_environ(), time_left_s=21.5)
+    wiring = Wiring.from_environ()
+    outcome = run_probe(
+        parse_probe_event({"max_workers": 2}),
+        wiring,
+        list_key_secrets=list_key_secret_names,
+        load_keys=SecretBatches(wiring),
+        time_left_s=21.5,
+    )
 
     # Then the keys the simulator never saw are exactly the keys reported as not checked
     seen = set(config_answers(stack))

@@ -15,7 +15,7 @@ import pytest
 
 from handlers.probe import handler
 from handlers.wiring import Wiring
-from okxcore.aws.probe_keys import KeyListingError
+from okxcore.aws.probe_keys import KeyListingError, SecretBatches, list_key_secret_names
 from okxcore.aws.sns import ReportDeliveryError
 from okxcore.errors import InvalidInputError
 from okxcore.probe import ProbeFailedError, parse_probe_event, run_probe
@@ -454,8 +454,14 @@ def test_key_checks_stop_at_the_time_budget_and_say_which_were_left(local_stack)
     ticks = iter(range(0, 10_000, 10))
 
     # When the probe, with 60 s left (a 40 s key-check budget), runs past that budget during the echo phase
+    wiring = Wiring.from_environ()
     outcome = run_probe(
-        parse_probe_event({}), Wiring.from_environ(), clock=lambda: float(next(ticks)), time_left_s=60.0
+        parse_probe_event({}),
+        wiring,
+        list_key_secrets=list_key_secret_names,
+        load_keys=SecretBatches(wiring),
+        clock=lambda: float(next(ticks)),
+        time_left_s=60.0,
     )
 
     # Then no key check was started, the report says so, and the egress was still judged
@@ -472,7 +478,8 @@ def test_a_failed_key_listing_is_a_finding_and_the_egress_is_still_checked(local
     def no_permission(prefix: str, **_options: object) -> list[str]:
         raise KeyListingError(f"listing the key secrets named {prefix}* failed (AccessDeniedException)")
 
-    outcome = run_probe(parse_probe_event({}), Wiring.from_environ(), list_key_secrets=no_permission)
+    wiring = Wiring.from_environ()
+    outcome = run_probe(parse_probe_event({}), wiring, list_key_secrets=no_permission, load_keys=SecretBatches(wiring))
 
     [finding] = [f for f in outcome.report.findings if f.check_id == "probe.keys.discovery"]
     assert (finding.severity, finding.status) == ("HIGH", "ERROR")

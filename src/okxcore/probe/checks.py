@@ -59,7 +59,7 @@ class KeyCheck(FindingSink):
         return self.binding is not None and self.binding.complete
 
 
-def resolve_key_names(run: ProbeRun, list_key_secrets: KeyLister | None) -> list[str]:
+def resolve_key_names(run: ProbeRun, list_key_secrets: KeyLister) -> list[str]:
     """The key secrets this run checks, in the order the report lists them (the lister's: sorted names)."""
     config = run.config
     if config.key_secret_names:
@@ -72,14 +72,11 @@ def resolve_key_names(run: ProbeRun, list_key_secrets: KeyLister | None) -> list
             "No OKX keys are configured for the probe, so no key binding was checked.",
         )
         return []
-    lister = list_key_secrets
-    if lister is None:
-        from okxcore.aws.probe_keys import list_key_secret_names
-
-        lister = list_key_secret_names
     run.details["keys_from"] = f"secrets named {config.key_secret_prefix}*"
     try:
-        names = lister(config.key_secret_prefix, tag=config.key_secret_tag, exclude=(config.shield_secret_name,))
+        names = list_key_secrets(
+            config.key_secret_prefix, tag=config.key_secret_tag, exclude=(config.shield_secret_name,)
+        )
     except OkxShieldError as exc:
         run.add("probe.keys.discovery:failed", "keys", exc.message, remediation=exc.hint)
         return []

@@ -141,19 +141,15 @@ def check_keys(
     run: ProbeRun,
     wiring: ProbeWiring,
     verdict: EgressVerdict,
-    list_key_secrets: KeyLister | None,
+    list_key_secrets: KeyLister,
     *,
     budget: KeyCheckBudget,
-    load_keys: KeyBatchLoader | None = None,
+    load_keys: KeyBatchLoader,
 ) -> list[KeyCheck]:
     """Every key's check, in the listing's order; their findings join the run in that order."""
     names = resolve_key_names(run, list_key_secrets)
     if not names:
         return []
-    if load_keys is None:
-        from okxcore.aws.probe_keys import SecretBatches
-
-        load_keys = SecretBatches(wiring)
     # Without expected IPs the best available yardstick is what the echo services saw.
     yardstick = verdict.expected_ips or verdict.distinct_ips
     workers = max(1, min(run.config.max_workers, len(names)))

@@ -32,15 +32,16 @@ def run_probe(
     event: ProbeEvent,
     wiring: ProbeWiring,
     *,
-    list_key_secrets: KeyLister | None = None,
-    load_keys: KeyBatchLoader | None = None,
+    list_key_secrets: KeyLister,
+    load_keys: KeyBatchLoader,
     direct_echo: DirectEcho = direct_echo_for_contrast,
     clock: Callable[[], float] = time.monotonic,
     time_left_s: float | None = None,
 ) -> ProbeOutcome:
     """One probe run. Always returns an outcome with a report; `outcome.failure` is set when the run must
     fail the invocation (after the report is published). `time_left_s`: the invocation's remaining time, which
-    sets the key checks' budget (okxcore.probe.fleet); None outside Lambda."""
+    sets the key checks' budget (okxcore.probe.fleet); None outside Lambda. `list_key_secrets` and `load_keys`
+    are the handler's (okxcore.aws.probe_keys): which key secrets there are, and reading them in batches."""
     settings = wiring.settings
     try:
         config = probe_config(event, settings)
@@ -82,8 +83,8 @@ def _probe(
     run: ProbeRun,
     wiring: ProbeWiring,
     *,
-    list_key_secrets: KeyLister | None,
-    load_keys: KeyBatchLoader | None,
+    list_key_secrets: KeyLister,
+    load_keys: KeyBatchLoader,
     direct_echo: DirectEcho,
     budget: KeyCheckBudget,
 ) -> ProbeOutcome:
