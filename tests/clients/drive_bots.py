@@ -162,6 +162,59 @@ def paused(job: dict[str, Any]) -> dict[str, Any]:
     return {"read": _attempt(job["library"], None, "read"), "order": _attempt(job["library"], None, "order")}
 
 
+def _outcome(call: Callable[[], Any]) -> dict[str, Any]:
+    try:
+        call()
+    except Exception as exc:
+        return {"ok": False, **_error(exc)}
+    return {"ok": True}
+
+
+def bypasses(job: dict[str, Any]) -> dict[str, Any]:
+    """Every library setting that would route around the tunnel, each tried on a fresh client."""
+    trap = job["trap_url"]
+    out: dict[str, Any] = {}
+    if job["library"] == "ccxt":
+        for name, value in (("socksProxy", trap), ("httpsProxy", trap), ("proxyUrl", trap), ("verify", False)):
+            out[f"config {name}"] = _outcome(lambda n=name, v=value: bots.ccxt_okx(config={n: v}))
+        for name, value in (("httpsProxy", trap), ("socksProxy", trap), ("proxies", {"https": trap}), ("verify", False),
+                            ("hostname", "evil.example")):
+            exchange = bots.ccxt_okx()
+            setattr(exchange, name, value)
+            out[f"set {name}"] = _outcome(lambda e=exchange: e.fetch_ticker(SYMBOL))
+    elif job["library"] == "ccxt_async":
+        out["config aiohttp_proxy"] = _outcome(lambda: bots.ccxt_okx_async(config={"aiohttp_proxy": trap}))
+
+        async def changed(name: str, value: Any) -> None:
+            exchange = bots.ccxt_okx_async()
+            try:
+                setattr(exchange, name, value)
+                await exchange.fetch_ticker(SYMBOL)
+            finally:
+                await exchange.close()
+
+        for name, value in (("aiohttp_proxy", None), ("aiohttp_proxy", trap), ("socksProxy", trap),
+                            ("aiohttp_trust_env", True), ("hostname", "evil.example")):
+            out[f"set {name}={value is None}"] = _outcome(lambda n=name, v=value: asyncio.run(changed(n, v)))
+    else:
+        from okx.MarketData import MarketAPI
+
+        out["proxy"] = _outcome(lambda: MarketAPI.__init__(bots.python_okx(MarketAPI), proxy=trap))
+        market = bots.python_okx(MarketAPI)
+        market.base_url = "https://evil.example"
+        out["set base_url"] = _outcome(lambda: _ok(market.get_ticker(instId=INST)))
+    return out
+
+
+def example(job: dict[str, Any]) -> dict[str, Any]:
+    """examples/dca-bot's handler, as Lambda calls it: the same scheduled slot twice (a retried invocation)."""
+    sys.path.insert(0, job["example_dir"])
+    import app
+
+    event = {"scheduled_time": job["slot"]}
+    return {"first": app.handler(event, None), "again": app.handler(event, None)}
+
+
 def main() -> int:
     job = json.loads(sys.stdin.read())
     logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)  # every library's debug log on
@@ -173,6 +226,10 @@ def main() -> int:
             result = TRADE[job["library"]](job)
         elif scenario == "failures":
             result = failures(job)
+        elif scenario == "example":
+            result = example(job)
+        elif scenario == "bypasses":
+            result = bypasses(job)
         else:
             result = paused(job)
         answer: dict[str, Any] = {"ok": True, "result": result}

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CLIENTS_PYTHON = ROOT / ".venv-clients" / "bin" / "python"
 DRIVER = Path(__file__).with_name("drive_bots.py")
 EGRESS = "127.0.0.2"
-LIBRARIES = ["ccxt"]
+LIBRARIES = ["ccxt", "ccxt_async", "python_okx"]
 HANDSHAKE_TIMEOUT_S = 2.0
 # The library's own exception class each failure must arrive as (any class in the raised one's MRO).
 PROXY_DOWN = {
@@ -194,6 +194,22 @@ def test_a_failing_proxy_is_the_librarys_own_exception_within_the_timeout(bot_st
 
 
 @pytest.mark.parametrize("library", LIBRARIES)
+def test_every_library_setting_that_would_bypass_the_tunnel_is_refused(bot_stack, trap, library) -> None:
+    stack, run = bot_stack(ProxyKind.SOCKS5)
+
+    result = run(library, "bypasses", trap_url=trap.url("socks5h"))
+    result.pop("_stderr")
+
+    assert result and all(not outcome["ok"] for outcome in result.values()), result
+    expected = "okx.exceptions.OkxRequestException" if library == "python_okx" else "ccxt.base.errors.ExchangeError"
+    for case, outcome in result.items():
+        assert expected in outcome["classes"] or "okx.exceptions.OkxParamsException" in outcome["classes"], case
+        assert "okx-shield" in outcome["message"], (case, outcome)
+    assert trap.accepted == 0
+    assert stack.sim.stats.total_connections() == 0
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
 def test_while_trading_is_paused_orders_are_refused_before_leaving_and_reads_pass(bot_stack, bot_key, library) -> None:
     stack, run = bot_stack(ProxyKind.HTTPS)
     DynamoStateStore(TABLE_NAME).pause_trading("egress 198.51.100.7 is not a Shield IP", set_by="probe")
@@ -224,3 +240,22 @@ def test_the_bots_key_use_shows_in_the_next_audit(bot_stack, bot_key, lambda_con
     [dormancy] = [f for f in after["findings"] if f["resource"] == name and f["check_id"].startswith("audit.dormancy")]
     assert dormancy["status"] == "PASS" and "last used 0" in dormancy["message"], dormancy
     assert DynamoStateStore(TABLE_NAME).last_key_use(name) >= int(recorded_at * 1000) - 1000
+
+
+def test_the_example_dca_bot_buys_once_per_scheduled_slot(bot_stack, bot_key) -> None:
+    stack, run = bot_stack(ProxyKind.HTTPS)
+    stack.sim.set_balance(bot_key.uid, "USDT", "1000")
+
+    result = run("ccxt", "example", example_dir=str(ROOT / "examples" / "dca-bot"), slot="2026-01-15T09:00:00Z")
+
+    first, again = result["first"], result["again"]
+    assert first["placed_now"] and not again["placed_now"]  # the retried slot found its order
+    assert first["orderId"] == again["orderId"] and first["clientOrderId"] == "dca20260115T090000Z"
+    [order] = stack.sim.orders(bot_key.uid)
+    assert (order["clOrdId"], order["ordType"], order["side"], order["state"]) == (
+        "dca20260115T090000Z",
+        "market",
+        "buy",
+        "filled",
+    )
+    assert peers_seen(stack) == {EGRESS}

@@ -139,3 +139,48 @@ def test_a_shield_session_keeps_its_own_ca_bundle_whatever_a_request_asks(tmp_pa
     for verify in (False, str(tmp_path / "other-ca.pem")):
         with pytest.raises(DirectConnectionRefusedError):
             session.request("GET", "https://www.okx.com/api/v5/public/time", verify=verify)
+
+
+def _ask_relay(port: int, request: bytes) -> bytes:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+        return answer
+
+
+def test_the_loopback_relay_carries_only_authenticated_connects_to_the_bots_host() -> None:
+    import base64
+
+    from okxcore.bots.relay import RELAY_USER, LoopbackRelay
+    from okxcore.shield import ShieldEndpoint
+    from okxcore.tunnel import TunnelOpener
+    from okxlocal.proxies import StalledListener
+
+    with StalledListener() as proxy:
+        opener = TunnelOpener(
+            endpoint=ShieldEndpoint.parse(proxy.url("socks5h")),
+            handshake_timeout=0.5,
+            allowed_targets=frozenset({("www.okx.com", 443)}),
+        )
+        relay = LoopbackRelay(opener)
+        try:
+            token = base64.b64encode(f"{RELAY_USER}:{relay.token}".encode()).decode()
+            auth = f"Proxy-Authorization: Basic {token}\r\n".encode()
+            no_token = _ask_relay(relay.port, b"CONNECT www.okx.com:443 HTTP/1.1\r\nHost: www.okx.com:443\r\n\r\n")
+            plain = _ask_relay(relay.port, b"GET http://www.okx.com/ HTTP/1.1\r\n" + auth + b"\r\n")
+            elsewhere = _ask_relay(relay.port, b"CONNECT evil.example:443 HTTP/1.1\r\n" + auth + b"\r\n")
+            stalled = _ask_relay(relay.port, b"CONNECT www.okx.com:443 HTTP/1.1\r\n" + auth + b"\r\n")
+        finally:
+            relay.close()
+        assert no_token.startswith(b"HTTP/1.1 407 okx-shield: ")
+        assert plain.startswith(b"HTTP/1.1 405 okx-shield: ")
+        assert elsewhere.startswith(b"HTTP/1.1 403 okx-shield: refusing a tunnel to evil.example:443")
+        assert stalled.startswith(b"HTTP/1.1 504 okx-shield: Shield proxy 127.0.0.1:") and b"Fix: " in stalled
+        assert proxy.accepted == 1  # only the allowed host's tunnel was tried

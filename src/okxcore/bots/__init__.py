@@ -3,6 +3,8 @@
     from okxcore import bots
 
     exchange = bots.ccxt_okx()                       # was: ccxt.okx({"apiKey": ..., "secret": ..., ...})
+    exchange = bots.ccxt_okx_async()                 # was: ccxt.async_support.okx({...})
+    trade = bots.python_okx(okx.Trade.TradeAPI)      # was: TradeAPI(key, secret, passphrase, False, flag)
     bots.record_use("okx-shield/keys/my-bot")        # a bot that keeps its own transport: its calls count too
 
 The clients are the libraries' own classes (subclassed, so isinstance holds and their API is unchanged), built
@@ -22,7 +24,7 @@ a factory for them is called.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from okxcore.bots.binding import BotBinding, KeyArg, ShieldArg, bind, close_transports
 from okxcore.bots.guard import forget_guards
@@ -30,16 +32,22 @@ from okxcore.bots.key_use import flush_all, forget_recorders, recorder_for_table
 from okxcore.bots.settings import BotSettings
 
 if TYPE_CHECKING:
+    from okxcore.bots.ccxt_async import ShieldedOkxAsync
     from okxcore.bots.ccxt_sync import ShieldedOkx
 
 __all__ = [
     "BotBinding",
     "BotSettings",
     "ccxt_okx",
+    "ccxt_okx_async",
     "flush",
+    "python_okx",
     "record_use",
     "reset",
 ]
+
+ApiT = TypeVar("ApiT")
+
 
 def ccxt_okx(
     key: KeyArg = None,
@@ -54,6 +62,37 @@ def ccxt_okx(
     from okxcore.bots import ccxt_sync
 
     return ccxt_sync.build(bind(key, shield=shield, key_name=key_name, settings=settings), config)
+
+
+def ccxt_okx_async(
+    key: KeyArg = None,
+    *,
+    shield: ShieldArg = None,
+    config: dict[str, Any] | None = None,
+    key_name: str = "",
+    settings: BotSettings | None = None,
+) -> ShieldedOkxAsync:
+    """ccxt's `async_support.okx` for the key, on okx-shield's transport (aiohttp through the loopback relay)."""
+    from okxcore.bots import ccxt_async
+
+    return ccxt_async.build(bind(key, shield=shield, key_name=key_name, settings=settings), config)
+
+
+def python_okx(
+    api: type[ApiT],
+    key: KeyArg = None,
+    *,
+    shield: ShieldArg = None,
+    key_name: str = "",
+    settings: BotSettings | None = None,
+    debug: bool = False,
+) -> ApiT:
+    """An instance of one of python-okx's API classes (TradeAPI, AccountAPI, MarketAPI, FundingAPI, ...) for the
+    key: its `flag` from the key's demo/live mode, its domain the key's regional host, its requests on okx-shield's
+    transport."""
+    from okxcore.bots import pyokx
+
+    return pyokx.build(api, bind(key, shield=shield, key_name=key_name, settings=settings), debug=debug)
 
 
 def record_use(key_secret_name: str, *, settings: BotSettings | None = None) -> bool:

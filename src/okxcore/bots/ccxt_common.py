@@ -51,6 +51,12 @@ OWNED_SETTINGS = (
 )
 _FIX = "Fix: remove the setting; okx-shield's tunnel is the only route (README 'Your own bot')."
 
+
+def refused(exchange_id: str, problem: str) -> Exception:
+    """ccxt's own class for a setting that would weaken the route, with okx-shield's message and fix."""
+    error: Exception = ccxt.InvalidProxySettings(f"{exchange_id} okx-shield: {problem}. {_FIX}")
+    return error
+
 # okx-shield error -> the ccxt class its users already catch (most specific first).
 _CCXT_CLASSES: tuple[tuple[type[OkxShieldError], type[Exception]], ...] = (
     (ProxyTimeoutError, ccxt.RequestTimeout),
@@ -63,28 +69,29 @@ _CCXT_CLASSES: tuple[tuple[type[OkxShieldError], type[Exception]], ...] = (
 
 def ccxt_error(exchange_id: str, method: str, url: str, error: OkxShieldError) -> Exception:
     cls = next((c for ours, c in _CCXT_CLASSES if isinstance(error, ours)), ccxt.ExchangeError)
-    return cls(f"{exchange_id} {method} {url.split('?', 1)[0]} okx-shield: {error.describe()}")
+    mapped: Exception = cls(f"{exchange_id} {method} {url.split('?', 1)[0]} okx-shield: {error.describe()}")
+    return mapped
 
 
 def refuse_config(config: Mapping[str, Any]) -> None:
     """Refuse, at construction, any setting that okx-shield owns or that would bypass its tunnel."""
     for name in (*PROXY_SETTINGS, *OWNED_SETTINGS):
         if config.get(name) not in (None, "", False) or (name in ("session",) and name in config):
-            raise ccxt.InvalidProxySettings(f"okx: '{name}' cannot be set on an okx-shield client. {_FIX}")
+            raise refused("okx", f"'{name}' cannot be set on an okx-shield client")
     for name in ("verify", "validateServerSsl"):
         if config.get(name, True) is not True:
-            raise ccxt.InvalidProxySettings(f"okx: '{name}' cannot be turned off: TLS to OKX is always verified.")
+            raise refused("okx", f"'{name}' cannot be turned off: TLS to OKX is always verified")
 
 
 def refuse_bypass(exchange: Any, *, expected_aiohttp_proxy: str | None = None) -> None:
     """Refuse a request when a setting changed after construction would route it around the tunnel."""
     for name in PROXY_SETTINGS:
         if getattr(exchange, name, None):
-            raise ccxt.InvalidProxySettings(f"{exchange.id}: '{name}' is set on an okx-shield client. {_FIX}")
+            raise refused(exchange.id, f"'{name}' is set on an okx-shield client")
     if getattr(exchange, "aiohttp_proxy", None) != expected_aiohttp_proxy:
-        raise ccxt.InvalidProxySettings(f"{exchange.id}: 'aiohttp_proxy' was changed on an okx-shield client. {_FIX}")
+        raise refused(exchange.id, "'aiohttp_proxy' was changed on an okx-shield client")
     if not (exchange.verify and exchange.validateServerSsl):
-        raise ccxt.InvalidProxySettings(f"{exchange.id}: TLS verification to OKX cannot be turned off.")
+        raise refused(exchange.id, "TLS verification to OKX cannot be turned off")
 
 
 def configure(exchange: Any, binding: BotBinding) -> None:

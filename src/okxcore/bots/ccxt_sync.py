@@ -11,7 +11,15 @@ from typing import Any
 import ccxt
 
 from okxcore.bots.binding import BotBinding
-from okxcore.bots.ccxt_common import ccxt_error, configure, credentials, is_signed, refuse_bypass, refuse_config
+from okxcore.bots.ccxt_common import (
+    ccxt_error,
+    configure,
+    credentials,
+    is_signed,
+    refuse_bypass,
+    refuse_config,
+    refused,
+)
 from okxcore.errors import OkxShieldError
 
 
@@ -23,7 +31,7 @@ class ShieldedOkx(ccxt.okx):
     def fetch(self, url: str, method: str = "GET", headers: Any = None, body: Any = None) -> Any:
         refuse_bypass(self)
         if self.session is not self.okx_shield.transport.session():
-            raise ccxt.InvalidProxySettings(f"{self.id}: 'session' was replaced on an okx-shield client.")
+            raise refused(self.id, "'session' was replaced on an okx-shield client")
         path = url.split("://", 1)[-1].partition("/")[2]
         try:
             self.okx_shield.guard.check(method, "/" + path)

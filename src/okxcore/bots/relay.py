@@ -30,6 +30,7 @@ from okxcore.errors import OkxShieldError, ProxyError, ProxyTimeoutError, Target
 from okxcore.tunnel import TunnelOpener
 
 RELAY_USER = "okx-shield"
+REASON_PREFIX = "okx-shield: "  # every refusal's reason phrase starts so: the clients tell the relay's answers apart
 STATUS_TIMEOUT = 504
 STATUS_REFUSED = 403
 STATUS_PROXY_FAILED = 502
@@ -116,15 +117,15 @@ class LoopbackRelay:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
         if not hmac.compare_digest(headers.get("proxy-authorization", ""), self._expected_auth):
-            client.sendall(_answer(407, "okx-shield relay: wrong or missing relay token", authenticate=True))
+            client.sendall(_answer(407, "the loopback relay refused a wrong or missing relay token", authenticate=True))
             return None, b""
         if len(parts) != 3 or parts[0] != "CONNECT":
             # A plain-http request through a proxy would go out unencrypted: only tunnels are relayed.
-            client.sendall(_answer(405, "okx-shield relay: only CONNECT to OKX's https host is relayed"))
+            client.sendall(_answer(405, "the loopback relay only carries CONNECT tunnels to OKX's https host"))
             return None, b""
         host, _, port_text = parts[1].rpartition(":")
         if not host or not port_text.isdigit():
-            client.sendall(_answer(400, "okx-shield relay: CONNECT needs host:port"))
+            client.sendall(_answer(400, "the loopback relay needs CONNECT host:port"))
             return None, b""
         return (host.strip("[]"), int(port_text)), early
 
@@ -141,7 +142,7 @@ def _status_for(exc: OkxShieldError) -> int:
 
 def _answer(status: int, reason: str, *, authenticate: bool = False) -> bytes:
     # The reason phrase carries the message to the library's exception: one line of printable ASCII.
-    phrase = "".join(ch if " " <= ch <= "~" else "?" for ch in reason)[:900]
+    phrase = REASON_PREFIX + "".join(ch if " " <= ch <= "~" else "?" for ch in reason)[:900]
     extra = f'Proxy-Authenticate: Basic realm="{RELAY_USER}"\r\n' if authenticate else ""
     return f"HTTP/1.1 {status} {phrase}\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n".encode()
 
