@@ -140,6 +140,15 @@ def test_sam_build_succeeds_on_this_machine(tmp_path):
         assert not list(built.glob("okxcore/*.pyc")), "a legacy .pyc beside its .py is never used"
         assert "aarch64" in next((built / "pydantic_core").glob("_pydantic_core*.so")).name  # the arm64 runtime
     _assert_imports_use_shipped_bytecode(tmp_path / "build" / "ProbeFunction", tmp_path / "task")
+    # The bots' layer: okxcore and the same dependencies under python/ (Lambda's /opt/python), built the same way;
+    # no handlers, and no ccxt or python-okx (a bot brings its own)
+    layer = tmp_path / "build" / "BotLayer" / "python"
+    assert (layer / "okxcore" / "bots" / "__init__.py").exists()
+    ours = layer / "okxcore" / "bots" / "__pycache__" / "__init__.cpython-311.pyc"
+    assert _pyc_flags(ours) == 0b01 and _code_filename(ours) == "/opt/python/okxcore/bots/__init__.py"
+    assert _code_filename(layer / "pydantic" / "__init__.pyc") == "/opt/python/pydantic/__init__.py"
+    assert not (layer / "pydantic" / "__init__.py").exists() and not (layer / "handlers").exists()
+    assert not {"ccxt", "okx", "httpx", "aiohttp", "boto3"} & {p.name for p in layer.iterdir()}
 
 
 def _pyc_flags(path: Path) -> int:
@@ -285,3 +294,30 @@ def test_every_custom_metric_the_template_watches_is_emitted_by_the_code(templat
     code = "\n".join(path.read_text() for path in (ROOT / "src").rglob("*.py"))
     for metric in watched:
         assert f'"{metric}"' in code, f"{metric} is watched by template.yaml but never emitted"
+
+
+def test_the_example_bot_builds_with_sam_build(tmp_path):
+    example = ROOT / "examples" / "dca-bot"
+    done = subprocess.run(
+        [
+            tool("sam"),
+            "build",
+            "-t",
+            str(example / "template.yaml"),
+            "--build-dir",
+            str(tmp_path / "build"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env(),
+        cwd=ROOT,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    built = tmp_path / "build" / "DcaBotFunction"
+    assert (built / "app.py").exists()
+    assert (built / "ccxt" / "__init__.py").exists()  # the bot brings its own ccxt
+    assert not (built / "okxcore").exists()  # okx-shield comes from the layer
