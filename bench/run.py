@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import bots_overhead
 import cold_import
 import connection_reuse
 import fleet_audit
@@ -42,6 +43,7 @@ BENCHMARKS: dict[str, Callable[..., Result]] = {
     "probe_scale": probe_scale.run,
     "connection_reuse": connection_reuse.run,
     "proxy_overhead": proxy_overhead.run,
+    "bots_overhead": bots_overhead.run,
 }
 
 # Columns shown in the printed tables (the JSON files hold everything).
@@ -116,6 +118,18 @@ COLUMNS: dict[str, list[str]] = {
         "first_call_ms",
         "proxy_url_given",
         "error",
+    ],
+    "bots_overhead": [
+        "library",
+        "okx_shield_median_ms",
+        "own_socks5_median_ms",
+        "median_overhead_ms",
+        "okx_shield_p99_ms",
+        "own_socks5_p99_ms",
+        "okx_shield_first_call_ms",
+        "own_socks5_first_call_ms",
+        "tunnels_for_first_20_calls",
+        "calls",
     ],
     "proxy_overhead": [
         "path",

@@ -26,6 +26,7 @@ ROW_KEYS = {
     "probe_scale": {"keys", "latency_s", "timeout_s", "wall_s", "keys_not_reached", "probe_max_rss_mb", "result_bytes"},
     "connection_reuse": {"transport", "client", "calls_ok", "sim_connections_from_egress", "proxy_handshakes"},
     "proxy_overhead": {"path", "first_call_ms", "median_ms", "p99_ms", "calls"},
+    "bots_overhead": {"library", "okx_shield_median_ms", "median_overhead_ms", "calls"},
 }
 
 
@@ -101,6 +102,12 @@ def test_each_benchmark_runs_in_smoke_mode_and_writes_well_formed_results(name, 
         assert {row["transport"] for row in ours} == {"SOCKS5", "SOCKS5_TLS", "HTTPS"}
         assert all(row["calls_ok"] == 20 and row["sim_connections_from_egress"] >= 1 for row in ours)
         assert any(row["client"] == "ccxt" for row in rows) == PEERS_INSTALLED
+    elif name == "bots_overhead":
+        libraries = {row["library"] for row in rows}
+        assert "cold import (no ccxt)" in libraries
+        clients_installed = (ROOT / ".venv-clients" / "bin" / "python").is_file()
+        assert ({"ccxt", "ccxt_async", "python_okx"} <= libraries) == clients_installed
+        assert all(row["tunnels_for_first_20_calls"] == 1 for row in rows if "tunnels_for_first_20_calls" in row)
     elif name == "proxy_overhead":
         assert {row["path"] for row in rows} == {"direct", "SOCKS5", "SOCKS5_TLS", "HTTPS"}
         assert all(row["calls"] == 10 and row["median_ms"] > 0 for row in rows)
