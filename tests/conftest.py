@@ -108,7 +108,7 @@ def local_stack(tmp_path: Path) -> Iterator[Callable[..., LocalStack]]:
 @pytest.fixture
 def lambda_context() -> Any:
     """The real LambdaContext class with its private fields set, as aws.md recommends."""
-    from okxlocal.demo import lambda_context as make_context
+    from okxlocal.runner import lambda_context as make_context
 
     return make_context("test")
 

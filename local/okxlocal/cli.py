@@ -166,8 +166,10 @@ def _invoke(args: argparse.Namespace) -> int:
     import contextlib
 
     from handlers.observability import logger
-    from okxlocal.demo import demo_stack, invoke, load_event, print_reports
+    from okxlocal.demo import print_reports
+    from okxlocal.demo_fleet import demo_stack
     from okxlocal.proxies import ProxyKind
+    from okxlocal.runner import invoke, load_event
 
     if args.shards is not None and (args.function != "audit" or args.real):
         raise InvalidInputError("okx-shield invoke", "--shards", "applies to the audit on the local stack only")

@@ -84,7 +84,7 @@ def keys_wiring(args: argparse.Namespace) -> Iterator[Wiring]:
 
     with contextlib.ExitStack() as scope:
         if not args.real:
-            from okxlocal.demo import demo_stack
+            from okxlocal.demo_fleet import demo_stack
             from okxlocal.proxies import ProxyKind
 
             scope.enter_context(demo_stack(ProxyKind(args.proxy)))

@@ -64,7 +64,7 @@ def show_plan(secret: str, out: TextIO) -> int:
 
 def rotate_local(secret: str, out: TextIO) -> int:
     from okxlocal import rotation as sm
-    from okxlocal.demo import invoke
+    from okxlocal.runner import invoke
 
     sm.enable_rotation(secret)
     out.write(f"okx-shield keys rotate {secret} (local stack: rotation turned on, as a RotationSchedule would)\n")

@@ -7,83 +7,21 @@ exactly as EventBridge Scheduler would invoke them, and prints the SNS reports a
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
-import json
 import sys
 import textwrap
-import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import Decimal
-from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from okxlocal.demo_fanout import fanout_step
+from okxlocal.demo_fleet import demo_stack
 from okxlocal.demo_keys import show_ip_repair
 from okxlocal.demo_orders import show_limit_expiry
 from okxlocal.demo_rotation import show_rotation
 from okxlocal.proxies import ProxyKind
-from okxlocal.seeds import new_key, seed_with
-from okxlocal.sim import SimAccount, SimSeed
-from okxlocal.stack import (
-    EGRESS_IP,
-    KEY_SECRET_PREFIX,
-    SECOND_SHIELD_IP,
-    TABLE_NAME,
-    LocalStack,
-    patched_environ,
-    running_stack,
-)
-
-ROOT = Path(__file__).resolve().parents[2]
-EVENTS = ROOT / "events"
-FUNCTIONS = ("probe", "audit", "trade", "rotate")
-
-
-# The desk's main account key: it manages the sub-account keys (IP-binding repair). Bound to both Shield IPs, with
-# trade permission, as OKX requires for modify-apikey; new, so it is not yet dormant.
-# Kept outside the key prefix, as in a deployment: the trade function cannot read it.
-DEMO_MASTER_SECRET = "okx-shield/master"
-MASTER_UID = "1000"
-SUB_ACCOUNTS = {"1003": "expiringdesk", "1006": "halfbounddesk"}  # uid -> sub-account name under the master
-
-
-def demo_stack(proxy_kind: ProxyKind = ProxyKind.HTTPS) -> contextlib.AbstractContextManager[LocalStack]:
-    """The local stack with the demo fleet, its master key in DEMO_MASTER_SECRET (MASTER_KEY_SECRET_NAME)."""
-    return running_stack(demo_seed(), proxy_kind=proxy_kind, master_key=("master", DEMO_MASTER_SECRET))
-
-
-def demo_seed() -> SimSeed:
-    """A fleet with one of each case a user meets: healthy, about to be deleted, withdraw, deleted, half bound.
-
-    The healthy keys carry the names the files in events/ use, so `okx-shield invoke` runs any of them. The
-    expiring and the half-bound keys live on sub-accounts of the master, which can rebind them.
-    """
-    both = [EGRESS_IP, SECOND_SHIELD_IP]
-    keys = [
-        new_key(MASTER_UID, "master", ips=both, created_days_ago=2),
-        new_key("1001", "bot-main", ips=both, created_days_ago=30),
-        new_key("1002", "bot-dca", ips=both, created_days_ago=20),
-        new_key("1007", "bot-demo", ips=[], created_days_ago=60, demo=True),  # OKX never deletes demo keys
-        new_key("1003", "expiring-bot", ips=[], created_days_ago=13),
-        new_key("1004", "withdraw-key", perm={"read_only", "trade", "withdraw"}, ips=both, created_days_ago=45),
-        new_key("1005", "deleted-bot", ips=[], created_days_ago=40, deleted=True),
-        new_key("1006", "half-bound-bot", ips=[EGRESS_IP], created_days_ago=5),
-    ]
-    funds = {"USDT": Decimal("5000"), "BTC": Decimal("0.05"), "ETH": Decimal("1")}
-    accounts = [
-        SimAccount(
-            uid=key.uid,
-            label=f"demo account {key.uid}",
-            balances=dict(funds),
-            main_uid=MASTER_UID if key.uid in SUB_ACCOUNTS else None,
-            sub_acct=SUB_ACCOUNTS.get(key.uid),
-        )
-        for key in keys
-    ]
-    return seed_with(keys, accounts)
-
+from okxlocal.runner import EVENTS, invoke, load_event
+from okxlocal.stack import EGRESS_IP, KEY_SECRET_PREFIX, SECOND_SHIELD_IP, TABLE_NAME, LocalStack, patched_environ
+from okxlocal.template import ROOT
 
 # The healthy bots have been trading: the state store holds their last authenticated use, as the trade
 # function records it. The others never traded through okx-shield, which the audit flags.
@@ -97,40 +35,6 @@ def _bots_traded_recently(stack: LocalStack) -> None:
     an_hour_ago_ms = int(datetime.now(UTC).timestamp() * 1000) - 3_600_000
     for label in RECENTLY_TRADING:
         state.record_key_use(KEY_SECRET_PREFIX + label, an_hour_ago_ms)
-
-
-def lambda_context(function: str) -> Any:
-    from aws_lambda_powertools.utilities.typing import LambdaContext
-
-    context = LambdaContext()
-    context._function_name = f"okx-shield-{function}"
-    context._function_version = "$LATEST"
-    context._invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:okx-shield-{function}"
-    context._memory_limit_in_mb = 256
-    context._aws_request_id = str(uuid.uuid4())
-    context._log_group_name = f"/okx-shield/local/{function}"
-    context._log_stream_name = "local"
-    return context
-
-
-def scheduled_now() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def load_event(path: Path) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads(path.read_text())
-    if "scheduled_time" in event:  # a fresh slot, as the Scheduler would give
-        event["scheduled_time"] = scheduled_now()
-    return event
-
-
-def invoke(function: str, event: dict[str, Any]) -> dict[str, Any]:
-    """Run one handler in-process, the Docker-free counterpart of `sam local invoke`."""
-    if function not in FUNCTIONS:
-        raise SystemExit(f"unknown function {function!r}; choose one of {', '.join(FUNCTIONS)}")
-    module = importlib.import_module(f"handlers.{function}")
-    handler: Callable[[dict[str, Any], Any], dict[str, Any]] = module.handler
-    return handler(event, lambda_context(function))
 
 
 def print_reports(stack: LocalStack, out: TextIO) -> None:

@@ -14,8 +14,9 @@ FAILING = 1  # the second shard's function crashes on every attempt
 
 def fanout_step(stack: LocalStack, out: TextIO) -> int:
     """Run template.yaml's state machine in-process over the demo fleet; returns 1 if the run itself failed."""
-    from okxlocal.demo import EVENTS, load_event, print_reports
+    from okxlocal.demo import print_reports
     from okxlocal.fanout import execution_input_for, run_fanout
+    from okxlocal.runner import EVENTS, load_event
 
     out.write(
         f"\n>>> the audit fanned out (okx-shield invoke audit --shards {SHARDS}): template.yaml's state machine,\n"

@@ -19,7 +19,9 @@ def show_ip_repair(stack: LocalStack, out: TextIO) -> int:
     """Returns the number of failed steps."""
     from handlers.wiring import Wiring
     from okxlocal.cli_keys import bind_ips_with, print_result
-    from okxlocal.demo import DEMO_MASTER_SECRET, invoke, print_reports, scheduled_now
+    from okxlocal.demo import print_reports
+    from okxlocal.demo_fleet import DEMO_MASTER_SECRET
+    from okxlocal.runner import invoke, scheduled_now
 
     secret = KEY_SECRET_PREFIX + REPAIRED[0]
     out.write(f"\n>>> okx-shield keys bind-ips --secret {secret}   (no --apply: only prints what would change)\n")

@@ -28,7 +28,8 @@ def show_limit_expiry(stack: LocalStack, out: TextIO) -> int:
     from okxcore.trading.order_ids import derive_cl_ord_id
     from okxcore.trading.slot import Slot
     from okxlocal.cli_orders import show_and_cancel
-    from okxlocal.demo import EVENTS, invoke, print_reports
+    from okxlocal.demo import print_reports
+    from okxlocal.runner import EVENTS, invoke
 
     now = datetime.now(UTC).replace(microsecond=0)
     first_slot = now - timedelta(seconds=60)

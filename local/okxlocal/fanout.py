@@ -21,22 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from okxlocal.template import resource_properties
-
-STATE_MACHINE = "AuditFanoutStateMachine"
-LOCAL_FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:okx-shield-audit-fanout"
-
-
-def fanout_definition(*, function_arn: str = LOCAL_FUNCTION_ARN, bucket: str = "") -> dict[str, Any]:
-    """The state machine's definition from template.yaml, its substitutions filled with local values."""
-    from okxlocal.stack import RUN_BUCKET
-
-    properties = resource_properties(STATE_MACHINE)
-    text = json.dumps(properties["Definition"])
-    for name, value in {"FanoutFunctionArn": function_arn, "RunBucket": bucket or RUN_BUCKET}.items():
-        text = text.replace("${" + name + "}", value)
-    definition: dict[str, Any] = json.loads(text)
-    return definition
+from okxlocal.runner import lambda_context
+from okxlocal.template import fanout_definition
 
 
 class StatesError(Exception):
@@ -256,7 +242,6 @@ def run_fanout(
     import boto3
 
     from handlers.audit_fanout import handler
-    from okxlocal.demo import lambda_context
 
     s3 = boto3.client("s3")
 

@@ -27,7 +27,7 @@ from okxlocal.moto_secrets import reads_current_version
 from okxlocal.pki import LocalPKI, local_okx_hostname
 from okxlocal.proxies import ProxyKind, RunningProxy, start_proxy
 from okxlocal.sim import OkxSimulator, SimKey, SimSeed
-from okxlocal.template import state_table_definition
+from okxlocal.template import fanout_definition, state_table_definition
 
 AWS_REGION = "us-east-1"
 SHIELD_SECRET_NAME = "okx-shield/shield"
@@ -161,11 +161,9 @@ class LocalStack:
         ]
         sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=queue_arn)
         boto3.client("s3", region_name=AWS_REGION).create_bucket(Bucket=RUN_BUCKET)
-        from okxlocal.fanout import fanout_definition
-
         self.state_machine_arn = boto3.client("stepfunctions", region_name=AWS_REGION).create_state_machine(
             name="okx-shield-audit-fanout",
-            definition=json.dumps(fanout_definition()),
+            definition=json.dumps(fanout_definition(bucket=RUN_BUCKET)),
             roleArn="arn:aws:iam::123456789012:role/okx-shield-audit-fanout",
         )["stateMachineArn"]
         dynamodb = boto3.client("dynamodb", region_name=AWS_REGION)

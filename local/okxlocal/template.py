@@ -1,11 +1,12 @@
 """template.yaml as the local stack reads it, so that what runs locally is what is deployed.
 
-The state machine (okxlocal.fanout) and the state table (okxlocal.stack) are taken from the template itself
-rather than restated here.
+The state machine (run by okxlocal.fanout) and the state table (created by okxlocal.stack) are taken from the
+template itself rather than restated here.
 """
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
+FANOUT_STATE_MACHINE = "AuditFanoutStateMachine"
+LOCAL_FANOUT_FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:okx-shield-audit-fanout"
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -57,3 +60,12 @@ def state_table_definition(table_name: str) -> dict[str, Any]:
         "GlobalSecondaryIndexes": table.get("GlobalSecondaryIndexes", []),
         "BillingMode": table["BillingMode"],
     }
+
+
+def fanout_definition(*, bucket: str, function_arn: str = LOCAL_FANOUT_FUNCTION_ARN) -> dict[str, Any]:
+    """The AuditFanout state machine's definition, its substitutions filled with local values."""
+    text = json.dumps(resource_properties(FANOUT_STATE_MACHINE)["Definition"])
+    for name, value in {"FanoutFunctionArn": function_arn, "RunBucket": bucket}.items():
+        text = text.replace("${" + name + "}", value)
+    definition: dict[str, Any] = json.loads(text)
+    return definition

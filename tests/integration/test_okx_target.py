@@ -93,7 +93,7 @@ def _refused_target_stack(local_stack, monkeypatch, env: dict[str, str]):
 
 
 def _invoke(function: str, event: dict, lambda_context) -> Exception:
-    from okxlocal.demo import invoke
+    from okxlocal.runner import invoke
 
     try:
         invoke(function, event)

@@ -7,7 +7,7 @@ import pytest
 
 from okxcore.aws.rotation_secrets import SecretsManagerVersions
 from okxlocal import rotation as sm
-from okxlocal.demo import invoke
+from okxlocal.runner import invoke
 
 EVENT = {"scheduled_time": "2026-12-01T06:00:00Z", "key_secret_prefix": "okx-shield/keys/"}
 

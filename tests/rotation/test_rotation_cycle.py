@@ -67,7 +67,7 @@ def test_a_full_rotation_with_every_step_run_twice_replaces_the_key_and_keeps_th
     parameters.clear_caches()  # what max_age (300 s) does to a warm function's cached secret
     last_old = rotation.sim.key_last_used_ms(old["api_key"])
     last_new = rotation.sim.key_last_used_ms(new["api_key"])  # the test's own call above
-    from okxlocal.demo import invoke as invoke_function
+    from okxlocal.runner import invoke as invoke_function
 
     time.sleep(0.01)
     invoke_function("probe", {"key_secret_names": [rotation.secret("bot-sub")]})

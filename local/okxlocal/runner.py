@@ -1,0 +1,56 @@
+"""The in-process Lambda runner: a handler of template.yaml called here, as Lambda would call it.
+
+The Docker-free counterpart of `sam local invoke`, used by `okx-shield invoke`, the demo, the fan-out's
+state machine (okxlocal.fanout) and the tests: the real LambdaContext class with its fields set, the
+events of events/ with a fresh slot, and the handler module by its function's name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from okxlocal.template import ROOT
+
+EVENTS = ROOT / "events"
+FUNCTIONS = ("probe", "audit", "trade", "rotate")
+
+
+def lambda_context(function: str) -> LambdaContext:
+    context = LambdaContext()
+    context._function_name = f"okx-shield-{function}"
+    context._function_version = "$LATEST"
+    context._invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:okx-shield-{function}"
+    context._memory_limit_in_mb = 256
+    context._aws_request_id = str(uuid.uuid4())
+    context._log_group_name = f"/okx-shield/local/{function}"
+    context._log_stream_name = "local"
+    return context
+
+
+def scheduled_now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def load_event(path: Path) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads(path.read_text())
+    if "scheduled_time" in event:  # a fresh slot, as the Scheduler would give
+        event["scheduled_time"] = scheduled_now()
+    return event
+
+
+def invoke(function: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Run one handler in-process, the Docker-free counterpart of `sam local invoke`."""
+    if function not in FUNCTIONS:
+        raise SystemExit(f"unknown function {function!r}; choose one of {', '.join(FUNCTIONS)}")
+    # By name, as Lambda resolves template.yaml's Handler: only the function asked for is loaded.
+    module = importlib.import_module(f"handlers.{function}")
+    handler: Callable[[dict[str, Any], Any], dict[str, Any]] = module.handler
+    return handler(event, lambda_context(function))
