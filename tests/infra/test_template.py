@@ -128,6 +128,7 @@ def test_sam_build_succeeds_on_this_machine(tmp_path):
         assert (built / "okxcore" / "client.py").exists()
         assert (built / "handlers").is_dir()
         assert not (built / "okxlocal").exists()  # the local stack never ships
+        assert not (built / "okxcli").exists()  # nor the operator CLI
         assert not (built / "boto3").exists()  # the Lambda runtime provides it
         # /var/task is read-only: dependencies ship as bytecode, or every cold start compiles them again
         assert (built / "pydantic" / "__init__.pyc").exists()

@@ -11,7 +11,7 @@ import requests
 
 from okxlocal.proxies import ProxyKind
 
-CLI = [sys.executable, "-m", "okxlocal.cli"]
+CLI = [sys.executable, "-m", "okxcli"]
 
 
 def write_secrets(tmp_path, key, proxy):
@@ -124,7 +124,7 @@ def test_sim_runs_standalone_and_prints_url_and_ca(tmp_path):
 
 
 def _call_in_process(capsys, *args: str) -> tuple[int, str]:
-    from okxlocal.cli import main
+    from okxcli.main import main
 
     code = main(["call", "GET", "/api/v5/account/config", *args])
     return code, capsys.readouterr().err

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import re
 
-from okxlocal.demo import run_demo
+from okxcli.demo.run import run_demo
 
 
 def test_demo_shows_every_case_and_only_the_static_ip_reached_okx():
@@ -60,7 +60,7 @@ def test_invoke_runs_every_event_file_on_the_local_stack(capsys):
     import json
     from pathlib import Path
 
-    from okxlocal.cli import main
+    from okxcli.main import main
 
     events = sorted((Path(__file__).resolve().parents[2] / "events").glob("*.json"))
     assert len(events) >= 6

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import boto3
 
-from okxlocal.cli import main
+from okxcli.main import main
 from okxlocal.seeds import new_key, seed_with
 from okxlocal.sim import SimAccount
 from okxlocal.stack import KEY_SECRET_PREFIX, TABLE_NAME

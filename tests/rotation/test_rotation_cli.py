@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from okxlocal.cli import main
-from okxlocal.cli_keys_rotate import show_plan
+from okxcli.keys.rotate import show_plan
+from okxcli.main import main
 
 
 def test_a_dry_run_shows_the_plan_and_changes_nothing_at_okx_or_in_secrets_manager(rotation):

@@ -140,7 +140,7 @@ def test_okx_shield_orders_lists_the_plans_orders_and_cancels_only_its_expired_o
     from trade_helpers import KEY_SECRET
 
     from handlers.wiring import Wiring
-    from okxlocal.cli_orders import show_and_cancel
+    from okxcli.orders import show_and_cancel
 
     old_slot, new_slot = at(300), at(0)
     invoke(limit_event(old_slot, cancel_after_s=400))
@@ -163,7 +163,7 @@ def test_okx_shield_orders_lists_the_plans_orders_and_cancels_only_its_expired_o
 
 
 def test_okx_shield_orders_refuses_to_cancel_without_a_plan(capsys):
-    from okxlocal.cli import main
+    from okxcli.main import main
 
     assert main(["orders", "--key-secret", "okx-shield/keys/bot-main", "--cancel-expired"]) == 2
     assert "--plan" in capsys.readouterr().err

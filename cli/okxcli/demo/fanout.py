@@ -6,6 +6,7 @@ import contextlib
 import io
 from typing import TextIO
 
+from okxcli.reports import print_reports
 from okxlocal.stack import LocalStack
 
 SHARDS = 3
@@ -14,7 +15,6 @@ FAILING = 1  # the second shard's function crashes on every attempt
 
 def fanout_step(stack: LocalStack, out: TextIO) -> int:
     """Run template.yaml's state machine in-process over the demo fleet; returns 1 if the run itself failed."""
-    from okxlocal.demo import print_reports
     from okxlocal.fanout import execution_input_for, run_fanout
     from okxlocal.runner import EVENTS, load_event
 

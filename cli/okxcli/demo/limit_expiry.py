@@ -15,9 +15,11 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
+from okxcli.orders import show_and_cancel
+from okxcli.reports import print_reports
 from okxlocal.stack import LocalStack
 
-KEY_SECRET = "okx-shield/keys/bot-main"
+KEY_SECRET = "okx-shield/keys/bot-main"  # noqa: S105 - the name of a secret, not its value
 LIFETIME_S = 120
 PARTIAL_FILL = "0.04"  # ETH taken by a counterparty
 
@@ -27,8 +29,6 @@ def show_limit_expiry(stack: LocalStack, out: TextIO) -> int:
     from handlers.wiring import Wiring
     from okxcore.trading.order_ids import derive_cl_ord_id
     from okxcore.trading.slot import Slot
-    from okxlocal.cli_orders import show_and_cancel
-    from okxlocal.demo import print_reports
     from okxlocal.runner import EVENTS, invoke
 
     now = datetime.now(UTC).replace(microsecond=0)

@@ -1,7 +1,9 @@
-"""`okx-shield demo` and `okx-shield invoke`: the Lambdas run in-process on the embedded local stack.
+"""`okx-shield demo`: the Lambdas and the CLI's own commands run in-process on the embedded local stack.
 
-The demo seeds a small fleet that shows each interesting case, runs the probe, the audit and a DCA trade
-exactly as EventBridge Scheduler would invoke them, and prints the SNS reports as a subscriber gets them.
+The demo seeds a small fleet that shows each interesting case (okxlocal.demo_fleet), runs the probe, the audit
+and a DCA trade exactly as EventBridge Scheduler would invoke them, and prints the SNS reports as a subscriber
+gets them; then its further steps, one module each: the IP-binding repair, a limit order's lifetime, a key
+rotation and the fanned-out audit.
 """
 
 from __future__ import annotations
@@ -9,19 +11,31 @@ from __future__ import annotations
 import contextlib
 import io
 import sys
-import textwrap
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import Any, TextIO
 
-from okxlocal.demo_fanout import fanout_step
+from okxcli.demo.fanout import fanout_step
+from okxcli.demo.ip_repair import show_ip_repair
+from okxcli.demo.limit_expiry import show_limit_expiry
+from okxcli.demo.rotation import show_rotation
+from okxcli.reports import print_reports
 from okxlocal.demo_fleet import demo_stack
-from okxlocal.demo_keys import show_ip_repair
-from okxlocal.demo_orders import show_limit_expiry
-from okxlocal.demo_rotation import show_rotation
 from okxlocal.proxies import ProxyKind
 from okxlocal.runner import EVENTS, invoke, load_event
 from okxlocal.stack import EGRESS_IP, KEY_SECRET_PREFIX, SECOND_SHIELD_IP, TABLE_NAME, LocalStack, patched_environ
 from okxlocal.template import ROOT
+
+
+def register(commands: Any) -> None:
+    demo = commands.add_parser("demo", help="run the Lambdas end to end on the embedded local stack")
+    demo.add_argument(
+        "--proxy",
+        choices=[k.value for k in ProxyKind],
+        default="https",
+        help="which Shield form the local proxy uses (default: https, Shield's dashboard URL)",
+    )
+    demo.set_defaults(run=lambda args: run_demo(proxy_kind=ProxyKind(args.proxy)))
+
 
 # The healthy bots have been trading: the state store holds their last authenticated use, as the trade
 # function records it. The others never traded through okx-shield, which the audit flags.
@@ -35,15 +49,6 @@ def _bots_traded_recently(stack: LocalStack) -> None:
     an_hour_ago_ms = int(datetime.now(UTC).timestamp() * 1000) - 3_600_000
     for label in RECENTLY_TRADING:
         state.record_key_use(KEY_SECRET_PREFIX + label, an_hour_ago_ms)
-
-
-def print_reports(stack: LocalStack, out: TextIO) -> None:
-    for message in stack.reports():
-        attributes = ", ".join(f"{k}={v}" for k, v in sorted(message.attributes.items()))
-        out.write("\n" + "=" * 100 + "\n")
-        out.write(f"SNS  Subject: {message.subject}\n     Attributes: {attributes}\n")
-        out.write("-" * 100 + "\n")
-        out.write(textwrap.indent(message.body, "  ") + "\n")
 
 
 def _quiet_logs() -> contextlib.AbstractContextManager[None]:

@@ -17,6 +17,8 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
+from okxcli.keys.options import add_common_options, master_secret_name, run_in_wiring
+
 if TYPE_CHECKING:
     from handlers.wiring import Wiring
 
@@ -25,9 +27,7 @@ EXIT_NOT_DONE = 3
 REAL_WAIT_S = 120
 
 
-def add_rotate(subcommands: Any) -> None:
-    from okxlocal.cli_keys import add_common_options, run_in_wiring
-
+def register(subcommands: Any) -> None:
     rotate = subcommands.add_parser(
         "rotate", help="replace a sub-account key with a new one (Secrets Manager rotation)"
     )
@@ -38,7 +38,6 @@ def add_rotate(subcommands: Any) -> None:
 
 
 def rotate_command(args: argparse.Namespace, wiring: Wiring) -> int:
-    from okxlocal.cli_keys import master_secret_name
     from okxlocal.stack import patched_environ
 
     master = master_secret_name(args, wiring)

@@ -15,6 +15,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
+from okxcli.wiring import wiring_for
 from okxcore.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -29,7 +30,6 @@ EXIT_NOT_DONE = 3  # a cancel failed
 
 def register(commands: Any) -> None:
     """Adds `orders` to the top-level parser's subcommands."""
-    from okxlocal.cli_keys import keys_wiring
     from okxlocal.proxies import ProxyKind
 
     orders = commands.add_parser("orders", help="okx-shield's open orders for a key; cancel a plan's expired ones")
@@ -49,7 +49,7 @@ def register(commands: Any) -> None:
                 "is missing (--cancel-expired needs it)",
                 hint="Name the plan: only orders whose clOrdId re-derives from it are canceled, never others.",
             )
-        with keys_wiring(args) as wiring:
+        with wiring_for(args) as wiring:
             return show_and_cancel(wiring, args.key_secret, plan_id=args.plan, cancel=args.cancel_expired)
 
     orders.set_defaults(run=run)

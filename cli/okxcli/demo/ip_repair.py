@@ -10,6 +10,8 @@ import contextlib
 import io
 from typing import TextIO
 
+from okxcli.keys.bind_ips import bind_ips_with, print_result
+from okxcli.reports import print_reports
 from okxlocal.stack import KEY_SECRET_PREFIX, LocalStack
 
 REPAIRED = ("half-bound-bot", "expiring-bot")
@@ -18,8 +20,6 @@ REPAIRED = ("half-bound-bot", "expiring-bot")
 def show_ip_repair(stack: LocalStack, out: TextIO) -> int:
     """Returns the number of failed steps."""
     from handlers.wiring import Wiring
-    from okxlocal.cli_keys import bind_ips_with, print_result
-    from okxlocal.demo import print_reports
     from okxlocal.demo_fleet import DEMO_MASTER_SECRET
     from okxlocal.runner import invoke, scheduled_now
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from okxcli.keys.rotate import rotate_local, show_plan
+from okxcli.reports import print_reports
 from okxlocal.stack import KEY_SECRET_PREFIX, LocalStack
 
 ROTATED = "expiring-bot"
@@ -17,8 +19,6 @@ ROTATED = "expiring-bot"
 
 def show_rotation(stack: LocalStack, out: TextIO) -> int:
     """Returns the number of failed steps."""
-    from okxlocal.cli_keys_rotate import rotate_local, show_plan
-    from okxlocal.demo import print_reports
 
     secret = KEY_SECRET_PREFIX + ROTATED
     old = next(k for k in stack.seed.keys if k.label == ROTATED)

@@ -1,0 +1,98 @@
+"""`okx-shield invoke FUNCTION --event FILE`: one Lambda handler in-process (Docker-free `sam local invoke`).
+
+On the local stack by default (the demo fleet), or with `--real` against real AWS and OKX. Like `sam local
+invoke`, the function's logs (and here its SNS reports) go to stderr and its result to stdout.
+
+`--shards N` (audit, local stack only): the fanned-out audit as Step Functions runs it, planned, sharded and
+merged into about N shards. Without --shards, when the scheduled audit starts the state machine (the fleet is
+larger than AUDIT_KEYS_PER_SHARD), the execution it started in moto is run here, in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from okxcore.errors import InvalidInputError
+
+
+def register(commands: Any) -> None:
+    from okxlocal.proxies import ProxyKind
+
+    invoke = commands.add_parser("invoke", help="run one Lambda handler in-process (Docker-free sam local invoke)")
+    invoke.add_argument("function", choices=["probe", "audit", "trade", "rotate"])
+    invoke.add_argument("--event", type=Path, required=True, help="event JSON, e.g. events/probe.json")
+    invoke.add_argument(
+        "--real",
+        action="store_true",
+        help="use real AWS and OKX with this shell's AWS credentials and environment variables "
+        "(SHIELD_SECRET_NAME, REPORT_TOPIC_ARN, STATE_TABLE_NAME, ...) instead of the local stack",
+    )
+    invoke.add_argument("--proxy", choices=[k.value for k in ProxyKind], default="https")
+    invoke.add_argument("--shards", type=int, help="audit only: run the fan-out state machine with about N shards")
+    invoke.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Like `sam local invoke`: the function's logs (and here its SNS reports) on stderr, its result on stdout."""
+    import contextlib
+    import sys
+
+    from handlers.observability import logger
+    from okxcli.reports import print_reports
+    from okxlocal.demo_fleet import demo_stack
+    from okxlocal.proxies import ProxyKind
+    from okxlocal.runner import invoke, load_event
+
+    if args.shards is not None and (args.function != "audit" or args.real):
+        raise InvalidInputError("okx-shield invoke", "--shards", "applies to the audit on the local stack only")
+    try:
+        event = load_event(args.event) if not args.real else json.loads(args.event.read_text())
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError("okx-shield invoke", "--event", f"cannot be read as JSON ({exc})") from None
+    with contextlib.ExitStack() as scope:
+        previous_stream = logger.registered_handler.setStream(sys.stderr)
+        scope.callback(logger.registered_handler.setStream, previous_stream)
+        scope.enter_context(contextlib.redirect_stdout(sys.stderr))  # EMF metrics are printed
+        stack = None if args.real else scope.enter_context(demo_stack(ProxyKind(args.proxy)))
+        try:
+            if args.function == "audit" and stack is not None:  # the fan-out runs in-process
+                sharded = args.shards is not None
+                result = invoke_sharded(event, args.shards) if sharded else follow_fan_out(invoke("audit", event))
+            else:
+                result = invoke(args.function, event)
+        finally:
+            if stack is not None:
+                print_reports(stack, sys.stderr)
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def invoke_sharded(event: dict[str, Any], shards: int) -> dict[str, Any]:
+    """Plan, shard and merge the event's fleet into about `shards` shards; the merged report is the result."""
+    from okxlocal.fanout import execution_input_for, run_fanout
+
+    if shards < 1:
+        raise InvalidInputError("okx-shield invoke", "--shards", "must be at least 1")
+    outcome = run_fanout(execution_input_for(event, shards=shards))
+    return _with_map_run(outcome)
+
+
+def follow_fan_out(result: dict[str, Any]) -> dict[str, Any]:
+    """The scheduled audit's result, or, when it started the state machine, that execution's merged report."""
+    if not result.get("fanned_out"):
+        return result
+    from okxlocal.fanout import run_fanout, started_execution_input
+
+    outcome = run_fanout(started_execution_input(str(result["execution_arn"])))
+    return {"started": result, **_with_map_run(outcome)}
+
+
+def _with_map_run(outcome: Any) -> dict[str, Any]:
+    run = outcome.map_run
+    return {
+        "map_run": {"items": run.items, "failed_items": run.failed, "attempts": run.attempts},
+        "report": outcome.merged,
+    }
