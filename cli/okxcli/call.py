@@ -8,7 +8,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from okxcore.client import OkxClient
+from okxcore.credentials import parse_okx_key_secret, parse_shield_secret
 from okxcore.errors import InvalidInputError
+from okxcore.secretstore import fetch_secret_text, read_secret_file
+from okxcore.transport import build_session
 
 
 def register(commands: Any) -> None:
@@ -31,11 +35,6 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from okxcore.client import OkxClient
-    from okxcore.credentials import parse_okx_key_secret, parse_shield_secret
-    from okxcore.secretstore import fetch_secret_text, read_secret_file
-    from okxcore.transport import build_session
-
     shield_name = args.shield_secret or os.environ.get("SHIELD_SECRET_NAME")
     if args.shield_file:
         _secret, endpoint = parse_shield_secret(str(args.shield_file), read_secret_file(args.shield_file))

@@ -11,16 +11,22 @@ larger than AUDIT_KEYS_PER_SHARD), the execution it started in moto is run here,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
+from handlers.observability import logger
+from okxcli.reports import print_reports
 from okxcore.errors import InvalidInputError
+from okxlocal.demo_fleet import demo_stack
+from okxlocal.fanout import FanoutOutcome, execution_input_for, run_fanout, started_execution_input
+from okxlocal.proxies import ProxyKind
+from okxlocal.runner import invoke, load_event
 
 
 def register(commands: Any) -> None:
-    from okxlocal.proxies import ProxyKind
-
     invoke = commands.add_parser("invoke", help="run one Lambda handler in-process (Docker-free sam local invoke)")
     invoke.add_argument("function", choices=["probe", "audit", "trade", "rotate"])
     invoke.add_argument("--event", type=Path, required=True, help="event JSON, e.g. events/probe.json")
@@ -37,15 +43,6 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Like `sam local invoke`: the function's logs (and here its SNS reports) on stderr, its result on stdout."""
-    import contextlib
-    import sys
-
-    from handlers.observability import logger
-    from okxcli.reports import print_reports
-    from okxlocal.demo_fleet import demo_stack
-    from okxlocal.proxies import ProxyKind
-    from okxlocal.runner import invoke, load_event
-
     if args.shards is not None and (args.function != "audit" or args.real):
         raise InvalidInputError("okx-shield invoke", "--shards", "applies to the audit on the local stack only")
     try:
@@ -72,8 +69,6 @@ def run(args: argparse.Namespace) -> int:
 
 def invoke_sharded(event: dict[str, Any], shards: int) -> dict[str, Any]:
     """Plan, shard and merge the event's fleet into about `shards` shards; the merged report is the result."""
-    from okxlocal.fanout import execution_input_for, run_fanout
-
     if shards < 1:
         raise InvalidInputError("okx-shield invoke", "--shards", "must be at least 1")
     outcome = run_fanout(execution_input_for(event, shards=shards))
@@ -84,13 +79,11 @@ def follow_fan_out(result: dict[str, Any]) -> dict[str, Any]:
     """The scheduled audit's result, or, when it started the state machine, that execution's merged report."""
     if not result.get("fanned_out"):
         return result
-    from okxlocal.fanout import run_fanout, started_execution_input
-
     outcome = run_fanout(started_execution_input(str(result["execution_arn"])))
     return {"started": result, **_with_map_run(outcome)}
 
 
-def _with_map_run(outcome: Any) -> dict[str, Any]:
+def _with_map_run(outcome: FanoutOutcome) -> dict[str, Any]:
     run = outcome.map_run
     return {
         "map_run": {"items": run.items, "failed_items": run.failed, "attempts": run.attempts},

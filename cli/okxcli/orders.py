@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
+from handlers.wiring import Wiring
 from okxcli.wiring import wiring_for
 from okxcore.errors import InvalidInputError
-
-if TYPE_CHECKING:
-    from handlers.wiring import Wiring
-    from okxcore.trading.lifetimes import Canceled
-    from okxcore.trading.open_orders import OpenOrder
+from okxcore.trading.lifetimes import Canceled
+from okxcore.trading.open_orders import OpenOrder, cancel_expired, open_orders
+from okxlocal.proxies import ProxyKind
 
 SOURCE = "okx-shield orders"
 EXIT_OK = 0
@@ -30,8 +29,6 @@ EXIT_NOT_DONE = 3  # a cancel failed
 
 def register(commands: Any) -> None:
     """Adds `orders` to the top-level parser's subcommands."""
-    from okxlocal.proxies import ProxyKind
-
     orders = commands.add_parser("orders", help="okx-shield's open orders for a key; cancel a plan's expired ones")
     orders.add_argument("--key-secret", required=True, help="the key's secret name in Secrets Manager")
     orders.add_argument("--plan", help="only this plan's orders (their clOrdIds re-derive from its id)")
@@ -59,8 +56,6 @@ def show_and_cancel(
     wiring: Wiring, key_secret: str, *, plan_id: str | None, cancel: bool, out: TextIO = sys.stdout
 ) -> int:
     """The command's work with a handler's wiring (the demo calls it too)."""
-    from okxcore.trading.open_orders import cancel_expired, open_orders
-
     client = wiring.client(wiring.load_key(key_secret), record_use=False)
     client.sync_clock()
     shown = open_orders(client, plan_id)

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from okxlocal.sim.standalone import EXAMPLE_SEED, run_standalone
+
 
 def register(commands: Any) -> None:
     sim = commands.add_parser("sim", help="run the local OKX simulator standalone")
@@ -16,7 +18,5 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from okxlocal.sim.standalone import EXAMPLE_SEED, run_standalone
-
     run_standalone(args.seed or EXAMPLE_SEED, args.out, args.port)
     return 0

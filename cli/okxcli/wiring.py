@@ -12,22 +12,17 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from handlers.wiring import Wiring
+from handlers.wiring import Wiring
+from okxlocal.demo_fleet import demo_stack
+from okxlocal.proxies import ProxyKind
 
 
 @contextlib.contextmanager
 def wiring_for(args: argparse.Namespace) -> Iterator[Wiring]:
     """The local stack unless `args.real`, with `args.proxy` as the local proxy's Shield form."""
-    from handlers.wiring import Wiring
-
     with contextlib.ExitStack() as scope:
         if not args.real:
-            from okxlocal.demo_fleet import demo_stack
-            from okxlocal.proxies import ProxyKind
-
             scope.enter_context(demo_stack(ProxyKind(args.proxy)))
             print("(local stack: the demo fleet, gone when this command ends)", file=sys.stderr)
         yield Wiring.from_environ()

@@ -47,7 +47,7 @@ def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
 @contextlib.contextmanager
 def atomic_item_operations() -> Iterator[None]:
     """While active, every item operation of moto's DynamoDB runs under one lock (re-entrant, nestable)."""
-    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models import DynamoDBBackend  # loaded when a stack starts (okxlocal/__init__.py)
 
     originals = {name: getattr(DynamoDBBackend, name) for name in ITEM_OPERATIONS}
     if all(getattr(method, "__okx_shield_atomic__", False) for method in originals.values()):

@@ -15,12 +15,22 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import boto3
+
+from handlers import audit_fanout
+from handlers.settings import RuntimeSettings
+from okxcore.audit.event import parse_event
+from okxcore.audit.fanout import run_id_for
+from okxcore.audit.shards import keys_per_shard_for
+from okxcore.aws.fleet_secrets import list_secrets
 from okxlocal.runner import lambda_context
 from okxlocal.template import fanout_definition
 
@@ -201,14 +211,6 @@ class FanoutOutcome:
 
 def execution_input_for(event: Mapping[str, Any], *, shards: int, run_id: str = "") -> dict[str, Any]:
     """What the scheduled audit starts the state machine with, sized to split the fleet into about `shards`."""
-    import uuid
-
-    from handlers.settings import RuntimeSettings
-    from okxcore.audit.event import parse_event
-    from okxcore.audit.fanout import run_id_for
-    from okxcore.audit.shards import keys_per_shard_for
-    from okxcore.aws.fleet_secrets import list_secrets
-
     parsed = parse_event(dict(event), RuntimeSettings.from_environ())
     request = parsed.request
     count = len(list_secrets(tag=request.tag, prefix=request.key_secret_prefix))
@@ -221,8 +223,6 @@ def execution_input_for(event: Mapping[str, Any], *, shards: int, run_id: str = 
 
 def started_execution_input(execution_arn: str) -> dict[str, Any]:
     """The input the scheduled audit gave the execution it started (moto records it; nothing runs it)."""
-    import boto3
-
     described = boto3.client("stepfunctions").describe_execution(executionArn=execution_arn)
     value: dict[str, Any] = json.loads(described["input"])
     return value
@@ -237,18 +237,12 @@ def run_fanout(
     """Run the deployed definition over `execution_input`. `fail_shards` crash those shards' function on
     every attempt (a Lambda that dies), to show the retries, the tolerance and the merge's finding.
     Retry waits are recorded (MapRun.waits_s) and, by default, not slept."""
-    import os
-
-    import boto3
-
-    from handlers.audit_fanout import handler
-
     s3 = boto3.client("s3")
 
     def task(payload: Any) -> Any:
         if isinstance(payload, dict) and payload.get("step") == "shard" and payload["item"]["shard"] in fail_shards:
             raise RuntimeError(f"shard {payload['item']['shard']}: the function crashed (injected locally)")
-        return handler(payload, lambda_context("audit-fanout"))
+        return audit_fanout.handler(payload, lambda_context("audit-fanout"))
 
     def read(bucket: str, key: str) -> Any:
         return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())

@@ -19,7 +19,7 @@ CURRENT = "AWSCURRENT"
 
 @contextlib.contextmanager
 def reads_current_version() -> Iterator[None]:
-    from moto.secretsmanager.models import SecretsManagerBackend
+    from moto.secretsmanager.models import SecretsManagerBackend  # loaded when a stack starts (okxlocal/__init__.py)
 
     original = SecretsManagerBackend.get_secret_value
     if getattr(original, "__okx_shield_current__", False):

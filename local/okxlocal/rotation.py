@@ -23,6 +23,7 @@ StepInvoker = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def _secret(secret_id: str) -> Any:
+    # moto is running already (a stack started it); imported here, not at module level (okxlocal/__init__.py)
     from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.secretsmanager.models import secretsmanager_backends
 

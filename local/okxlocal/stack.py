@@ -21,7 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
+from aws_lambda_powertools.utilities import parameters
+
 from okxcore.audit.shards import UID_TAG
+from okxcore.transport import close_shared_sessions
 from okxlocal.atomic_dynamodb import atomic_item_operations
 from okxlocal.moto_secrets import reads_current_version
 from okxlocal.pki import LocalPKI, local_okx_hostname
@@ -91,7 +95,7 @@ class LocalStack:
     env: dict[str, str] = field(init=False)
 
     def start(self, exits: ExitStack) -> LocalStack:
-        from moto import mock_aws
+        from moto import mock_aws  # loaded when a stack starts (okxlocal/__init__.py)
 
         # Secrets are cached by name (Powertools) and sessions by endpoint: a new stack must not see an old one's.
         _forget_cached_secrets_and_sessions()
@@ -135,8 +139,6 @@ class LocalStack:
         return self
 
     def _create_aws_resources(self) -> None:
-        import boto3
-
         secrets = boto3.client("secretsmanager", region_name=AWS_REGION)
         secrets.create_secret(
             Name=SHIELD_SECRET_NAME,
@@ -170,8 +172,6 @@ class LocalStack:
         dynamodb.create_table(**state_table_definition(TABLE_NAME))
 
     def put_secret(self, name: str, body: dict[str, Any] | str, *, tagged: bool = True) -> None:
-        import boto3
-
         secrets = boto3.client("secretsmanager", region_name=AWS_REGION)
         text = body if isinstance(body, str) else json.dumps(body)
         tags = [{"Key": KEY_SECRET_TAG[0], "Value": KEY_SECRET_TAG[1]}] if tagged else []
@@ -179,8 +179,6 @@ class LocalStack:
 
     def reports(self) -> list[ReportMessage]:
         """Drain the SQS inbox: every report published since the last call, as a subscriber receives it."""
-        import boto3
-
         sqs = boto3.client("sqs", region_name=AWS_REGION)
         out: list[ReportMessage] = []
         while True:
@@ -206,10 +204,6 @@ def running_stack(
 
 
 def _forget_cached_secrets_and_sessions() -> None:
-    from aws_lambda_powertools.utilities import parameters
-
-    from okxcore.transport import close_shared_sessions
-
     parameters.clear_caches()
     close_shared_sessions()
 

@@ -7,6 +7,8 @@ import io
 from typing import TextIO
 
 from okxcli.reports import print_reports
+from okxlocal.fanout import execution_input_for, run_fanout
+from okxlocal.runner import EVENTS, load_event
 from okxlocal.stack import LocalStack
 
 SHARDS = 3
@@ -15,9 +17,6 @@ FAILING = 1  # the second shard's function crashes on every attempt
 
 def fanout_step(stack: LocalStack, out: TextIO) -> int:
     """Run template.yaml's state machine in-process over the demo fleet; returns 1 if the run itself failed."""
-    from okxlocal.fanout import execution_input_for, run_fanout
-    from okxlocal.runner import EVENTS, load_event
-
     out.write(
         f"\n>>> the audit fanned out (okx-shield invoke audit --shards {SHARDS}): template.yaml's state machine,\n"
         f"    {SHARDS} shards, each OKX user's keys in one; shard {FAILING + 1}'s function crashes on every attempt\n"

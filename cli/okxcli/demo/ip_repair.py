@@ -10,8 +10,11 @@ import contextlib
 import io
 from typing import TextIO
 
+from handlers.wiring import Wiring
 from okxcli.keys.bind_ips import bind_ips_with, print_result
 from okxcli.reports import print_reports
+from okxlocal.demo_fleet import DEMO_MASTER_SECRET
+from okxlocal.runner import invoke, scheduled_now
 from okxlocal.stack import KEY_SECRET_PREFIX, LocalStack
 
 REPAIRED = ("half-bound-bot", "expiring-bot")
@@ -19,10 +22,6 @@ REPAIRED = ("half-bound-bot", "expiring-bot")
 
 def show_ip_repair(stack: LocalStack, out: TextIO) -> int:
     """Returns the number of failed steps."""
-    from handlers.wiring import Wiring
-    from okxlocal.demo_fleet import DEMO_MASTER_SECRET
-    from okxlocal.runner import invoke, scheduled_now
-
     secret = KEY_SECRET_PREFIX + REPAIRED[0]
     out.write(f"\n>>> okx-shield keys bind-ips --secret {secret}   (no --apply: only prints what would change)\n")
     failures = 0

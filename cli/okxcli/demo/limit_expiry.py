@@ -15,8 +15,12 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
+from handlers.wiring import Wiring
 from okxcli.orders import show_and_cancel
 from okxcli.reports import print_reports
+from okxcore.trading.order_ids import derive_cl_ord_id
+from okxcore.trading.slot import Slot
+from okxlocal.runner import EVENTS, invoke
 from okxlocal.stack import LocalStack
 
 KEY_SECRET = "okx-shield/keys/bot-main"  # noqa: S105 - the name of a secret, not its value
@@ -26,11 +30,6 @@ PARTIAL_FILL = "0.04"  # ETH taken by a counterparty
 
 def show_limit_expiry(stack: LocalStack, out: TextIO) -> int:
     """Returns the number of failed steps."""
-    from handlers.wiring import Wiring
-    from okxcore.trading.order_ids import derive_cl_ord_id
-    from okxcore.trading.slot import Slot
-    from okxlocal.runner import EVENTS, invoke
-
     now = datetime.now(UTC).replace(microsecond=0)
     first_slot = now - timedelta(seconds=60)
     failures = 0

@@ -11,14 +11,17 @@ from __future__ import annotations
 import contextlib
 import io
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from handlers.observability import logger
 from okxcli.demo.fanout import fanout_step
 from okxcli.demo.ip_repair import show_ip_repair
 from okxcli.demo.limit_expiry import show_limit_expiry
 from okxcli.demo.rotation import show_rotation
 from okxcli.reports import print_reports
+from okxcore.aws.state import DynamoStateStore
 from okxlocal.demo_fleet import demo_stack
 from okxlocal.proxies import ProxyKind
 from okxlocal.runner import EVENTS, invoke, load_event
@@ -43,17 +46,28 @@ RECENTLY_TRADING = ("bot-main", "bot-dca", "bot-demo")
 
 
 def _bots_traded_recently(stack: LocalStack) -> None:
-    from okxcore.aws.state import DynamoStateStore
-
     state = DynamoStateStore(TABLE_NAME)
     an_hour_ago_ms = int(datetime.now(UTC).timestamp() * 1000) - 3_600_000
     for label in RECENTLY_TRADING:
         state.record_key_use(KEY_SECRET_PREFIX + label, an_hour_ago_ms)
 
 
-def _quiet_logs() -> contextlib.AbstractContextManager[None]:
-    """The structured logs go to CloudWatch in AWS; in the demo the reports are what a user reads."""
-    return patched_environ({"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"})
+@contextlib.contextmanager
+def _quiet_logs() -> Iterator[None]:
+    """The structured logs go to CloudWatch in AWS; in the demo the reports are what a user reads.
+
+    The handlers' logger exists before the demo starts (importing the handlers creates it, writing to the
+    stdout of that moment): for the demo's length its level is WARNING and what it writes is set aside.
+    """
+    previous_stream = logger.registered_handler.setStream(io.StringIO())
+    previous_level = logger.log_level
+    logger.setLevel("WARNING")
+    try:
+        with patched_environ({"POWERTOOLS_METRICS_DISABLED": "true"}):
+            yield
+    finally:
+        logger.setLevel(previous_level)
+        logger.registered_handler.setStream(previous_stream)
 
 
 def run_demo(out: TextIO = sys.stdout, proxy_kind: ProxyKind = ProxyKind.HTTPS) -> int:

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
+from handlers.wiring import Wiring
 from okxcli.keys.options import add_common_options, master_secret_name, run_in_wiring
 from okxcore.errors import InvalidInputError
-
-if TYPE_CHECKING:
-    from handlers.wiring import Wiring
-    from okxcore.keys.repair.binding import RepairResult
-    from okxcore.keys.repair.modes import RepairMode
+from okxcore.keys.repair.binding import Outcome, RepairResult
+from okxcore.keys.repair.locate import KeyToLocate, repair_secret_key
+from okxcore.keys.repair.modes import RepairMode
 
 EXIT_OK = 0
 EXIT_NOT_DONE = 3  # the change is needed but was not made (refused, failed, manual steps)
@@ -45,8 +44,6 @@ def bind_ips(args: argparse.Namespace, wiring: Wiring) -> int:
         wiring, args.secret, mode=mode, master_secret=master_secret_name(args, wiring), remove=tuple(args.remove_ip)
     )
     print_result(result, args.secret, sys.stdout)
-    from okxcore.keys.repair.binding import Outcome
-
     done = {Outcome.UNCHANGED, Outcome.PLANNED, Outcome.APPLIED}
     return EXIT_OK if all(item.outcome in done for item in result.items) else EXIT_NOT_DONE
 
@@ -55,8 +52,6 @@ def bind_ips_with(
     wiring: Wiring, secret: str, *, mode: RepairMode, master_secret: str, remove: tuple[str, ...] = ()
 ) -> RepairResult:
     """The repair of one secret's key with a handler's wiring (the demo calls this too)."""
-    from okxcore.keys.repair.locate import KeyToLocate, repair_secret_key
-
     endpoint = wiring.shield()
     if not endpoint.expected_ips:
         raise InvalidInputError(

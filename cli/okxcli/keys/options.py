@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from handlers.wiring import Wiring
 from okxcli.wiring import wiring_for
 from okxcore.errors import InvalidInputError
-
-if TYPE_CHECKING:
-    from handlers.wiring import Wiring
+from okxlocal.proxies import ProxyKind
 
 SOURCE = "okx-shield keys"
 
-Subcommand = Callable[[argparse.Namespace, "Wiring"], int]
+Subcommand = Callable[[argparse.Namespace, Wiring], int]
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
-    from okxlocal.proxies import ProxyKind
-
     parser.add_argument("--master-secret", help="the main account's key secret (default: MASTER_KEY_SECRET_NAME)")
     parser.add_argument("--real", action="store_true", help="real AWS and OKX, configured by the environment")
     parser.add_argument(

@@ -12,15 +12,22 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import sys
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
+import boto3
+
+from handlers.rotation_wiring import rotator_for
+from handlers.wiring import Wiring
 from okxcli.keys.options import add_common_options, master_secret_name, run_in_wiring
-
-if TYPE_CHECKING:
-    from handlers.wiring import Wiring
+from okxcore.aws.rotation_state import DynamoRotationLedger
+from okxcore.errors import OkxShieldError
+from okxlocal import rotation as sm
+from okxlocal.runner import invoke
+from okxlocal.stack import patched_environ
 
 EXIT_OK = 0
 EXIT_NOT_DONE = 3
@@ -38,8 +45,6 @@ def register(subcommands: Any) -> None:
 
 
 def rotate_command(args: argparse.Namespace, wiring: Wiring) -> int:
-    from okxlocal.stack import patched_environ
-
     master = master_secret_name(args, wiring)
     with patched_environ({"MASTER_KEY_SECRET_NAME": master}):
         if args.dry_run:
@@ -50,9 +55,6 @@ def rotate_command(args: argparse.Namespace, wiring: Wiring) -> int:
 
 
 def show_plan(secret: str, out: TextIO) -> int:
-    from handlers.rotation_wiring import rotator_for
-    from handlers.wiring import Wiring
-
     plan = rotator_for(Wiring.from_environ()).plan(secret)
     out.write(f"okx-shield keys rotate {secret} (dry run: nothing is changed)\n  {plan.done}\n")
     details = plan.details or {}
@@ -62,9 +64,6 @@ def show_plan(secret: str, out: TextIO) -> int:
 
 
 def rotate_local(secret: str, out: TextIO) -> int:
-    from okxlocal import rotation as sm
-    from okxlocal.runner import invoke
-
     sm.enable_rotation(secret)
     out.write(f"okx-shield keys rotate {secret} (local stack: rotation turned on, as a RotationSchedule would)\n")
     with _quiet():
@@ -78,12 +77,6 @@ def rotate_local(secret: str, out: TextIO) -> int:
 
 
 def rotate_real(secret: str, out: TextIO) -> int:
-    import boto3
-
-    from handlers.wiring import Wiring
-    from okxcore.aws.rotation_state import DynamoRotationLedger
-    from okxcore.errors import OkxShieldError
-
     client = boto3.client("secretsmanager")
     try:
         token = client.rotate_secret(SecretId=secret, RotateImmediately=True)["VersionId"]
@@ -122,8 +115,6 @@ def rotate_real(secret: str, out: TextIO) -> int:
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """The handler's structured log goes to stderr; stdout is what changed."""
-    import io
-
     with contextlib.redirect_stdout(io.StringIO()):
         yield
 
