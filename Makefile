@@ -1,5 +1,5 @@
 # The two commands of README: `make demo` runs the whole product locally, `make test` runs the tests
-# (ruff, mypy --strict over src/ as configured in pyproject.toml, then pytest).
+# (ruff, mypy --strict over src/ and cli/ as configured in pyproject.toml, then pytest).
 .PHONY: setup demo test lint bench
 
 setup:

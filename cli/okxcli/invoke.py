@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from handlers.observability import logger
+from okxcli.logs import handler_logs_to
 from okxcli.reports import print_reports
 from okxcore.errors import InvalidInputError
 from okxlocal.demo_fleet import demo_stack
@@ -50,8 +50,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         raise InvalidInputError("okx-shield invoke", "--event", f"cannot be read as JSON ({exc})") from None
     with contextlib.ExitStack() as scope:
-        previous_stream = logger.registered_handler.setStream(sys.stderr)
-        scope.callback(logger.registered_handler.setStream, previous_stream)
+        scope.enter_context(handler_logs_to(sys.stderr))
         scope.enter_context(contextlib.redirect_stdout(sys.stderr))  # EMF metrics are printed
         stack = None if args.real else scope.enter_context(demo_stack(ProxyKind(args.proxy)))
         try:

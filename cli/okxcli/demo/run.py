@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from handlers.observability import logger
 from okxcli.demo.fanout import fanout_step
 from okxcli.demo.ip_repair import show_ip_repair
 from okxcli.demo.limit_expiry import show_limit_expiry
 from okxcli.demo.rotation import show_rotation
+from okxcli.logs import handler_logs_to
 from okxcli.reports import print_reports
 from okxcore.aws.state import DynamoStateStore
 from okxlocal.demo_fleet import demo_stack
@@ -54,20 +54,9 @@ def _bots_traded_recently(stack: LocalStack) -> None:
 
 @contextlib.contextmanager
 def _quiet_logs() -> Iterator[None]:
-    """The structured logs go to CloudWatch in AWS; in the demo the reports are what a user reads.
-
-    The handlers' logger exists before the demo starts (importing the handlers creates it, writing to the
-    stdout of that moment): for the demo's length its level is WARNING and what it writes is set aside.
-    """
-    previous_stream = logger.registered_handler.setStream(io.StringIO())
-    previous_level = logger.log_level
-    logger.setLevel("WARNING")
-    try:
-        with patched_environ({"POWERTOOLS_METRICS_DISABLED": "true"}):
-            yield
-    finally:
-        logger.setLevel(previous_level)
-        logger.registered_handler.setStream(previous_stream)
+    """The structured logs go to CloudWatch in AWS; in the demo the reports are what a user reads."""
+    with handler_logs_to(io.StringIO(), level="WARNING"), patched_environ({"POWERTOOLS_METRICS_DISABLED": "true"}):
+        yield
 
 
 def run_demo(out: TextIO = sys.stdout, proxy_kind: ProxyKind = ProxyKind.HTTPS) -> int:
