@@ -149,7 +149,7 @@ def worker(keys: int, layout_name: str, latency_s: float, proxy_kind: str, worke
         "error_findings": len(errors),
         "error_examples": sorted({str(f.get("message", "")) for f in errors})[:5],
         "fleet_stats": fleet,
-        "overall": result.get("overall"),
+        "severity": result.get("severity"),
         "sns_reports": len(reports),
     }
 

@@ -159,7 +159,7 @@ def audit_main(log_path: str) -> int:
                 "error_findings": sum(1 for f in findings if f.get("status") == "ERROR"),
                 "shield_requests": details.get("shield_requests"),
                 "fleet_stats": fleet,
-                "overall": result.get("overall"),
+                "severity": result.get("severity"),
                 "log_mb": round(Path(log_path).stat().st_size / 2**20, 1),
             }
         ),

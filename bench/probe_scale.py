@@ -96,7 +96,7 @@ def probe_main(log_path: str, timeout_s: float) -> int:
                 "shield_requests": details.get("shield_requests"),
                 "egress": details.get("egress", {}).get("state"),
                 "trading": result.get("trading"),
-                "overall": result.get("overall"),
+                "severity": result.get("severity"),
                 "result_bytes": len(json.dumps(result, default=str)),
                 "log_mb": round(Path(log_path).stat().st_size / 2**20, 1),
             }

@@ -11,7 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handlers.observability import logger
+from handlers.observability import logger, metrics
 from handlers.rotation_wiring import rotator_for
 from handlers.wiring import Wiring
 from okxcore.errors import InvalidInputError
@@ -22,6 +22,7 @@ EVENT_MODEL = RotateEvent
 
 
 @logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics()  # the report's metrics (RunFailed, CriticalFindings, ShieldRequests), flushed per invocation
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.set_correlation_id(context.aws_request_id)
     wiring = Wiring.from_environ()

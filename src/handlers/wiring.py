@@ -20,7 +20,7 @@ from okxcore.client import OkxClient
 from okxcore.credentials import OkxKeySecret
 from okxcore.errors import InvalidInputError
 from okxcore.ips import normalise_ips
-from okxcore.report import Report
+from okxcore.report import Report, report_metrics
 from okxcore.secretstore import load_okx_key, load_okx_keys, load_shield
 from okxcore.shield import ShieldEndpoint
 from okxcore.transport import DEFAULT_POOL_SIZE, RequestTally, ShieldSession, shared_session, start_tally
@@ -124,8 +124,8 @@ class Wiring:
     def send(self, report: Report) -> str:
         """publish() without counting the requests: for a report that count_requests() completed already."""
         log_report(report)
-        counts = report.counts()
-        metrics.add_metric(name="CriticalFindings", unit=MetricUnit.Count, value=counts["CRITICAL"] + counts["HIGH"])
+        for name, unit, value in report_metrics(report):
+            metrics.add_metric(name=name, unit=unit, value=value)
         return publish_report(report, self.settings.report_topic_arn)
 
 
@@ -136,7 +136,7 @@ def log_report(report: Report) -> None:
     """The full report in the structured log, split into numbered parts when it exceeds one log event."""
     # as_result() as JSON text, serialised straight from the model: a 10,000-key report as a dict would be a
     # second copy of every finding, ~70 MB of a 256 MB function.
-    head = {"overall": report.overall.value, "counts": report.counts()}
+    head = report.verdict()
     text = json.dumps(head, separators=(",", ":"))[:-1] + "," + report.model_dump_json()[1:]
     if len(text) <= LOG_EVENT_BUDGET_BYTES:
         logger.info("report", extra={"report": json.loads(text)})

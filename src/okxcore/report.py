@@ -7,11 +7,12 @@ Findings carry labels only, never a key, secret, passphrase or proxy password.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SNS_MESSAGE_LIMIT_BYTES = 256 * 1024
 # Attributes count against SNS's limit too; leave room for them and for multi-byte characters.
@@ -38,12 +39,6 @@ class Status(StrEnum):
     ERROR = "ERROR"
 
 
-class Overall(StrEnum):
-    OK = "OK"
-    WARNING = "WARNING"
-    CRITICAL = "CRITICAL"
-
-
 ReportType = Literal["probe", "audit", "trade", "rotation"]
 
 
@@ -58,10 +53,31 @@ class Finding(BaseModel):
     observed: str = ""
     expected: str = ""
     remediation: str = ""
+    # The run did not do its job because of this: a check that could not run (every ERROR), or, decided per row
+    # in okxcore.findings, a FAIL that means the same (a rotation that failed, a trade whose orders were not
+    # placed). Whatever the severity.
+    fails_run: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _errors_fail_the_run(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "fails_run" not in data:
+            return {**data, "fails_run": str(data.get("status")) == Status.ERROR.value}
+        return data
 
     @property
     def is_problem(self) -> bool:
         return self.status is not Status.PASS
+
+
+# A report's severity when it has no problem at all.
+NO_PROBLEM = "OK"
+
+
+def worst_severity(findings: Iterable[Finding]) -> Severity | None:
+    """The severity of the worst problem (a finding that did not pass), or None when every check passed. The one
+    rule for a report's severity, a key's worst and a title's "worst"."""
+    return max((f.severity for f in findings if f.is_problem), key=lambda s: s.rank, default=None)
 
 
 class Report(BaseModel):
@@ -75,13 +91,21 @@ class Report(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)  # machine-readable extras (return value only)
 
     @property
-    def overall(self) -> Overall:
-        problems = [f for f in self.findings if f.is_problem]
-        if any(f.severity.rank >= Severity.HIGH.rank or f.status is Status.ERROR for f in problems):
-            return Overall.CRITICAL
-        if any(f.severity.rank >= Severity.LOW.rank for f in problems):
-            return Overall.WARNING
-        return Overall.OK
+    def severity(self) -> str:
+        """The worst finding's severity (CRITICAL ... INFO), or "OK" when nothing is wrong: the one severity the
+        subject, the SNS attribute, the metric and the body show. Whether the run failed is `failed`, apart."""
+        worst = worst_severity(self.findings)
+        return worst.value if worst is not None else NO_PROBLEM
+
+    @property
+    def failed(self) -> bool:
+        """The run did not do all of its job (a finding that fails the run: a check that could not run, a step
+        that failed, an order not placed, an event the function could not use). Its own signal, whatever the
+        severity."""
+        return any(f.fails_run for f in self.findings)
+
+    def failures(self) -> int:
+        return sum(1 for f in self.findings if f.fails_run)
 
     def counts(self) -> dict[str, int]:
         out = {s.value: 0 for s in Severity}
@@ -94,17 +118,17 @@ class Report(BaseModel):
         return sorted(self.findings, key=lambda f: (-f.severity.rank, f.status is Status.PASS, f.resource))
 
     def subject(self, *, prefix: str = "okx-shield") -> str:
-        text = f"[{self.overall.value}] {prefix} {self.report_type} ({self.environment}): {self.title}"
+        text = f"[{self.severity}] {prefix} {self.report_type} ({self.environment}): {self.title}"
         return _single_line(text)[:SUBJECT_LIMIT]
 
     def render_text(self, *, budget_bytes: int = TEXT_BUDGET_BYTES) -> str:
         """A body for people; it stops adding findings (and says how many it left out) at the budget."""
         head = [
             f"{self.title}",
-            f"Overall: {self.overall.value}   Environment: {self.environment}   "
-            f"Generated: {self.generated_at.isoformat(timespec='seconds')}",
-            "Problems by severity: "
+            f"Severity: {self.severity}   Problems by severity: "
             + (", ".join(f"{k} {v}" for k, v in reversed(self.counts().items()) if v) or "none"),
+            f"Run: {self.run_line()}",
+            f"Environment: {self.environment}   Generated: {self.generated_at.isoformat(timespec='seconds')}",
             "",
             *self.summary,
         ]
@@ -138,15 +162,25 @@ class Report(BaseModel):
             text = encoded[: budget_bytes - 100].decode(errors="ignore") + "\n... (cut to fit one SNS message)"
         return text
 
+    def run_line(self) -> str:
+        failures = self.failures()
+        if not failures:
+            return "complete"
+        return f"FAILED: {failures} finding(s) marked 'run failed' say what was not done"
+
     def as_result(self) -> dict[str, Any]:
         data = self.model_dump(mode="json")
-        data["overall"] = self.overall.value
-        data["counts"] = self.counts()
+        data.update(self.verdict())
         return data
+
+    def verdict(self) -> dict[str, Any]:
+        """The report's severity, whether the run failed, and its problems by severity (the result's head)."""
+        return {"severity": self.severity, "failed": self.failed, "counts": self.counts()}
 
 
 def _finding_lines(finding: Finding) -> list[str]:
-    lines = [f"- [{finding.severity.value}/{finding.status.value}] {finding.resource}: {finding.message}"]
+    marks = f"{finding.severity.value}/{finding.status.value}" + (", run failed" if finding.fails_run else "")
+    lines = [f"- [{marks}] {finding.resource}: {finding.message}"]
     if finding.observed:
         lines.append(f"    observed: {finding.observed}")
     if finding.expected:
@@ -175,3 +209,14 @@ def _size(lines: list[str]) -> int:
 
 def _single_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def report_metrics(report: Report) -> list[tuple[str, str, float]]:
+    """(name, CloudWatch unit, value) every published report adds: its CRITICAL and HIGH findings, each counted
+    as what it is, and whether the run failed (1) or not (0), apart from any severity."""
+    counts = report.counts()
+    return [
+        ("CriticalFindings", "Count", float(counts[Severity.CRITICAL.value])),
+        ("HighFindings", "Count", float(counts[Severity.HIGH.value])),
+        ("RunFailed", "Count", 1.0 if report.failed else 0.0),
+    ]

@@ -90,7 +90,7 @@ def test_a_large_runs_return_value_keeps_the_worst_problems_and_says_where_the_r
 
     # Then it holds the summary counts of the whole run, the worst problems first, and no per-key list
     assert result["counts"]["MEDIUM"] == 300 and result["counts"]["CRITICAL"] == 1
-    assert result["overall"] == "CRITICAL"
+    assert result["severity"] == "CRITICAL"
     assert len(result["findings"]) == RESULT_MAX_FINDINGS and result["findings"][0]["severity"] == "CRITICAL"
     assert "keys" not in result["details"] and result["details"]["keys_audited"] == 600
     assert result["details"]["findings_left_out"] == 301 - RESULT_MAX_FINDINGS

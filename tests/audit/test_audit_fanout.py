@@ -93,9 +93,15 @@ def test_a_failing_shard_is_retried_with_backoff_tolerated_and_reported_by_the_m
     audited = config_calls(stack)
     assert set(audited) == {by_name[n] for n in by_name if n not in failed_names}
 
-    # And the merge still published one report, CRITICAL, naming the failed shard and its unaudited keys
+    # And the merge still published one report naming the failed shard and its unaudited keys: HIGH (its worst
+    # finding), the run failed, and every unaudited key counts as needing attention
     [message] = stack.reports()
-    assert message.attributes["severity"] == "CRITICAL"
+    assert message.attributes["severity"] == "HIGH"
+    assert message.attributes["failed"] == "true"
+    assert message.subject.startswith(
+        f"[HIGH] okx-shield audit (local): {len(failed_names)} of {len(keys)} key(s) need attention "
+        f"({len(failed_names)} not audited)"
+    )
     assert f"shard 2 of {len(items)} failed after its retries: {len(failed_names)} key(s) not audited" in message.body
     assert outcome.merged["details"]["fleet"]["keys_not_audited"] == len(failed_names)
 
@@ -129,7 +135,7 @@ def test_the_scheduled_audit_starts_the_state_machine_when_the_fleet_exceeds_a_s
     outcome = run_fanout(started)
     assert config_calls(stack) == Counter({k.api_key: 1 for k in keys})
     [message] = stack.reports()
-    assert "18 key(s) in 3 shard(s)" in message.subject
+    assert "0 of 18 key(s) need attention: key audit in 3 shard(s)" in message.subject
     assert outcome.merged["details"]["run_id"] == started["run_id"]
 
 

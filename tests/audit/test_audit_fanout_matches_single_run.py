@@ -137,7 +137,7 @@ def test_a_fanned_out_audit_with_a_master_reports_every_key_once_as_the_single_r
     # with the same problems, severities and counts (the 50-key budget of desk2 included, once)
     assert problems(merged) == problems(single)
     assert problems(merged)[("subaccount:desk2", "audit.limits.keys", "MEDIUM", "WARN")] == 1
-    assert merged["counts"] == single["counts"] and merged["overall"] == single["overall"]
+    assert merged["counts"] == single["counts"] and merged["severity"] == single["severity"]
     single_passed, merged_passed = passed_checks(single, merged)
     assert merged_passed == single_passed
 

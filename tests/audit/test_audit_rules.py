@@ -94,9 +94,9 @@ def test_countdown_thresholds_come_from_the_event():
         {"perm": frozenset({"read_only"}), "purpose": "read_only"},  # nor read-only keys
     ],
 )
-def test_unbound_keys_that_okx_does_not_delete_have_no_countdown(changes):
+def test_unbound_keys_that_okx_does_not_delete_have_no_countdown_and_are_low_as_in_the_probe(changes):
     verdict = evaluate(ips=(), **changes)
-    assert problems(verdict) == set()
+    assert problems(verdict) == {("audit.ip_binding", "LOW")}  # usable from anywhere; the probe says LOW too
     assert verdict.days_until_deletion is None
 
 

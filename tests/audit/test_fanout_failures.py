@@ -126,7 +126,8 @@ def test_a_malformed_shard_result_is_a_finding_naming_the_shard_and_the_report_g
 
     # Then one report went out: the other shards' six keys, and a finding naming shard 2 and its object
     [message] = stack.reports()
-    assert "6 key(s)" in message.subject
-    assert message.attributes["severity"] in {"CRITICAL", "HIGH"}
+    assert "3 of 9 key(s) need attention (3 not audited)" in message.subject  # the unaudited keys count
+    assert "Audited 6 key(s) in 2 of 3 shard(s)" in message.body
+    assert message.attributes["severity"] == "HIGH" and message.attributes["failed"] == "true"
     assert "shard 2 of 3" in message.body and bad in message.body
     assert "3 key(s) not audited" in message.body

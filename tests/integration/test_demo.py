@@ -21,16 +21,19 @@ def test_demo_shows_every_case_and_only_the_static_ip_reached_okx():
     assert re.search(r"deleted-bot.*50111|50111.*deleted-bot", text, re.S)
     assert re.search(r"withdraw-key: has withdraw permission", text)
     assert re.search(r"half-bound-bot.*127\.0\.0\.3", text)
-    for healthy in ("bot-main", "bot-dca", "bot-demo"):  # trading bots bound to both IPs (demo keys: exempt)
+    for healthy in ("bot-main", "bot-dca"):  # trading bots bound to both IPs
         assert re.search(rf"okx-shield/keys/{healthy}\s+OK\s", text)
-    assert "8 key(s), 4 need attention" in text
+    # The demo key bound to no IP: one judgement, LOW, in the probe and in the audit
+    assert "[LOW/WARN] bot-demo (okx-shield/keys/bot-demo): The key is bound to no IP" in text
+    assert re.search(r"okx-shield/keys/bot-demo\s+LOW\s", text)
+    assert "5 of 8 key(s) need attention" in text
     # The master rebinds the half-bound and the expiring sub-account keys: planned, applied, and the audit is cleaner
     assert "after:  127.0.0.2, 127.0.0.3" in text
     assert re.search(r"expiring-bot\s+applied\s+\(no IP\)\s+127\.0\.0\.2, 127\.0\.0\.3", text)
     assert re.search(r"half-bound-bot\s+applied\s+127\.0\.0\.2\s+127\.0\.0\.2, 127\.0\.0\.3", text)
     assert "half-bound-bot: bound to 127.0.0.2, 127.0.0.3" in text
     assert "expiring-bot: bound to 127.0.0.2, 127.0.0.3" in text
-    assert re.search(r"The audit after the repair: .*8 key\(s\), 3 need attention", text)
+    assert re.search(r"The audit after the repair: .*4 of 8 key\(s\) need attention", text)
     assert re.search(r"\[OK\] okx-shield trade .* 1 order\(s\) placed", text)
     # One sub-account key is rotated: a new key bound to both Shield IPs, the old one kept for its grace period
     assert "[OK] okx-shield rotation (local): key rotation: okx-shield/keys/expiring-bot rotated" in text
@@ -42,7 +45,11 @@ def test_demo_shows_every_case_and_only_the_static_ip_reached_okx():
     # The fan-out step: 3 shards, the second crashing on every attempt, merged into one report
     assert "attempts shard 1: 1, shard 2: 3, shard 3: 1" in text
     assert re.search(r"shard 2 of 3 failed after its retries: \d key\(s\) not audited", text)
-    assert re.search(r"Key audit: \d key\(s\) in 3 shard\(s\)", subjects[-1])
+    # The fan-out's merged report: its worst finding's severity, the run failed, the unaudited keys need attention
+    assert re.search(
+        r"^\[HIGH\] okx-shield audit \(local\): 4 of 10 key\(s\) need attention \(3 not audited\)", subjects[-1]
+    )
+    assert "failed=true, report=audit, severity=HIGH" in text
     assert "from: 127.0.0.2 (only the proxy's static IP" in text
     # A limit order with a lifetime: open until its expiry, then canceled by the next slot with its fill kept
     assert re.search(r"limit order still open \(filled 0 of [0-9.]+\), canceled if unfilled at ", text)

@@ -56,7 +56,7 @@ def test_many_keys_are_checked_concurrently_over_one_pool_each_exactly_once(loca
     # and the report lists the keys in the listing's order, all bound, whichever call finished first
     assert [row[0] for row in keys_rows(result)] == [f"bot-{i:02d}" for i in range(48)]
     assert {row[3] for row in keys_rows(result)} == {"ok"}
-    assert result["overall"] == "OK"
+    assert result["severity"] == "OK"
     [message] = stack.reports()
     assert "Keys: 48 configured, 48 checked at OKX, 48 bound to every Shield IP." in message.body
     # and every call went through Shield: three echoes and one per key
@@ -81,7 +81,7 @@ def test_a_rate_limited_key_is_retried_until_it_is_checked(local_stack, lambda_c
     # and the report shows all 9 checked, with no key left on a rate limit
     assert {row[3] for row in keys_rows(result)} == {"ok"}
     assert not [f for f in result["findings"] if f["check_id"] == "probe.keys.okx"]
-    assert result["overall"] == "OK"
+    assert result["severity"] == "OK"
 
 
 def test_keys_past_the_budget_are_reported_with_the_fix_and_never_reach_okx(local_stack):

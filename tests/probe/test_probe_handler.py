@@ -83,10 +83,10 @@ def test_egress_in_the_expected_set_gives_an_ok_report_metrics_and_no_direct_cal
 
     # Then the report is OK, with filterable attributes, and names the egress
     [message] = stack.reports()
-    assert message.attributes == {"severity": "OK", "report": "probe", "environment": "local"}
+    assert message.attributes == {"severity": "OK", "failed": "false", "report": "probe", "environment": "local"}
     assert message.subject.startswith("[OK]")
     assert f"Egress: {SHIELD_IP}, a Shield static IP (3 of 3 echo services agree)" in message.body
-    assert result["overall"] == "OK"
+    assert result["severity"] == "OK"
     assert result["details"]["egress"]["answers"] == {
         f"{stack.sim.url.removeprefix('https://')}/echo/{name}": SHIELD_IP for name in ECHO_NAMES
     }
@@ -135,7 +135,7 @@ def test_the_probe_works_through_the_socks_forms_of_shield_too(local_stack, lamb
 
     result = invoke({}, lambda_context)
 
-    assert result["overall"] == "OK"
+    assert result["severity"] == "OK"
     assert result["details"]["egress"]["state"] == "match"
     assert stack.sim.stats.requests_from(SHIELD_IP) == 4
     assert stack.sim.stats.requests_from(DIRECT_IP) == 0
@@ -216,7 +216,7 @@ def test_echo_services_that_disagree_are_reported_and_an_outsider_pauses(local_s
     assert result["trading"] == "paused"
 
 
-def test_an_echo_that_is_down_is_reported_and_none_answering_is_critical_without_pausing(local_stack, lambda_context):
+def test_an_echo_that_is_down_is_reported_and_none_answering_is_high_without_pausing(local_stack, lambda_context):
     stack = local_stack(seed_with([new_key("1006", "bot-echo-down", ips=BOTH)]))
 
     # Given one echo service is down
@@ -224,7 +224,7 @@ def test_an_echo_that_is_down_is_reported_and_none_answering_is_critical_without
     result = invoke({}, lambda_context)
     # Then the egress is still confirmed by the others, and the dead echo is a warning naming it
     [message] = stack.reports()
-    assert message.attributes["severity"] == "WARNING"
+    assert message.attributes["severity"] == "LOW"
     assert "/echo/quotaguard gave no usable answer through Shield: answered HTTP 503" in message.body
     assert "(2 of 3 echo services agree)" in message.body
     assert result["details"]["egress"]["state"] == "match"
@@ -232,9 +232,9 @@ def test_an_echo_that_is_down_is_reported_and_none_answering_is_critical_without
     # Given every echo is down
     stack.sim.faults.echo_down = set(ECHO_NAMES)
     result = invoke({}, lambda_context)
-    # Then the egress is unknown: CRITICAL, but nothing proves it wrong, so trading is not paused
+    # Then the egress is unknown: HIGH, but nothing proves it wrong, so trading is not paused
     [message] = stack.reports()
-    assert message.attributes["severity"] == "CRITICAL"
+    assert message.attributes["severity"] == "HIGH"
     assert "None of the 3 echo services answered through Shield" in message.body
     assert result["trading"] == "running"
     assert not guard().paused
@@ -304,7 +304,7 @@ def test_the_event_can_name_the_keys_to_check(local_stack, lambda_context):
     result = invoke({"key_secret_names": [KEY_SECRET_PREFIX + "one"]}, lambda_context)
 
     # Then only that key is checked
-    assert result["overall"] == "OK"
+    assert result["severity"] == "OK"
     assert result["details"]["keys_from"] == "the event's key_secret_names"
     assert [row[0] for row in result["tables"]["Keys"][1:]] == ["one"]
     assert stack.sim.stats.requests_from(SHIELD_IP) == 4
@@ -318,7 +318,7 @@ def test_an_expected_set_without_the_real_egress_ip_pauses_trading(local_stack, 
     result = invoke({}, lambda_context)
 
     # Then the egress is outside the configured set: CRITICAL, paused
-    assert result["overall"] == "CRITICAL"
+    assert result["severity"] == "CRITICAL"
     assert result["trading"] == "paused"
     [message] = stack.reports()
     assert f"Egress {SHIELD_IP} is not a Shield static IP" in message.body
@@ -330,7 +330,7 @@ def test_without_expected_ips_the_user_is_told_to_configure_them(local_stack, la
     result = invoke({}, lambda_context)
 
     [message] = stack.reports()
-    assert message.attributes["severity"] == "CRITICAL"
+    assert message.attributes["severity"] == "HIGH"  # probe.egress.expected_ips: HIGH, the report says HIGH
     assert "No expected static IPs are configured" in message.body
     assert 'Add "expected_ips"' in message.body
     assert result["trading"] == "running"  # nothing to judge the egress by: no pause, no resume
@@ -348,7 +348,7 @@ def _replace_shield_url(stack, url: str) -> None:
 def _assert_failed_closed(stack, caught, cause: str, texts: list[str]) -> None:
     assert cause in str(caught.value)
     [message] = stack.reports()
-    assert message.attributes == {"severity": "CRITICAL", "report": "probe", "environment": "local"}
+    assert message.attributes == {"severity": "CRITICAL", "failed": "true", "report": "probe", "environment": "local"}
     assert cause in message.body
     assert "never falls back to a direct connection" in message.body
     assert stack.sim.stats.total_requests() == 0

@@ -6,6 +6,7 @@ holds (versions and staging labels, the state table), not on what the function s
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -119,7 +120,11 @@ def test_a_retired_key_is_deleted_by_the_cleanup_only_after_its_grace_period(rot
     rotation.assert_one_usable_key_per_secret("bot-sub")
 
 
-def test_the_master_accounts_own_key_is_refused_with_the_manual_steps(rotation):
+def test_the_master_accounts_own_key_is_refused_with_the_manual_steps(rotation, capsys, monkeypatch):
+    from handlers.observability import metrics
+
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
+    metrics.clear_metrics()  # what earlier tests added with metrics disabled (never flushed)
     before = len(rotation.sim.state.keys)
 
     done = rotation.rotate("master")
@@ -129,7 +134,10 @@ def test_the_master_accounts_own_key_is_refused_with_the_manual_steps(rotation):
     assert len(rotation.sim.state.keys) == before
     assert not [r for r in rotation.sim.stats.requests if r.method == "POST"]
     (report,) = rotation.stack.reports()
-    assert report.attributes["severity"] == "CRITICAL"
+    assert report.attributes["severity"] == "HIGH"  # rotation.master_key is HIGH: the report says HIGH
+    assert report.attributes["failed"] == "true"  # and the rotation did not happen
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [blob["RunFailed"] for blob in emitted] == [[1.0]]  # the rotate function flushes its metrics too
     assert "master" in report.body and "by hand" in report.body and "Shield IPs" in report.body
     assert rotation.record("master").status == "refused"
     assert rotation.works(rotation.value("master"))
@@ -138,4 +146,4 @@ def test_the_master_accounts_own_key_is_refused_with_the_manual_steps(rotation):
 def test_an_event_that_is_neither_a_step_nor_the_cleanup_is_refused_naming_the_field(rotation):
     with pytest.raises(Exception, match="Step"):
         rotation.invoke({"SecretId": "x", "ClientRequestToken": "t" * 36, "Step": "dropSecret"})
-    assert rotation.stack.reports()[0].attributes["severity"] == "CRITICAL"
+    assert rotation.stack.reports()[0].attributes["severity"] == "CRITICAL"  # the invalid event

@@ -78,7 +78,7 @@ def test_when_storing_the_new_key_fails_the_key_is_deleted_at_okx_at_once_and_a_
         assert all(value not in text for text in texts)
     assert rotation.works(rotation.value("bot-sub"))
     (report,) = reports
-    assert "createSecret" in report.subject and report.attributes["severity"] == "CRITICAL"
+    assert "createSecret" in report.subject and report.attributes["severity"] == "HIGH"
     assert rotation.record("bot-sub").failed_step == "createSecret"
     for step in sm.STEPS:  # Secrets Manager retries createSecret, then runs the rest
         rotation.invoke(sm.step_event(rotation.secret("bot-sub"), token, step))

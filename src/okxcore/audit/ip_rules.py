@@ -19,17 +19,21 @@ def ip_binding_findings(
         if subject.demo:
             return [
                 subject_finding(
-                    "audit.ip_binding:exempt",
+                    "audit.ip_binding:unbound_safe",
                     subject,
-                    "not bound to an IP; demo-trading keys are not deleted by OKX",
+                    "bound to no IP; a demo key (not deleted by OKX), but whoever holds it can use it from anywhere",
+                    observed="no IP bound",
+                    expected=f"bound to {shield}",
                 )
             ]
         if not subject.can_trade_or_withdraw:
             return [
                 subject_finding(
-                    "audit.ip_binding:exempt",
+                    "audit.ip_binding:unbound_safe",
                     subject,
-                    "not bound to an IP; read-only keys are not deleted by OKX",
+                    "bound to no IP; read-only (not deleted by OKX), but whoever holds it can use it from anywhere",
+                    observed="no IP bound",
+                    expected=f"bound to {shield}",
                 )
             ]
         return [_deletion_countdown(subject, verdict, thresholds, shield)]

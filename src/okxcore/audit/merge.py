@@ -173,8 +173,9 @@ def merge_shards(plan: PlanOutput, stored: StoredRun, *, report_uri: str) -> Rep
     keys = sorted([*(key for result in done for key in result.keys), *master_keys], key=detail_sort_key)
     findings = [f for f in findings if f.check_id != BUDGET_CHECK] + _budget_findings(master, keys, plan)
     passed = sum(r.passed for r in done) + master_passed
-    needing = sum(1 for key in keys if key.get("problems"))
     unaudited_keys = sum(item.keys for item in failed) if stored.items is not None else plan.keys
+    # Every key with a finding needs attention, and a key a failed shard did not audit has one (audit.shard).
+    needing = sum(1 for key in keys if key.get("problems")) + unaudited_keys
     steps = [*done, *([master] if master else [])]
     retried = sum(int(r.fleet.get("rate_limited_retried", 0)) for r in steps)
     unretried = sum(int(r.fleet.get("rate_limited_unretried", 0)) for r in steps)
@@ -183,7 +184,12 @@ def merge_shards(plan: PlanOutput, stored: StoredRun, *, report_uri: str) -> Rep
     audited = (
         f"Audited {len(keys)} key(s) in {len(done)} of {len(items)} shard(s) (at most {plan.keys_per_shard} keys "
         f"each, every OKX user's keys in one shard); {needing} need attention."
-        + (f" {len(failed)} shard(s) failed: {unaudited_keys} key(s) not audited." if failed else "")
+        + (
+            f" {len(failed)} shard(s) failed: {unaudited_keys} key(s) not audited, counted among those needing "
+            "attention."
+            if failed
+            else ""
+        )
         if stored.items is not None
         else f"The run's planned items could not be read: {unaudited_keys} key(s) in {plan.shards} shard(s) not "
         "audited."
@@ -208,7 +214,7 @@ def merge_shards(plan: PlanOutput, stored: StoredRun, *, report_uri: str) -> Rep
     return Report(
         report_type="audit",
         environment=request.environment,
-        title=audit_title(len(keys), needing, findings, shards=planned_shards),
+        title=audit_title(len(keys) + unaudited_keys, needing, unaudited=unaudited_keys, shards=planned_shards),
         findings=findings,
         summary=summary,
         tables={"Keys": key_table_of_details(keys, where=report_uri), **(master.tables if master else {})},

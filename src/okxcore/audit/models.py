@@ -17,7 +17,7 @@ from okxcore.audit.rotation_rules import RotationView
 from okxcore.aws.fleet_secrets import TagSelector
 from okxcore.errors import InvalidInputError
 from okxcore.keys.repair.modes import RepairMode
-from okxcore.report import Finding, Severity
+from okxcore.report import Finding, Severity, worst_severity
 
 # OKX's own numbers (okx.md): unbound trade/withdraw keys are deleted after 14 days; 50 keys per account,
 # 20 IPs per key.
@@ -146,8 +146,7 @@ class KeyVerdict:
 
     @property
     def worst(self) -> Severity | None:
-        problems = self.problems
-        return max((f.severity for f in problems), key=lambda s: s.rank) if problems else None
+        return worst_severity(self.findings)
 
 
 @dataclass

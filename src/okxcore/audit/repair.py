@@ -15,8 +15,9 @@ from okxcore.keys.repair.binding import BindingRepairer, RepairRecorder, RepairR
 from okxcore.keys.repair.modes import RepairMode
 from okxcore.models import SubAccountApiKey
 
-# The audit's own judgement decides what needs binding: a read-only or demo key without IPs is not a finding,
-# so it is not bound (binding it could lock out whoever uses it from elsewhere).
+# The audit's own judgement decides what needs binding, less one case: a read-only or demo key without IPs is a
+# LOW finding (it works from anywhere) but OKX keeps it, and binding it could lock out whoever uses it from
+# elsewhere, so the repair leaves it to a person.
 # OKX allows one modify-apikey per second: this many take about two minutes of the audit's 300 s timeout.
 AUDIT_REPAIRS_PER_RUN = 100
 NEEDS_BINDING = frozenset({"audit.ip_binding", "audit.shield_ips.missing"})
@@ -26,6 +27,9 @@ def needs_binding(verdict: KeyVerdict, shield_ips: tuple[str, ...]) -> bool:
     refused = verdict.subject.call_error
     if isinstance(refused, IpNotAllowedError) and refused.seen_ip in shield_ips:
         return True  # 50110 from a Shield IP: the key is bound, but not to the IP the call left from
+    subject = verdict.subject
+    if not subject.ips and (subject.demo or not subject.can_trade_or_withdraw):
+        return False
     return any(f.is_problem and f.check_id in NEEDS_BINDING for f in verdict.findings)
 
 

@@ -117,13 +117,13 @@ def _key_details(verdict: KeyVerdict) -> dict[str, Any]:
     }
 
 
-def audit_title(keys: int, needing: int, findings: Sequence[Finding], *, shards: int | None = None) -> str:
-    """The title of an audit's one report: a single run's, or (with `shards`) the fan-out's merged one."""
-    worst = max((f.severity for f in findings if f.is_problem), key=lambda s: s.rank, default=None)
+def audit_title(keys: int, needing: int, *, unaudited: int = 0, shards: int | None = None) -> str:
+    """The title of an audit's one report, outcome first: a single run's, or (with `shards`) the fan-out's merged
+    one. `needing` counts every key with a finding, the `unaudited` ones (a failed shard's) among them; how bad
+    the worst is, the report's severity says."""
     where = f" in {shards} shard(s)" if shards is not None else ""
-    return f"Key audit: {keys} key(s){where}, {needing} need attention" + (
-        f" (worst {worst.value})" if worst is not None else ""
-    )
+    not_audited = f" ({unaudited} not audited)" if unaudited else ""
+    return f"{needing} of {keys} key(s) need attention{not_audited}: key audit{where}"
 
 
 def countdown_line(count: int, nearest: str, days: float, basis: str) -> str:
@@ -199,7 +199,7 @@ def build_report(
     return Report(
         report_type="audit",
         environment=request.environment,
-        title=audit_title(len(verdicts), needing_attention, findings),
+        title=audit_title(len(verdicts), needing_attention),
         findings=findings,
         summary=_summary(request, verdicts, stats, listed_subaccounts, listed_keys),
         tables={"Keys": key_table_of_details(keys)},
@@ -284,6 +284,5 @@ def compact_result(report: Report, *, where: str = "the function's structured lo
     )
     small = report.model_copy(update={"findings": problems[:RESULT_MAX_FINDINGS], "tables": {}, "details": details})
     result = small.as_result()
-    result["counts"] = report.counts()  # the counts of the whole run, not of the findings kept here
-    result["overall"] = report.overall.value
+    result.update(report.verdict())  # the whole run's, not that of the findings kept here
     return result

@@ -13,9 +13,10 @@ class ReportDeliveryError(OkxShieldError):
 
 
 def report_attributes(report: Report) -> dict[str, dict[str, str]]:
-    """Message attributes for filter policies, e.g. {"severity": ["CRITICAL"]}."""
+    """Message attributes for filter policies, e.g. {"severity": ["CRITICAL"]} or {"failed": ["true"]}."""
     return {
-        "severity": {"DataType": "String", "StringValue": report.overall.value},
+        "severity": {"DataType": "String", "StringValue": report.severity},
+        "failed": {"DataType": "String", "StringValue": "true" if report.failed else "false"},
         "report": {"DataType": "String", "StringValue": report.report_type},
         "environment": {"DataType": "String", "StringValue": report.environment},
     }

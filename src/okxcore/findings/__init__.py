@@ -19,15 +19,22 @@ Severity policy, in words (the audit's, now everybody's):
   because of something a person must fix (ERROR).
 - MEDIUM: needs attention soon; or a key was not checked in this run for a passing reason (rate limit,
   OKX busy, network), which the next run retries by itself.
-- LOW: a gap in what the check can see. INFO: passes.
+- LOW: a gap in what the check can see, or a weakness that puts no key or funds at risk (a read-only or demo key
+  bound to no IP). INFO: passes.
 
 Status: PASS (fine), WARN (watch it), FAIL (wrong, fix it), ERROR (the check could not run; fix what
 stopped it).
 
+Whether the run failed is a third judgement, apart from both: a run fails when it did not do its job. Every ERROR
+fails the run; a FAIL does where its row says `fails_run` (a rotation that failed or was refused, a trade slot
+whose orders were not placed as planned). A report's severity is its worst finding's; its `failed` is whether
+any finding failed the run.
+
 Unified here (they used to disagree): an invalid event is CRITICAL/ERROR in every function (probe and
 audit said HIGH, trade said CRITICAL/FAIL); a key not checked because OKX rate-limited, was busy or was
 unreachable is MEDIUM/WARN in probe and audit (the audit said HIGH/ERROR); a bound IP that is not
-Shield's is MEDIUM/WARN in both (the probe said LOW).
+Shield's is MEDIUM/WARN in both (the probe said LOW); a read-only or demo key bound to no IP is LOW/WARN in both
+(the audit said INFO/PASS).
 """
 
 from __future__ import annotations
@@ -126,6 +133,7 @@ def _weighed(check: str, found: Rule, resource: str, message: str, observed: str
         observed=observed,
         expected=expected,
         remediation=fix,
+        fails_run=found.fails_run,
     )
 
 

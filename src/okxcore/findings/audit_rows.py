@@ -9,6 +9,7 @@ from okxcore.findings.rule import (
     INVALID_EVENT,
     PASS,
     SHIELD_IP_MISSING,
+    UNBOUND_KEPT,
     WARN,
     C,
     H,
@@ -28,7 +29,7 @@ ROWS: dict[str, Rule] = {
         "Check the secret and the function's permission to read it.",
     ),
     "audit.auth:ok": r(I, PASS, "authenticated through Shield"),
-    "audit.ip_binding:exempt": r(I, PASS, "not bound to an IP; OKX does not delete such keys"),
+    "audit.ip_binding:unbound_safe": UNBOUND_KEPT,
     "audit.ip_binding:bound": r(I, PASS, "bound to IPs"),
     "audit.ip_binding:countdown_unknown": r(
         H, WARN, "a trade/withdraw key bound to no IP, and neither its creation nor its last use is known"

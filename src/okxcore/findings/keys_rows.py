@@ -5,6 +5,7 @@ from __future__ import annotations
 from okxcore.findings.rule import (
     ERROR,
     FAIL,
+    INVALID_EVENT,
     PASS,
     WARN,
     H,
@@ -30,10 +31,13 @@ ROWS: dict[str, Rule] = {
         "Read the rotation report for the cause, fix it, then rotate again (`okx-shield keys rotate --secret NAME "
         "--real`, or `aws secretsmanager rotate-secret`).",
     ),
+    "rotation.event": INVALID_EVENT,
     # Shown as rotation.<step> (createSecret, setSecret, testSecret, finishSecret): `check=` names the step.
-    "rotation.step:failed": r(H, FAIL, "the rotation step failed"),
+    "rotation.step:failed": r(H, FAIL, "the rotation step failed", fails_run=True),
     "rotation.step:error": r(H, ERROR, "the rotation step stopped on an error"),
-    "rotation.master_key": r(H, FAIL, "rotation refused: a main account's key is never rotated automatically"),
+    "rotation.master_key": r(
+        H, FAIL, "rotation refused: a main account's key is never rotated automatically", fails_run=True
+    ),
     "rotation.finishSecret": r(I, PASS, "rotated"),
     "rotation.cleanup:failed": r(H, ERROR, "deleting old keys failed"),
     "rotation.cleanup:ok": r(I, PASS, "old keys deleted"),

@@ -9,6 +9,7 @@ from okxcore.findings.rule import (
     INVALID_EVENT,
     PASS,
     SHIELD_IP_MISSING,
+    UNBOUND_KEPT,
     WARN,
     C,
     H,
@@ -114,12 +115,7 @@ ROWS: dict[str, Rule] = {
         "a trade/withdraw key bound to no IP: OKX deletes such keys (deletion risk)",
         "Bind both Shield static IPs to the key in OKX's API management.",
     ),
-    "probe.keys.binding:unbound_safe": r(
-        L,
-        WARN,
-        "a key bound to no IP that OKX does not delete (read-only or demo), usable from anywhere",
-        "Bind both Shield static IPs to the key in OKX's API management.",
-    ),
+    "probe.keys.binding:unbound_safe": UNBOUND_KEPT,
     "probe.keys.binding:unverified": r(
         M,
         WARN,

@@ -13,14 +13,16 @@ class Rule:
     status: Status
     wording: str  # what the finding means, in one line; the message when the caller has no observation
     fix: str = ""  # the remediation when the caller has none more specific
+    # Whether the run did not do its job because of it: every ERROR does; a FAIL only where the row says so.
+    fails_run: bool = False
 
     @property
     def is_problem(self) -> bool:
         return self.status is not Status.PASS
 
 
-def r(severity: Severity, status: Status, wording: str, fix: str = "") -> Rule:
-    return Rule(severity, status, wording, fix)
+def r(severity: Severity, status: Status, wording: str, fix: str = "", *, fails_run: bool = False) -> Rule:
+    return Rule(severity, status, wording, fix, fails_run=fails_run or status is Status.ERROR)
 
 
 C, H, M, L, I = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW, Severity.INFO  # noqa: E741
@@ -39,6 +41,14 @@ EXTRA_IPS = r(
     WARN,
     "bound to IPs that are not Shield's: anyone calling from there with the key's credentials is let in",
     "Remove IPs that are no longer used (old proxies, home or office IPs): each one is a place the key works from.",
+)
+# One judgement for a key OKX does not delete (read-only or demo) that is bound to no IP, in the probe and the audit.
+UNBOUND_KEPT = r(
+    L,
+    WARN,
+    "bound to no IP: OKX does not delete it (read-only or demo), but whoever holds it can use it from anywhere",
+    "Bind both Shield static IPs to the key in OKX's API management, unless something outside Shield uses it "
+    "(the IP-binding repair leaves such keys to you).",
 )
 SHIELD_IP_MISSING = r(
     H,

@@ -18,7 +18,7 @@ from okxcore.findings.rule import (
 
 ROWS: dict[str, Rule] = {
     "trade.plan:invalid": INVALID_EVENT,
-    "trade.plan:rejected": r(C, FAIL, "the plan failed a pre-check: nothing was sent"),
+    "trade.plan:rejected": r(C, FAIL, "the plan failed a pre-check: nothing was sent", fails_run=True),
     "trade.run:crashed": r(
         C,
         ERROR,
@@ -32,6 +32,7 @@ ROWS: dict[str, Rule] = {
         "trading is paused: no order of this slot was sent",
         "The probe pauses trading when the egress is unsafe and resumes it once healthy; this slot is skipped, "
         "not queued.",
+        fails_run=True,
     ),
     "trade.slot": r(
         C,
@@ -39,14 +40,18 @@ ROWS: dict[str, Rule] = {
         "the delivery came too late for its slot",
         "Nothing to fix if this was a one-off delay; otherwise check the schedule's retry policy and the "
         "function's errors.",
+        fails_run=True,
     ),
     "trade.slot:conflicting_plan": r(
-        C, FAIL, "the slot already ran with a different plan: this delivery was refused and nothing was sent"
+        C,
+        FAIL,
+        "the slot already ran with a different plan: this delivery was refused and nothing was sent",
+        fails_run=True,
     ),
     "trade.order:ok": r(I, PASS, "the order is at OKX (or would be, in a dry run), or had nothing to do"),
     "trade.order:canceled_unfilled": r(M, WARN, "OKX canceled the order without a fill"),
-    "trade.order:not_sent": r(H, FAIL, "the order was not sent"),
-    "trade.order:failed": r(C, FAIL, "the order definitely does not exist at OKX"),
+    "trade.order:not_sent": r(H, FAIL, "the order was not sent", fails_run=True),
+    "trade.order:failed": r(C, FAIL, "the order definitely does not exist at OKX", fails_run=True),
     "trade.order:cancel_failed": r(
         H,
         FAIL,

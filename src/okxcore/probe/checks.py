@@ -268,7 +268,6 @@ def _unbound(check: KeyCheck, key: OkxKeySecret, config: AccountConfig, resource
         f"The key is bound to no IP; it is {kind}, but anyone holding it can use it from anywhere.",
         observed="no IP bound",
         expected=expected_text,
-        remediation=bind_fix,
     )
 
 
