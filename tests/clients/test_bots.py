@@ -158,6 +158,8 @@ def test_an_unchanged_bot_trades_through_each_shield_form(bot_stack, trap, bot_k
     assert [(o["clOrdId"], o["state"]) for o in booked] == [(booked[0]["clOrdId"], "canceled")]
     assert "USDT" in str(result["balance"]) and float(result["ticker"]) > 0
     assert result["tunnels_for_20_calls"] == 0  # 20 more calls on the warm tunnel(s)
+    if library == "ccxt_async":
+        assert result["concurrent_ok"] == 20  # 20 concurrent calls (asyncio.gather), a tunnel per connection
     paths = {(r.method, r.path.split("?")[0]) for r in stack.sim.stats.requests}
     assert {("GET", "/api/v5/account/balance"), ("GET", "/api/v5/market/ticker")} <= paths
     assert any(m == "POST" and "order" in p for m, p in paths) and ("POST", "/api/v5/trade/cancel-order") in paths
