@@ -299,6 +299,9 @@ def test_every_custom_metric_the_template_watches_is_emitted_by_the_code(templat
 
 def test_the_example_bot_builds_with_sam_build(tmp_path):
     example = ROOT / "examples" / "dca-bot"
+    # ccxt and its dependencies take ~50 s to fetch and install; sam's build cache (keyed by the source and
+    # requirements' hashes, so a change still rebuilds) outlives the test run on this machine.
+    cache = Path.home() / ".cache" / "okx-shield" / "sam-example-dca-bot"
     done = subprocess.run(
         [
             tool("sam"),
@@ -308,7 +311,8 @@ def test_the_example_bot_builds_with_sam_build(tmp_path):
             "--build-dir",
             str(tmp_path / "build"),
             "--cache-dir",
-            str(tmp_path / "cache"),
+            str(cache),
+            "--cached",
         ],
         capture_output=True,
         text=True,
