@@ -2,8 +2,9 @@
 
 okx-shield orders --key-secret NAME [--plan ID] [--cancel-expired]
     Lists the key's pending orders that carry okx-shield's lifetime tag: instrument, side, size, filled, price,
-    slot, expiry. With --plan, only the orders whose clOrdId re-derives from that plan (so they are certainly
-    its own). --cancel-expired (needs --plan) cancels those whose lifetime is over; partial fills stay.
+    slot, expiry. With --plan, the plan's orders from the order ledger (okxcore/trading/ledger.py), whatever
+    version of the plan placed them, each as OKX shows it now. --cancel-expired (needs --plan) cancels those
+    whose lifetime is over; partial fills stay.
 
 Like `okx-shield keys`: the embedded local stack by default, `--real` for this shell's AWS credentials, the
 environment variables of template.yaml and real OKX.
@@ -13,13 +14,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Any, TextIO
 
 from handlers.wiring import Wiring
 from okxcli.wiring import wiring_for
 from okxcore.errors import InvalidInputError
 from okxcore.trading.lifetimes import Canceled
-from okxcore.trading.open_orders import OpenOrder, cancel_expired, open_orders
+from okxcore.trading.open_orders import OpenOrder, cancel_expired, plan_orders, tagged_orders
+from okxcore.trading.sweep import KeyClients
 from okxlocal.proxies import ProxyKind
 
 SOURCE = "okx-shield orders"
@@ -31,7 +34,7 @@ def register(commands: Any) -> None:
     """Adds `orders` to the top-level parser's subcommands."""
     orders = commands.add_parser("orders", help="okx-shield's open orders for a key; cancel a plan's expired ones")
     orders.add_argument("--key-secret", required=True, help="the key's secret name in Secrets Manager")
-    orders.add_argument("--plan", help="only this plan's orders (their clOrdIds re-derive from its id)")
+    orders.add_argument("--plan", help="this plan's orders, from the order ledger")
     orders.add_argument("--cancel-expired", action="store_true", help="cancel the plan's expired orders (needs --plan)")
     orders.add_argument("--real", action="store_true", help="real AWS and OKX, configured by the environment")
     orders.add_argument(
@@ -58,26 +61,28 @@ def show_and_cancel(
     """The command's work with a handler's wiring (the demo calls it too)."""
     client = wiring.client(wiring.load_key(key_secret), record_use=False)
     client.sync_clock()
-    shown = open_orders(client, plan_id)
+    shown = plan_orders(client, wiring.orders, plan_id, key_secret) if plan_id else tagged_orders(client)
     print_orders(shown, key_secret, plan_id, out)
     if not cancel:
         return EXIT_OK
     assert plan_id is not None
-    canceled = cancel_expired(client, plan_id)
+    clients = KeyClients(wiring, (key_secret, client))
+    canceled = cancel_expired(wiring.orders, clients, plan_id, now_ms=int(time.time() * 1000))
     print_canceled(canceled, out)
     return EXIT_OK if all(c.ok for c in canceled) else EXIT_NOT_DONE
 
 
 def print_orders(shown: list[OpenOrder], key_secret: str, plan_id: str | None, out: TextIO) -> None:
-    whose = f"plan {plan_id}" if plan_id else "okx-shield (tagged; give --plan to check a plan's own)"
+    whose = f"plan {plan_id}" if plan_id else "okx-shield (tagged; give --plan for a plan's own)"
     print(f"Open orders of {whose}, key {key_secret}: {len(shown)}", file=out)
     for item in shown:
         o = item.order
-        state = "EXPIRED" if item.expired else "open"
+        amounts = f" {_num(o.sz)} @ {_num(o.px)}, filled {_num(o.acc_fill_sz)}" if o is not None else ""
+        lifetime = "EXPIRED" if item.expired else "open"
         leg = f" leg {item.leg_index}" if item.leg_index is not None else ""
         print(
-            f"  {o.inst_id} {o.side} {_num(o.sz)} @ {_num(o.px)}, filled {_num(o.acc_fill_sz)}: {state}, "
-            f"slot {item.slot}{leg}, cancel after {item.expires_at}, clOrdId {o.cl_ord_id}",
+            f"  {item.inst_id} {item.side}{amounts}: {lifetime}, OKX state {item.state}, slot {item.slot}{leg}, "
+            f"cancel after {item.expires_at}, clOrdId {item.cl_ord_id}",
             file=out,
         )
 
@@ -87,7 +92,7 @@ def print_canceled(canceled: list[Canceled], out: TextIO) -> None:
     for c in canceled:
         released = f", released {c.released}" if c.released else ""
         print(
-            f"  {c.inst_id} {c.side} slot {c.slot}: {c.outcome}, filled {_num(c.filled)}, "
+            f"  {c.inst_id} {c.side} slot {c.slot} (plan {c.plan_id}): {c.outcome}, filled {_num(c.filled)}, "
             f"remaining {_num(c.remaining)}{released}, clOrdId {c.cl_ord_id}",
             file=out,
         )

@@ -21,21 +21,38 @@ What raises (Scheduler invokes asynchronously, so a raise means two Lambda retri
 - The same slot with a changed plan (IdempotencyValidationError: the record's fingerprint differs): CRITICAL
   report, then TradePlanConflictError; nothing is sent. Duplicates are recognised by the canonical slot, so
   any spelling of the instant is the same slot (okxcore/trading/slot.py).
+
+The OrderSweep schedule's Input, {"sweep": "expired-orders", ...} (okxcore.trading.sweep.SweepEvent), ends every
+plan's limit orders past their lifetime from the order ledger (okxcore/trading/ledger.py), plans deleted or
+renamed included. It reports only when it ended or failed to end something (a run with nothing due is a Query),
+does nothing while trading is paused, and never raises: the next sweep, 15 minutes later, tries again.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import RootModel, ValidationError
 
 from handlers.observability import logger, metrics
 from handlers.trade_slots import IdempotentSlots
 from handlers.wiring import Wiring
+from okxcore.errors import OkxShieldError
+from okxcore.inputs import input_error
 from okxcore.trading import PlanValidationError, TradePlan, deliver, invalid_plan_report, parse_plan
+from okxcore.trading.execute import read_guard
+from okxcore.trading.lifetime_report import sweep_report
+from okxcore.trading.sweep import SWEEP_EVENT_VALUE, KeyClients, SweepEvent, sweep_expired
 
-EVENT_MODEL = TradePlan
+
+class TradeEvent(RootModel[TradePlan | SweepEvent]):
+    """What the trade function accepts: a plan's slot, or the OrderSweep schedule's sweep."""
+
+
+EVENT_MODEL = TradeEvent
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -43,6 +60,8 @@ EVENT_MODEL = TradePlan
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.set_correlation_id(context.aws_request_id)
     wiring = Wiring.from_environ()
+    if isinstance(event, dict) and "sweep" in event:
+        return _sweep(event, wiring)
     try:
         plan = parse_plan(event)
     except PlanValidationError as exc:
@@ -60,3 +79,31 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     for name, unit, value in outcome.metrics:
         metrics.add_metric(name=name, unit=unit, value=value)
     return outcome.result_or_raise()
+
+
+def _sweep(event: dict[str, Any], wiring: Wiring) -> dict[str, Any]:
+    """The OrderSweep schedule: end every plan's expired limit orders (see the module docstring)."""
+    try:
+        parsed = SweepEvent.model_validate(event)
+    except ValidationError as exc:
+        invalid = input_error(
+            exc, source="order sweep event", hint="See events/trade-sweep.json.", error_class=PlanValidationError
+        )
+        wiring.publish(invalid_plan_report(invalid, environment=wiring.settings.environment, event=event))
+        raise invalid from None
+    logger.set_correlation_id(f"order-sweep:{parsed.scheduled_time or 'manual'}")
+    guard = read_guard(wiring.state)
+    if isinstance(guard, str) or guard.paused:
+        logger.warning("trading is paused or the guard is unreadable: the sweep sends nothing")
+        return {"sweep": SWEEP_EVENT_VALUE, "status": "PAUSED", "ended": 0, "failed": 0}
+    error = ""
+    try:
+        canceled = sweep_expired(wiring.orders, KeyClients(wiring), now_ms=int(time.time() * 1000))
+    except OkxShieldError as exc:  # the ledger could not be read: nothing was canceled
+        canceled, error = [], exc.describe()
+    if canceled or error:
+        wiring.publish(sweep_report(canceled, environment=wiring.settings.environment, error=error))
+    ended = sum(1 for c in canceled if c.ok)
+    metrics.add_metric(name="ExpiredOrdersEnded", unit=MetricUnit.Count, value=ended)
+    result: dict[str, Any] = {"sweep": SWEEP_EVENT_VALUE, "status": "ERROR" if error else "DONE", "ended": ended}
+    return {**result, "failed": len(canceled) - ended, **({"error": error} if error else {})}

@@ -14,6 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from handlers.observability import logger, metrics
 from handlers.settings import RuntimeSettings
+from okxcore.aws.order_ledger import DynamoOrderLedger
 from okxcore.aws.sns import publish_report
 from okxcore.aws.state import DynamoStateStore
 from okxcore.client import OkxClient
@@ -30,6 +31,7 @@ from okxcore.transport import DEFAULT_POOL_SIZE, RequestTally, ShieldSession, sh
 class Wiring:
     settings: RuntimeSettings
     _state: DynamoStateStore | None = field(default=None, init=False)
+    _orders: DynamoOrderLedger | None = field(default=None, init=False)
     _shield: ShieldEndpoint | None = field(default=None, init=False)
     # The requests this invocation sends through Shield, whichever thread sends them (see RequestTally).
     _tally: RequestTally = field(default_factory=start_tally, init=False)
@@ -43,6 +45,13 @@ class Wiring:
         if self._state is None:
             self._state = DynamoStateStore(self.settings.state_table_name)
         return self._state
+
+    @property
+    def orders(self) -> DynamoOrderLedger:
+        """The order ledger (okxcore/trading/ledger.py) in the state table."""
+        if self._orders is None:
+            self._orders = DynamoOrderLedger(self.settings.state_table_name)
+        return self._orders
 
     def shield(self) -> ShieldEndpoint:
         """The Shield endpoint; a malformed secret raises an error naming the field.

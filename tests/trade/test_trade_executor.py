@@ -16,6 +16,7 @@ from decimal import Decimal
 from trade_helpers import KEY_SECRET, UID, load_event, orders_with
 
 from handlers.wiring import Wiring
+from okxcore.aws.order_ledger import DynamoOrderLedger
 from okxcore.aws.state import TradingGuard
 from okxcore.client import OkxClient, RetryPolicy, Timeouts
 from okxcore.credentials import OkxKeySecret
@@ -95,13 +96,19 @@ class Settings:
     limit_order_max_lifetime_s: int = DEFAULT_MAX_LIFETIME_S
 
 
+def ledger() -> DynamoOrderLedger:
+    """The stack's order ledger (moto's state table)."""
+    return Wiring.from_environ().orders
+
+
 @dataclass
 class OneClient:
-    """A TradeWiring around one client (whose own key is the plan's) and a guard."""
+    """A TradeWiring around one client (whose own key is the plan's), a guard and the stack's order ledger."""
 
     the_client: OkxClient
     state: Guard = field(default_factory=Guard)
     settings: Settings = field(default_factory=Settings)
+    orders: DynamoOrderLedger = field(default_factory=ledger)
 
     def load_key(self, secret_name: str) -> OkxKeySecret:
         assert self.the_client.key is not None
@@ -218,7 +225,7 @@ def test_insufficient_balance_at_okx_51008_fails_the_leg_without_an_order(stack)
     assert not prep.problems
     stack.sim.set_balance(UID, "USDT", "10")
     # When the orders are sent
-    executed = execute(client, prep.orders, guard=Guard(), slot_deadline=time.time() + 60)
+    executed = execute(client, prep.orders, guard=Guard(), ledger=ledger(), slot_deadline=time.time() + 60)
     # Then OKX refused with 51008, the leg failed with the fix, and no order exists
     [leg] = executed.results
     assert leg.status is LegStatus.FAILED
@@ -250,7 +257,7 @@ def test_after_a_failed_leg_no_further_order_is_sent(stack):
     prep = prepare(client, plan)
     stack.sim.set_balance(UID, "USDT", "1")
     # When the orders are sent
-    executed = execute(client, prep.orders, guard=Guard(), slot_deadline=time.time() + 60)
+    executed = execute(client, prep.orders, guard=Guard(), ledger=ledger(), slot_deadline=time.time() + 60)
     # Then the second leg (which could have been placed) was not sent
     assert [r.status for r in executed.results] == [LegStatus.FAILED, LegStatus.NOT_SENT]
     assert "51008" in executed.results[0].reason
@@ -285,7 +292,7 @@ class UnreachableAfterSend:
         raise OrderOutcomeUnknownError("no answer to the order for BTC-USDT (ReadTimeout)", cl_ord_id=order.cl_ord_id)
 
 
-def test_an_unknown_outcome_that_cannot_be_looked_up_is_unknown_and_never_resent():
+def test_an_unknown_outcome_that_cannot_be_looked_up_is_unknown_and_never_resent(aws):
     client = UnreachableAfterSend()
     instrument = Instrument.model_validate(
         {"instId": "BTC-USDT", "baseCcy": "BTC", "quoteCcy": "USDT", "minSz": "0.00001", "lotSz": "0.00000001",
@@ -310,6 +317,7 @@ def test_an_unknown_outcome_that_cannot_be_looked_up_is_unknown_and_never_resent
         client,  # type: ignore[arg-type]
         [planned],
         guard=Guard(),
+        ledger=DynamoOrderLedger("a-market-order-is-not-recorded"),
         slot_deadline=client.now + 600,
         clock=lambda: client.now,
         sleep=client.sleep,

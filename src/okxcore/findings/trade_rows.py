@@ -52,12 +52,19 @@ ROWS: dict[str, Rule] = {
     "trade.order:canceled_unfilled": r(M, WARN, "OKX canceled the order without a fill"),
     "trade.order:not_sent": r(H, FAIL, "the order was not sent", fails_run=True),
     "trade.order:failed": r(C, FAIL, "the order definitely does not exist at OKX", fails_run=True),
+    "trade.sweep:ledger_unreadable": r(
+        H,
+        ERROR,
+        "the order ledger could not be read: expired limit orders were not ended",
+        "Check the state table and the trade function's permission to read it (DynamoDBCrudPolicy); the next "
+        "sweep tries again.",
+    ),
     "trade.order:cancel_failed": r(
         H,
         FAIL,
         "an expired limit order could not be canceled",
-        "The next run tries again; to cancel it now: okx-shield orders --key-secret NAME --plan PLAN_ID "
-        "--cancel-expired.",
+        "The plan's next run and the OrderSweep schedule (every 15 minutes) try again; to cancel it now: "
+        "okx-shield orders --key-secret NAME --plan PLAN_ID --cancel-expired.",
     ),
     "trade.order:unknown": r(C, ERROR, "the order was sent and whether OKX has it could not be established"),
 }

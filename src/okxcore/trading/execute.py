@@ -1,5 +1,6 @@
-"""Sending a slot's checked orders: look up by clOrdId, send with expTime, reconcile a lost answer, poll
-for fills. The rules are in executor.py's docstring (2-6 and 8 are carried out here)."""
+"""Sending a slot's checked orders: look up by clOrdId, record a resting order's lifetime, send with expTime,
+reconcile a lost answer, poll for fills. The rules are in executor.py's docstring (2-6, 8 and 9 are carried out
+here) and, for the record written before each send, in ledger.py."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from okxcore.errors import (
     ServiceBusyError,
 )
 from okxcore.models import Order
+from okxcore.trading.ledger import OrderLedgerError, OrderRecord
 from okxcore.trading.outcomes import (
     OK_STATUSES,
     PLACED_REASON,
@@ -28,7 +30,7 @@ from okxcore.trading.outcomes import (
     PlannedOrder,
     Sleep,
 )
-from okxcore.trading.ports import GuardReader
+from okxcore.trading.ports import GuardReader, OrderLedger
 
 # OKX's clock must be this far past a request's expTime before "no such order" counts as final.
 EXPTIME_MARGIN_MS = 1500
@@ -62,6 +64,7 @@ def execute(
     orders: list[PlannedOrder],
     *,
     guard: GuardReader,
+    ledger: OrderLedger,
     slot_deadline: float,
     clock: Clock = time.time,
     sleep: Sleep = time.sleep,
@@ -85,8 +88,8 @@ def execute(
         if execution.stopped:
             execution.results.append(LegResult.for_order(planned, LegStatus.NOT_SENT, reason=execution.stopped))
             continue
-        result = _place_one(
-            client, planned, send_blocker=send_blocker, slot_deadline=slot_deadline, clock=clock, sleep=sleep
+        result = _place_recorded(
+            client, planned, ledger, send_blocker=send_blocker, slot_deadline=slot_deadline, clock=clock, sleep=sleep
         )
         execution.results.append(result)
         if result.status is LegStatus.NOT_SENT:
@@ -100,10 +103,49 @@ def execute(
     return execution
 
 
+def _place_recorded(
+    client: OkxClient,
+    planned: PlannedOrder,
+    ledger: OrderLedger,
+    *,
+    send_blocker: Callable[[], str | None],
+    slot_deadline: float,
+    clock: Clock,
+    sleep: Sleep,
+) -> LegResult:
+    """_place_one, with a resting order's ledger record written immediately before each send (ledger.py): an
+    order that cannot be recorded is not sent. The leg's result carries the record last written."""
+    written: list[OrderRecord] = []
+
+    def record(expires_at_ms: int) -> str | None:
+        if planned.lifetime is None:
+            return None
+        entry = planned.lifetime.model_copy(update={"sent_by_ms": expires_at_ms})
+        try:
+            ledger.record(entry)
+        except OrderLedgerError as exc:
+            return exc.message
+        written.append(entry)
+        return None
+
+    result = _place_one(
+        client,
+        planned,
+        record=record,
+        send_blocker=send_blocker,
+        slot_deadline=slot_deadline,
+        clock=clock,
+        sleep=sleep,
+    )
+    result.record = written[-1] if written else None
+    return result
+
+
 def _place_one(
     client: OkxClient,
     planned: PlannedOrder,
     *,
+    record: Callable[[int], str | None],
     send_blocker: Callable[[], str | None],
     slot_deadline: float,
     clock: Clock,
@@ -128,6 +170,15 @@ def _place_one(
             return LegResult.for_order(planned, LegStatus.NOT_SENT, reason=blocked)
         ttl_ms = min(planned.expire_after_s * 1000, int((slot_deadline - clock()) * 1000))
         expires_at_ms = client.now_ms() + ttl_ms
+        unrecorded = record(expires_at_ms)
+        if unrecorded:
+            return LegResult.for_order(
+                planned,
+                LegStatus.FAILED,
+                reason=f"not sent: its lifetime could not be recorded ({unrecorded}), and an order without its "
+                "record could outlive its lifetime",
+                hint=OrderLedgerError.hint,
+            )
         try:
             ack = client.place_order(request, expires_at_ms=expires_at_ms)
         except RateLimitedError as exc:

@@ -24,6 +24,12 @@ Exactly once per slot. The rules, in one place:
 7. All checks run before the first send, and a plan with any problem sends nothing. After the first leg
    that is not confirmed placed, no further order is sent in this run (the retry picks the rest up).
 8. The trading guard is read before the run and again before every send: a pause stops what is not sent.
+9. A resting order is owned by its plan and slot, never by a leg's position: its lifetime is recorded in the
+   order ledger before each send, and what outlives it is ended from the ledger (ledger.py states the rules).
+10. A plan changes nothing at OKX until it has passed every check: expired orders are ended first (their
+   lifetime is over whatever this run does, and the report says so), but a `replace` cancel happens only once
+   the plan passed validation and preparation, and never when trading is paused. A rejected plan leaves the
+   previous slots' orders as they are.
 """
 
 from __future__ import annotations
@@ -37,11 +43,12 @@ from okxcore.credentials import OkxKeySecret
 from okxcore.errors import OkxShieldError
 from okxcore.trading.execute import Execution, execute, poll_fills, read_guard
 from okxcore.trading.lifetimes import (
+    REASON_EXPIRED,
+    REASON_REPLACED,
     SHORT_LIFETIME_S,
     Canceled,
     end_short_lived,
     short_wait_s,
-    sweep,
     with_lifetimes,
 )
 from okxcore.trading.outcomes import (
@@ -59,6 +66,7 @@ from okxcore.trading.plan import TradePlan
 from okxcore.trading.ports import GuardReader, TradeWiring
 from okxcore.trading.prepare import prepare
 from okxcore.trading.sizing import ZERO
+from okxcore.trading.sweep import KeyClients, close_ended, close_settled, end_recorded, releasing, replaced_by
 
 __all__ = [
     "PLACED_REASON",
@@ -92,6 +100,10 @@ class TradeRun:
     canceled: list[Canceled] = field(default_factory=list)  # this plan's expired or replaced limit orders
 
     @property
+    def expired_ended(self) -> int:
+        return sum(1 for c in self.canceled if c.reason == REASON_EXPIRED)
+
+    @property
     def must_retry(self) -> bool:
         """The handler raises so that Lambda retries: something may still succeed, and retrying is safe."""
         return self.status in {RunStatus.FAILED, RunStatus.ERROR}
@@ -105,12 +117,13 @@ class TradeRun:
 
 
 def run_plan(plan: TradePlan, wiring: TradeWiring, *, clock: Clock = time.time, sleep: Sleep = time.sleep) -> TradeRun:
-    """Run one slot. Never raises for OKX, proxy or secret problems: they come back in the TradeRun.
+    """Run one slot. Never raises for OKX, proxy, secret or state-table problems: they come back in the TradeRun.
 
-    `wiring` reads the key's secret, makes the client that talks to OKX, holds the trading guard and the
-    stack's ceiling on a limit order's lifetime (lifetimes.py).
+    `wiring` reads the key's secret, makes the client that talks to OKX, holds the trading guard, the order
+    ledger and the stack's ceiling on a limit order's lifetime (lifetimes.py).
     """
     guard = wiring.state
+    ledger = wiring.orders
     scheduled = plan.slot.timestamp()
     stopped, late_by = _gate(plan, wiring, guard, clock)
     if stopped is not None:
@@ -126,9 +139,14 @@ def run_plan(plan: TradePlan, wiring: TradeWiring, *, clock: Clock = time.time, 
             return run
         client = wiring.client(key, key_name=plan.key_secret)
         client.sync_clock()
-        # Before the checks: what the canceled orders had frozen is available to this slot's orders.
-        run.canceled = sweep(client, plan, dry_run=plan.dry_run)
-        prep = prepare(client, plan)
+        clients = KeyClients(wiring, (plan.key_secret, client))
+        recorded = ledger.open_records(plan.plan_id)
+        now_ms = client.now_ms()
+        # Rule 10: expired orders end whatever this run does next; what they froze is available to its orders.
+        expired = [r for r in recorded if r.expired(now_ms)]
+        run.canceled = end_recorded(ledger, clients, expired, REASON_EXPIRED, dry_run=plan.dry_run)
+        replaced = replaced_by(plan, recorded, now_ms)
+        prep = prepare(client, plan, releasing=releasing(client, plan, replaced))
     except OkxShieldError as exc:
         run.error = exc.describe()
         return run
@@ -140,18 +158,25 @@ def run_plan(plan: TradePlan, wiring: TradeWiring, *, clock: Clock = time.time, 
         run.legs = _rejected_legs(plan, prep)
         return run
     if plan.dry_run:
+        run.canceled += end_recorded(ledger, clients, replaced, REASON_REPLACED, dry_run=True)
         run.status = RunStatus.DRY_RUN
         run.legs = [LegResult.for_order(o, LegStatus.DRY_RUN, reason="dry run: not sent") for o in prep.orders]
         run.legs = sorted([*run.legs, *prep.skipped], key=_leg_order)
         return run
+    current = read_guard(guard)
+    if replaced and not isinstance(current, str) and not current.paused:  # a pause stops the replace cancels too
+        run.canceled += end_recorded(ledger, clients, replaced, REASON_REPLACED, dry_run=False)
     deadline = scheduled + plan.caps.max_delay_s
     orders = with_lifetimes(prep.orders, plan, wiring.settings.limit_order_max_lifetime_s)
-    executed = execute(client, orders, guard=guard, slot_deadline=deadline, clock=clock, sleep=sleep)
+    executed = execute(client, orders, guard=guard, ledger=ledger, slot_deadline=deadline, clock=clock, sleep=sleep)
     poll_fills(client, executed.results, wait_s=float(plan.fill_wait_s), clock=clock, sleep=sleep)
-    short = min(short_wait_s(plan, executed.results, client.now_ms()), float(SHORT_LIFETIME_S))
+    short = min(short_wait_s(executed.results, client.now_ms()), float(SHORT_LIFETIME_S))
     if short > 0:
         poll_fills(client, executed.results, wait_s=short + 0.5, clock=clock, sleep=sleep)
-    run.canceled.extend(end_short_lived(client, plan, executed.results))
+    ended = [close_ended(ledger, c, client.now_ms()) for c in end_short_lived(client, executed.results)]
+    run.canceled.extend(ended)
+    closed = {c.cl_ord_id for c in ended if c.ended}
+    close_settled(ledger, [r for r in executed.results if r.cl_ord_id not in closed], client.now_ms())
     run.legs = sorted([*executed.results, *prep.skipped], key=_leg_order)
     run.guard = executed.paused_by
     run.status, run.error = _final_status(run.legs, executed)

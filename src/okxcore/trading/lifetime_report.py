@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from okxcore.findings import finding
-from okxcore.report import Finding
+from okxcore.report import Finding, Report
 from okxcore.trading.lifetimes import Canceled, expiry_ms, iso_ms
 from okxcore.trading.outcomes import LegResult
 
@@ -78,3 +78,34 @@ def canceled_details(c: Canceled) -> dict[str, str]:
         "remaining": _num(c.remaining),
         "released": c.released,
     }
+
+
+SWEEP_HEADER = ["plan", *CANCELED_HEADER]
+
+
+def sweep_report(canceled: list[Canceled], *, environment: str, error: str = "") -> Report:
+    """The OrderSweep schedule's report: what it ended (of every plan, deleted or renamed ones included), what it
+    could not cancel, or why it could not look (`error`: the order ledger could not be read)."""
+    failed = [c for c in canceled if not c.ok]
+    plans = sorted({c.plan_id for c in canceled})
+    counts = f"{len(canceled) - len(failed)} ended" + (f", {len(failed)} not canceled" if failed else "")
+    title = f"Order sweep: expired limit orders {counts}" + (f" (plan {', '.join(plans)})" if plans else "")
+    summary = [
+        "The scheduled sweep (OrderSweep, every 15 minutes) ends the limit orders of every plan whose lifetime is "
+        "over, plans deleted or renamed since they placed them included; only orders in okx-shield's order "
+        "ledger are ever canceled.",
+        *(f"Plan {c.plan_id}, leg {c.leg_index}: {_canceled_text(c)}" for c in canceled),
+    ]
+    findings = [cancel_finding(c) for c in failed]
+    if error:
+        title = "Order sweep: the order ledger could not be read, no order was ended"
+        findings.append(finding("trade.sweep:ledger_unreadable", "order ledger", error))
+    return Report(
+        report_type="trade",
+        environment=environment,
+        title=title[:200],
+        summary=summary,
+        findings=findings,
+        tables={CANCELED_TABLE: [SWEEP_HEADER, *([c.plan_id, *canceled_row(c)] for c in canceled)]} if canceled else {},
+        details={"canceled": [{"plan_id": c.plan_id, **canceled_details(c)} for c in canceled], "error": error},
+    )

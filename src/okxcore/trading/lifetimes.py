@@ -1,20 +1,21 @@
-"""Limit orders that end: each resting order's lifetime, the tag that carries it, and canceling this plan's
-own expired or replaced orders.
+"""Limit orders that end: each resting order's lifetime, the tag that carries it for people, and canceling one
+recorded order.
 
-OKX keeps a resting limit order until it fills or is canceled (expTime only bounds the request), so a
-weekly post-only order that never fills would freeze its funds for good, and the next slot would place
-another beside it. Each limit order therefore gets a lifetime (`cancel_after_s`, by default until the plan's
-next slot, never over the stack-wide ceiling), and the trade run cancels what outlived it:
-- at the start of every run: this plan's orders that are past their lifetime, and with `replace: true` the
-  previous slots' orders of that leg (so at most one order per leg is open);
-- at the end of the polling window, an order whose lifetime is short enough to wait out in the run itself.
+OKX keeps a resting limit order until it fills or is canceled (expTime only bounds the request), so a weekly
+post-only order that never fills would freeze its funds for good, and the next slot would place another beside
+it. Each limit order therefore gets a lifetime (`cancel_after_s`, by default until the plan's next slot, never
+over the stack-wide ceiling), recorded in the order ledger before the order is sent (ledger.py: whose orders
+these are, and why nothing else is ever canceled). What outlived it is ended (sweep.py):
+- at the start of every run: the plan's recorded orders past their lifetime, whatever version placed them;
+- with `replace: true`, once the plan has passed its checks: the plan's earlier slots' open orders on that
+  leg's instrument and side, so that at most one of them is open;
+- at the end of the polling window: an order whose lifetime is short enough to wait out in the run itself;
+- every 15 minutes (the OrderSweep schedule): every plan's expired orders, for plans deleted or renamed.
 Partial fills stay filled: only the unfilled rest is canceled, and the report says how much.
 
-How an order is known to be this plan's: its OKX `tag` (at most 16 letters and digits) carries the slot
-and the lifetime, "ol" + the slot's epoch ms (9 base-36 digits) + the lifetime in seconds (base 36). A tag
-proves nothing by itself (anyone can write one), so an order counts as this plan's only when its clOrdId
-equals the one order_ids.py derives for this plan, that slot and one of the plan's limit legs. No other
-order is ever canceled.
+The OKX `tag` (at most 16 letters and digits) carries the slot and the lifetime, "ol" + the slot's epoch ms
+(9 base-36 digits) + the lifetime in seconds (base 36), so that a person looking at OKX sees them. It decides
+nothing: anyone can write a tag, and only the ledger says whose an order is.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from decimal import Decimal
 from okxcore.client import OkxClient
 from okxcore.errors import OkxShieldError
 from okxcore.models import CancelOutcome, Order
-from okxcore.trading.order_ids import derive_cl_ord_id
-from okxcore.trading.outcomes import LegResult, LegStatus, PlannedOrder
-from okxcore.trading.plan import MAX_LEGS, LimitLeg, TradePlan
+from okxcore.trading.ledger import RESTING_ORDER_TYPES, OrderRecord
+from okxcore.trading.outcomes import LegResult, PlannedOrder
+from okxcore.trading.plan import LimitLeg, TradePlan
 from okxcore.trading.slot import Slot
 
 TAG_PREFIX = "ol"
@@ -74,14 +75,29 @@ def parse_tag(tag: str) -> tuple[int, int] | None:
 
 
 def with_lifetimes(orders: list[PlannedOrder], plan: TradePlan, max_lifetime_s: int) -> list[PlannedOrder]:
-    """The planned orders, each limit order tagged with its slot and lifetime."""
+    """The planned orders, each limit order tagged with its slot and lifetime and given the ledger record that
+    execute.py writes before sending it (ledger.py)."""
     slot_ms = plan.slot.epoch_ms
+    fingerprint = plan.fingerprint()
     tagged = []
     for planned in orders:
         leg = plan.legs[planned.leg_index]
-        if isinstance(leg, LimitLeg):
-            tag = order_tag(slot_ms, lifetime_s(leg, plan, max_lifetime_s))
-            planned = dataclasses.replace(planned, request=planned.request.model_copy(update={"tag": tag}))
+        if isinstance(leg, LimitLeg) and planned.request.ord_type in RESTING_ORDER_TYPES:
+            life = lifetime_s(leg, plan, max_lifetime_s)
+            request = planned.request.model_copy(update={"tag": order_tag(slot_ms, life)})
+            record = OrderRecord(
+                cl_ord_id=request.cl_ord_id,
+                plan_id=plan.plan_id,
+                fingerprint=fingerprint,
+                key_secret=plan.key_secret,
+                inst_id=request.inst_id,
+                side=request.side,
+                slot_ms=slot_ms,
+                leg_index=planned.leg_index,
+                expires_ms=slot_ms + life * 1000,
+                sent_by_ms=0,  # set by each send (execute.py)
+            )
+            planned = dataclasses.replace(planned, request=request, lifetime=record)
         tagged.append(planned)
     return tagged
 
@@ -100,39 +116,10 @@ def iso_ms(epoch_ms: int) -> str:
 
 
 @dataclass(frozen=True)
-class OwnOrder:
-    order: Order
-    leg_index: int
-    slot_ms: int
-    expires_at_ms: int
-
-
-def own_orders(plan_id: str, legs: dict[int, str] | None, pending: list[Order]) -> list[OwnOrder]:
-    """The orders among `pending` whose clOrdId re-derives from this plan (legs: leg index -> instId; None:
-    any leg of any instrument, when only the plan's id is known)."""
-    mine = []
-    for order in pending:
-        parsed = parse_tag(order.tag)
-        if parsed is None:
-            continue
-        slot_ms, life = parsed
-        candidates = legs if legs is not None else dict.fromkeys(range(MAX_LEGS), order.inst_id)
-        for index, inst_id in candidates.items():
-            if inst_id == order.inst_id and derive_cl_ord_id(plan_id, Slot(slot_ms), index) == order.cl_ord_id:
-                mine.append(OwnOrder(order, index, slot_ms, slot_ms + life * 1000))
-                break
-    return mine
-
-
-def limit_legs(plan: TradePlan) -> dict[int, str]:
-    return {index: leg.inst_id for index, leg in enumerate(plan.legs) if isinstance(leg, LimitLeg)}
-
-
-@dataclass(frozen=True)
 class Canceled:
-    """One of this plan's orders that a run canceled (or, in a dry run, would cancel)."""
+    """One recorded order that a run or the sweep canceled (or, in a dry run, would cancel)."""
 
-    leg_index: int
+    leg_index: int  # where its leg stood when it was placed
     inst_id: str
     side: str
     cl_ord_id: str
@@ -143,37 +130,62 @@ class Canceled:
     remaining: Decimal | None = None
     released: str = ""  # e.g. "250 USDT" freed for other orders
     order: Order | None = dataclasses.field(default=None, compare=False)  # as OKX reports it afterwards
+    plan_id: str = ""
+    ended: str = ""  # how the order ended, when OKX's answer settles it ("" keeps its record open)
+    record: OrderRecord | None = dataclasses.field(default=None, compare=False)  # the ledger's, as read
 
     @property
     def ok(self) -> bool:
         return not self.outcome.startswith("cancel failed")
 
 
-def cancel_own(client: OkxClient, own: OwnOrder, reason: str, *, dry_run: bool) -> Canceled:
-    order = own.order
+def cancel_recorded(client: OkxClient, record: OrderRecord, reason: str, *, dry_run: bool) -> Canceled:
+    """Cancel one recorded order by its clOrdId (the unfilled rest; a fill stays), and say how it ended."""
     base = Canceled(
-        leg_index=own.leg_index,
-        inst_id=order.inst_id,
-        side=order.side,
-        cl_ord_id=order.cl_ord_id,
-        slot=Slot(own.slot_ms).iso,
+        leg_index=record.leg_index,
+        inst_id=record.inst_id,
+        side=record.side,
+        cl_ord_id=record.cl_ord_id,
+        slot=Slot(record.slot_ms).iso,
         reason=reason,
         outcome="",
+        plan_id=record.plan_id,
+        record=record,
     )
     if dry_run:
-        return _with_amounts(dataclasses.replace(base, outcome="would cancel (dry run)"), order)
+        found = _lookup(client, record)
+        would = "would cancel (dry run)" if found is None or found.is_pending else f"already {found.state}"
+        done = dataclasses.replace(base, outcome=would)
+        return _with_amounts(done, found) if found is not None else done
     try:
-        outcome = client.cancel_order(order.inst_id, cl_ord_id=order.cl_ord_id)
-        after = _final(client, outcome) or order
+        outcome = client.cancel_order(record.inst_id, cl_ord_id=record.cl_ord_id)
+        after = _final(client, outcome)
     except OkxShieldError as exc:
         return dataclasses.replace(base, outcome=f"cancel failed: {exc.describe()}")
     if outcome.state == "not_found":
-        return dataclasses.replace(base, outcome="not found at OKX")
+        # No such order: final only once no send of it can still arrive (ledger.py).
+        settled = "" if record.may_still_appear(client.now_ms()) else "not placed"
+        return dataclasses.replace(base, outcome="not found at OKX", ended=settled)
+    if after is None:
+        return dataclasses.replace(base, outcome="cancel requested; OKX does not show it yet")
     if after.state == "filled":
         return dataclasses.replace(
-            base, outcome="filled before the cancel", filled=after.acc_fill_sz, remaining=Decimal(0), order=after
+            base,
+            outcome="filled before the cancel",
+            filled=after.acc_fill_sz,
+            remaining=Decimal(0),
+            order=after,
+            ended="filled",
         )
-    return _with_amounts(dataclasses.replace(base, outcome=after.state or "canceled", order=after), after)
+    ended = after.state if after.is_final else ""
+    return _with_amounts(dataclasses.replace(base, outcome=after.state or "canceled", order=after, ended=ended), after)
+
+
+def _lookup(client: OkxClient, record: OrderRecord) -> Order | None:
+    try:
+        return client.get_order(record.inst_id, cl_ord_id=record.cl_ord_id)
+    except OkxShieldError:
+        return None
 
 
 def _final(client: OkxClient, outcome: CancelOutcome) -> Order | None:
@@ -199,53 +211,28 @@ def _with_amounts(canceled: Canceled, order: Order) -> Canceled:
     return dataclasses.replace(canceled, filled=filled, remaining=remaining, released=released)
 
 
-def sweep(client: OkxClient, plan: TradePlan, *, dry_run: bool) -> list[Canceled]:
-    """At the start of a run: cancel this plan's expired orders, and the earlier slots' orders of `replace` legs."""
-    legs = limit_legs(plan)
-    if not legs:
-        return []
-    pending = [order for inst_id in sorted(set(legs.values())) for order in client.pending_orders(inst_id)]
-    now_ms = client.now_ms()
-    this_slot = plan.slot.epoch_ms
-    done = []
-    for own in own_orders(plan.plan_id, legs, pending):
-        leg = plan.legs[own.leg_index]
-        assert isinstance(leg, LimitLeg)
-        if own.expires_at_ms <= now_ms:
-            done.append(cancel_own(client, own, REASON_EXPIRED, dry_run=dry_run))
-        elif leg.replace and own.slot_ms < this_slot:
-            done.append(cancel_own(client, own, REASON_REPLACED, dry_run=dry_run))
-    return done
-
-
-def end_short_lived(client: OkxClient, plan: TradePlan, results: list[LegResult]) -> list[Canceled]:
+def end_short_lived(client: OkxClient, results: list[LegResult]) -> list[Canceled]:
     """After polling: cancel the orders this run placed whose lifetime is over (short lifetimes)."""
-    legs = limit_legs(plan)
     now_ms = client.now_ms()
     done = []
     for result in results:
-        order = result.order
-        if result.leg_index not in legs or result.status not in {LegStatus.PLACED, LegStatus.EXISTING}:
+        order, record = result.order, result.record
+        if record is None or order is None or not order.is_pending or not record.expired(now_ms):
             continue
-        if order is None or not order.is_pending:
-            continue
-        expires = expiry_ms(order)
-        if expires is not None and expires <= now_ms:
-            own = OwnOrder(order, result.leg_index, plan.slot.epoch_ms, expires)
-            canceled = cancel_own(client, own, REASON_SHORT, dry_run=False)
-            done.append(canceled)
-            result.order = canceled.order or order
+        canceled = cancel_recorded(client, record, REASON_SHORT, dry_run=False)
+        done.append(canceled)
+        result.order = canceled.order or order
     return done
 
 
-def short_wait_s(plan: TradePlan, results: list[LegResult], now_ms: int) -> float:
+def short_wait_s(results: list[LegResult], now_ms: int) -> float:
     """How long to keep polling so that short lifetimes end inside the run (0 when none is short)."""
     ends = [
-        expires
+        result.record.expires_ms
         for result in results
-        if result.order is not None
+        if result.record is not None
+        and result.order is not None
         and result.order.is_pending
-        and (expires := expiry_ms(result.order)) is not None
-        and expires - plan.slot.epoch_ms <= SHORT_LIFETIME_S * 1000
+        and result.record.expires_ms - result.record.slot_ms <= SHORT_LIFETIME_S * 1000
     ]
     return max(0.0, (max(ends) - now_ms) / 1000) if ends else 0.0

@@ -1,55 +1,87 @@
-"""The open orders this product placed, for `okx-shield orders`: list them, and cancel a plan's expired ones.
+"""The orders okx-shield placed, for `okx-shield orders`: a plan's from the order ledger, with what OKX says of
+each now; and canceling a plan's expired ones (the same sweep as the runs', sweep.py).
 
-An order is shown as okx-shield's when it carries okx-shield's lifetime tag (lifetimes.py); it is shown as a
-plan's, and may be canceled, only when its clOrdId re-derives from that plan's id, the tag's slot and one
-of the plan's legs. Without a plan id nothing is canceled: a tag alone is no proof of ownership.
+A plan's orders are its records in the ledger (ledger.py), whatever version of the plan placed them, each looked
+up at OKX by clOrdId, so the listing says what is true: live, partly filled, filled or canceled, or not at OKX.
+Without a plan, the key's pending orders that carry okx-shield's lifetime tag are listed; a tag proves nothing,
+so nothing is ever canceled from that list.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from okxcore.client import OkxClient
+from okxcore.errors import OkxShieldError
 from okxcore.models import Order
-from okxcore.trading.lifetimes import REASON_EXPIRED, Canceled, cancel_own, iso_ms, own_orders, parse_tag
+from okxcore.trading.ledger import OrderRecord
+from okxcore.trading.lifetimes import Canceled, iso_ms, parse_tag
+from okxcore.trading.ports import OrderLedger
 from okxcore.trading.slot import Slot
+from okxcore.trading.sweep import sweep_expired
 
 
 @dataclass(frozen=True)
 class OpenOrder:
-    order: Order
+    inst_id: str
+    side: str
+    cl_ord_id: str
     slot: str
     expires_at: str
     expired: bool
-    leg_index: int | None = None  # set when the order re-derives from the plan asked for
+    order: Order | None  # as OKX shows it now; None: OKX has no order with this clOrdId
+    leg_index: int | None = None  # where its leg stood when it was placed (a plan's orders only)
+    looked_up: str = ""  # why OKX could not be asked, when it could not
+
+    @property
+    def state(self) -> str:
+        if self.looked_up:
+            return f"unknown ({self.looked_up})"
+        return self.order.state if self.order is not None else "not at OKX (never placed, or ended long ago)"
 
 
-def open_orders(client: OkxClient, plan_id: str | None = None) -> list[OpenOrder]:
-    """okx-shield's pending orders (of one plan, when `plan_id` is given), newest first."""
-    pending = client.pending_orders()
+def tagged_orders(client: OkxClient) -> list[OpenOrder]:
+    """The key's pending orders that carry okx-shield's lifetime tag, newest first."""
     now_ms = client.now_ms()
-    if plan_id is not None:
-        return [
-            OpenOrder(
-                own.order, Slot(own.slot_ms).iso, iso_ms(own.expires_at_ms), own.expires_at_ms <= now_ms, own.leg_index
-            )
-            for own in own_orders(plan_id, None, pending)
-        ]
     shown = []
-    for order in pending:
+    for order in client.pending_orders():
         parsed = parse_tag(order.tag)
         if parsed is not None:
             slot_ms, life = parsed
             expires = slot_ms + life * 1000
-            shown.append(OpenOrder(order, Slot(slot_ms).iso, iso_ms(expires), expires <= now_ms))
+            slot, until = Slot(slot_ms).iso, iso_ms(expires)
+            shown.append(OpenOrder(order.inst_id, order.side, order.cl_ord_id, slot, until, expires <= now_ms, order))
     return shown
 
 
-def cancel_expired(client: OkxClient, plan_id: str) -> list[Canceled]:
-    """Cancel the plan's orders whose lifetime is over (their filled part stays filled)."""
+def plan_orders(client: OkxClient, ledger: OrderLedger, plan_id: str, key_secret: str) -> list[OpenOrder]:
+    """The plan's open records under this key, oldest expiry first, each as OKX shows it now."""
     now_ms = client.now_ms()
-    return [
-        cancel_own(client, own, REASON_EXPIRED, dry_run=False)
-        for own in own_orders(plan_id, None, client.pending_orders())
-        if own.expires_at_ms <= now_ms
-    ]
+    return [_looked_up(client, r, now_ms) for r in ledger.open_records(plan_id) if r.key_secret == key_secret]
+
+
+def _looked_up(client: OkxClient, record: OrderRecord, now_ms: int) -> OpenOrder:
+    found, problem = None, ""
+    try:
+        found = client.get_order(record.inst_id, cl_ord_id=record.cl_ord_id)
+    except OkxShieldError as exc:
+        problem = exc.message
+    return OpenOrder(
+        record.inst_id,
+        record.side,
+        record.cl_ord_id,
+        Slot(record.slot_ms).iso,
+        iso_ms(record.expires_ms),
+        record.expired(now_ms),
+        found,
+        record.leg_index,
+        problem,
+    )
+
+
+def cancel_expired(
+    ledger: OrderLedger, clients: Callable[[str], OkxClient], plan_id: str, *, now_ms: int
+) -> list[Canceled]:
+    """Cancel the plan's recorded orders whose lifetime is over (their filled part stays filled)."""
+    return sweep_expired(ledger, clients, now_ms=now_ms, plan_id=plan_id)

@@ -10,6 +10,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from okxcore.models import Instrument, Order, OrderRequest, Ticker
+from okxcore.trading.ledger import OrderRecord
 from okxcore.trading.sizing import ZERO
 
 PLACED_REASON = "placed"
@@ -62,6 +63,7 @@ class PlannedOrder:
     needs: tuple[str, Decimal]  # (currency, amount) the order takes from the available balance
     expire_after_s: int
     credit: tuple[str, Decimal] | None = None  # a rebalance sell's expected proceeds, funding its buys
+    lifetime: OrderRecord | None = None  # a resting order's ledger record, written before each send (ledger.py)
 
     @property
     def size_text(self) -> str:
@@ -90,6 +92,7 @@ class LegResult:
     order: Order | None = None
     reason: str = ""
     hint: str = ""
+    record: OrderRecord | None = None  # the ledger record this run wrote before sending it (ledger.py)
 
     @classmethod
     def for_order(cls, planned: PlannedOrder, status: LegStatus, **changes: object) -> LegResult:

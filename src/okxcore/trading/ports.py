@@ -13,12 +13,24 @@ if TYPE_CHECKING:
     from okxcore.client import OkxClient
     from okxcore.credentials import OkxKeySecret
     from okxcore.report import Report
+    from okxcore.trading.ledger import OrderRecord
 
 
 class GuardReader(Protocol):
     """The trading guard, read before the run and again before every send (rule 8 in executor.py)."""
 
     def trading_guard(self) -> TradingGuard: ...
+
+
+class OrderLedger(Protocol):
+    """The resting orders okx-shield placed, in the state table (rules: okxcore/trading/ledger.py; the table's
+    side: okxcore/aws/order_ledger.py). Every method raises OrderLedgerError when the table cannot be used."""
+
+    def record(self, record: OrderRecord) -> None: ...  # written before each send of the order
+    def close(self, record: OrderRecord, ended: str, at_ms: int) -> bool: ...  # False: it changed since read
+    def open_records(self, plan_id: str | None = None, *, expired_by_ms: int | None = None) -> list[OrderRecord]:
+        """The open records (of one plan; only those expired at `expired_by_ms`), oldest expiry first."""
+        ...
 
 
 class TradeSettings(Protocol):
@@ -35,6 +47,8 @@ class TradeWiring(Protocol):
     def settings(self) -> TradeSettings: ...
     @property
     def state(self) -> GuardReader: ...
+    @property
+    def orders(self) -> OrderLedger: ...
     def load_key(self, secret_name: str) -> OkxKeySecret: ...  # reads the secret; no OKX call
     def client(self, key: OkxKeySecret, *, key_name: str) -> OkxClient: ...  # the client that talks to OKX
 

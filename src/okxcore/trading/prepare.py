@@ -26,10 +26,16 @@ from okxcore.trading.sizing import (
 )
 
 
-def prepare(client: OkxClient, plan: TradePlan) -> Preparation:
-    """Read instruments, tickers and balances; compute every order and check it. Sends nothing."""
+def prepare(client: OkxClient, plan: TradePlan, *, releasing: dict[str, Decimal] | None = None) -> Preparation:
+    """Read instruments, tickers and balances; compute every order and check it. Sends nothing.
+
+    `releasing`: what the orders this slot replaces have frozen, per currency. They are canceled only once the
+    plan passed these checks (rule 10 in executor.py), so their funds count as available here."""
     prep = Preparation()
     market = _read_market(client, plan, prep)
+    for ccy, amount in (releasing or {}).items():
+        if ccy in market.available:
+            market.available[ccy] += amount
     for index, leg in enumerate(plan.legs):
         if isinstance(leg, RebalanceLeg):
             prepare_rebalance(prep, plan, index, leg, market)

@@ -210,7 +210,12 @@ def _summary(run: TradeRun, mode: str, demo: bool | None) -> list[str]:
             lines.append(f"Leg {leg.leg_index}{part}: {leg.status.value}: {leg.reason}")
     lines.extend(lifetime_lines(run.legs, run.canceled))
     if run.status is RunStatus.REJECTED:
-        lines.append("The plan failed its checks, so nothing was sent.")
+        lines.append("The plan failed its checks, so nothing was sent and no order was replaced.")
+        if run.expired_ended:
+            lines.append(
+                f"{run.expired_ended} order(s) of this plan past their lifetime were ended all the same: their "
+                "lifetime was over whatever this slot does (table 'Limit orders ended')."
+            )
     if run.status in {RunStatus.FAILED, RunStatus.ERROR}:
         lines.append(
             "This invocation fails so that Lambda retries the slot; "
