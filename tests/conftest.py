@@ -1,4 +1,5 @@
-"""Shared fixtures: a throwaway CA, the three real proxy programs, and a simulator per test."""
+"""Shared fixtures: a throwaway CA, the three real proxy programs and moto, once per session; a simulator per test;
+the local stack on the session's pieces."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from typing import Any
 
 import pytest
 
+from okxlocal.moto_aws import MotoAws
 from okxlocal.pki import LocalPKI, local_okx_hostname
 from okxlocal.proxies import ProxyKind, ProxyStack, RunningProxy
 from okxlocal.seeds import new_key, seed_with
 from okxlocal.sim import OkxSimulator, SimKey, SimSeed
-from okxlocal.stack import LocalStack
+from okxlocal.stack import LocalStack, SharedPieces, start_simulator
 
 EGRESS_IP = "127.0.0.2"
 
@@ -59,11 +61,17 @@ def ca_path(pki: LocalPKI) -> Path:
     return pki.ca_path
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """moto for every AWS service, with dummy credentials so that no real account can be reached."""
-    from moto import mock_aws
+@pytest.fixture(scope="session")
+def moto_aws() -> Iterator[MotoAws]:
+    """moto, started once for the session (every start makes boto3 read its service models again); each test
+    that uses it starts from empty backends and leaves them empty."""
+    with MotoAws() as aws:
+        yield aws
 
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch, moto_aws: MotoAws) -> Iterator[None]:
+    """moto for every AWS service, with dummy credentials so that no real account can be reached."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -71,8 +79,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         monkeypatch.setenv(name, value)
-    with mock_aws():
-        yield
+    moto_aws.reset()
+    yield
+    moto_aws.reset()
 
 
 @pytest.fixture(autouse=True)
@@ -87,18 +96,26 @@ def _fresh_caches() -> Iterator[None]:
     close_shared_sessions()
 
 
+@pytest.fixture(scope="session")
+def stack_pieces(pki: LocalPKI, proxy_stack: ProxyStack, moto_aws: MotoAws) -> Iterator[SharedPieces]:
+    """The session's simulator, proxies and moto, which every local_stack resets instead of starting its own."""
+    with start_simulator(SimSeed(), pki) as simulator:
+        yield SharedPieces(pki=pki, proxies=proxy_stack, sim=simulator, aws=moto_aws)
+
+
 @pytest.fixture
-def local_stack(tmp_path: Path) -> Iterator[Callable[..., LocalStack]]:
+def local_stack(tmp_path: Path, stack_pieces: SharedPieces) -> Iterator[Callable[..., LocalStack]]:
     """A factory: local_stack(seed, proxy_kind=..., **LocalStack options) -> a started LocalStack.
 
-    Simulator, real proxy, moto (Secrets Manager, SNS + SQS inbox, DynamoDB) and the handler environment;
-    everything is stopped and the environment restored when the test ends.
+    Simulator (reset to the seed), real proxy, moto (Secrets Manager, SNS + SQS inbox, DynamoDB, S3, Step
+    Functions) and the handler environment, on the session's shared pieces; moto is emptied and the
+    environment restored when the test ends. One stack per test.
     """
     with ExitStack() as exits:
 
         def start(seed: SimSeed, proxy_kind: ProxyKind = ProxyKind.HTTPS, **options: Any) -> LocalStack:
             stack = LocalStack(
-                seed=seed, workdir=tmp_path / f"stack-{len(exits._exit_callbacks)}", proxy_kind=proxy_kind, **options
+                seed=seed, workdir=tmp_path / "stack", proxy_kind=proxy_kind, shared=stack_pieces, **options
             )
             return stack.start(exits)
 

@@ -26,10 +26,9 @@ from aws_lambda_powertools.utilities import parameters
 
 from okxcore.audit.shards import UID_TAG
 from okxcore.transport import close_shared_sessions
-from okxlocal.atomic_dynamodb import atomic_item_operations
-from okxlocal.moto_secrets import reads_current_version
+from okxlocal.moto_aws import MotoAws
 from okxlocal.pki import LocalPKI, local_okx_hostname
-from okxlocal.proxies import ProxyKind, RunningProxy, start_proxy
+from okxlocal.proxies import ProxyKind, ProxyStack, RunningProxy, start_proxy
 from okxlocal.sim import OkxSimulator, SimKey, SimSeed
 from okxlocal.template import fanout_definition, state_table_definition
 
@@ -72,6 +71,37 @@ class ReportMessage:
 
 
 @dataclass
+class SharedPieces:
+    """What stacks started one after another can share instead of each starting its own: the CA, the three
+    proxies, a simulator and moto. Each stack resets what it uses (the simulator to its seed, moto to empty
+    backends, a proxy a test stopped is started again); one stack at a time. The tests keep one per session."""
+
+    pki: LocalPKI
+    proxies: ProxyStack
+    sim: OkxSimulator
+    aws: MotoAws
+    _in_use: bool = field(default=False, init=False, repr=False)
+
+    @contextmanager
+    def taken(self) -> Iterator[None]:
+        if self._in_use:
+            raise RuntimeError("the shared stack pieces serve one local stack at a time")
+        self._in_use = True
+        try:
+            yield
+        finally:
+            self._in_use = False
+
+
+@contextmanager
+def start_simulator(seed: SimSeed, pki: LocalPKI) -> Iterator[OkxSimulator]:
+    """The simulator on loopback under the name the product uses for it, with a certificate from `pki`."""
+    cert = pki.server_cert("okx-sim")
+    with OkxSimulator(seed, certfile=cert.cert_chain_path, keyfile=cert.key_path, hostname=local_okx_hostname()) as sim:
+        yield sim
+
+
+@dataclass
 class LocalStack:
     seed: SimSeed
     workdir: Path
@@ -85,6 +115,8 @@ class LocalStack:
     master_key: tuple[str, str] | None = None
     # Each key secret carries its OKX user as the tag okx-uid, which the fan-out groups by (README).
     key_uid_tags: bool = True
+    # Pieces kept running between stacks (the tests' session): reset for this stack instead of started.
+    shared: SharedPieces | None = None
 
     sim: OkxSimulator = field(init=False)
     proxy: RunningProxy = field(init=False)
@@ -95,24 +127,24 @@ class LocalStack:
     env: dict[str, str] = field(init=False)
 
     def start(self, exits: ExitStack) -> LocalStack:
-        from moto import mock_aws  # loaded when a stack starts (okxlocal/__init__.py)
-
         # Secrets are cached by name (Powertools) and sessions by endpoint: a new stack must not see an old one's.
         _forget_cached_secrets_and_sessions()
         exits.callback(_forget_cached_secrets_and_sessions)
-        self.pki = LocalPKI(self.workdir / "pki")
-        cert = self.pki.server_cert("okx-sim")
-        self.sim = OkxSimulator(
-            self.seed, certfile=cert.cert_chain_path, keyfile=cert.key_path, hostname=local_okx_hostname()
-        )
-        self.sim.start()
-        exits.callback(self.sim.stop)
-        self.proxy = start_proxy(self.proxy_kind, self.workdir / f"proxy-{self.proxy_kind.name.lower()}", self.pki)
-        exits.callback(self.proxy.stop)
-        exits.enter_context(patched_environ(_fake_aws_environ()))
-        exits.enter_context(mock_aws())
-        exits.enter_context(atomic_item_operations())  # DynamoDB serialises writes to an item; moto alone does not
-        exits.enter_context(reads_current_version())  # a read naming no version is AWSCURRENT's, as in AWS
+        if self.shared is None:
+            self.pki = LocalPKI(self.workdir / "pki")
+            self.sim = exits.enter_context(start_simulator(self.seed, self.pki))
+            self.proxy = start_proxy(self.proxy_kind, self.workdir / f"proxy-{self.proxy_kind.name.lower()}", self.pki)
+            exits.callback(self.proxy.stop)
+            exits.enter_context(patched_environ(_fake_aws_environ()))
+            exits.enter_context(MotoAws())
+        else:
+            exits.enter_context(self.shared.taken())
+            self.pki, self.sim = self.shared.pki, self.shared.sim
+            self.sim.reset(self.seed)
+            self.proxy = self.shared.proxies.running(self.proxy_kind)
+            exits.enter_context(patched_environ(_fake_aws_environ()))
+            self.shared.aws.reset()
+            exits.callback(self.shared.aws.reset)  # nothing of this stack is left for whoever uses moto next
         self._create_aws_resources()
         self.env = {
             "ENVIRONMENT": self.environment,

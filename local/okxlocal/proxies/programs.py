@@ -237,6 +237,16 @@ class ProxyStack:
         except KeyError:
             raise KeyError(f"no running {kind} proxy in this stack (was it started?)") from None
 
+    def running(self, kind: ProxyKind) -> RunningProxy:
+        """The proxy of this kind, started again if it is no longer running (a test stopped it, say)."""
+        kind = ProxyKind(kind)
+        proxy = self.proxies.get(kind)
+        if proxy is None or not proxy.alive():
+            if proxy is not None:
+                proxy.stop()
+            self.proxies[kind] = start_proxy(kind, self.workdir, self.pki, egress_ip=self.egress_ip)
+        return self.proxies[kind]
+
     def stop(self) -> None:
         for proxy in self.proxies.values():
             proxy.stop()

@@ -336,6 +336,12 @@ class OkxSimulator:
         """``https://<hostname>:<port>`` (the server listens on ``host``)."""
         return f"https://{self.hostname}:{self.port}"
 
+    def reset(self, seed: SimSeed) -> None:
+        """Start over from `seed` while serving: a new exchange, every fault off, no statistics."""
+        self.faults.reset()
+        self.stats.reset()
+        self.exchange = Exchange(seed, self.faults)
+
     # ---- inspection and control -------------------------------------------------------------------
 
     @property
