@@ -19,6 +19,29 @@ from okxlocal.stack import LocalStack, SharedPieces, start_simulator
 
 EGRESS_IP = "127.0.0.2"
 
+# The tiers (README "Tests"; make test-unit, test-integration, test-e2e) follow from what a test starts:
+# - e2e: the product through its outer doors (the CLI as a program, the demo, sam build and the template's
+#   checkers, the benchmarks, real OKX client libraries): modules and tests say so with the e2e marker, and
+#   every `clients` test is e2e;
+# - integration: a test that uses the local stack's simulator or proxies (sim, proxy, proxy_stack, local_stack,
+#   or a module marked integration because it starts them itself);
+# - unit: the rest, in this process with nothing listening (moto in memory included).
+# A test marked with a tier keeps it; so does one of the Lambda-container tier (its own marker and budget).
+TIERS = ("unit", "integration", "e2e")
+STACK_FIXTURES = frozenset({"sim", "proxy", "proxy_stack", "local_stack", "stack_pieces"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(item.get_closest_marker(name) for name in (*TIERS, "containers")):
+            continue
+        if item.get_closest_marker("clients"):
+            item.add_marker(pytest.mark.e2e)
+        elif STACK_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+        else:
+            item.add_marker(pytest.mark.unit)
+
 
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> LocalPKI:

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.e2e  # the benchmarks' smoke runs, in subprocesses
+
 ROOT = Path(__file__).resolve().parents[2]
 PEERS_INSTALLED = (ROOT / ".venv-bench" / ".installed").is_file()
 

@@ -37,10 +37,13 @@ EGRESS_IP = "127.0.0.2"
 TIMEOUT_S = 5.0
 T = TypeVar("T")
 
-pytestmark = pytest.mark.skipif(
-    any(shutil.which(p) is None for p in ("microsocks", "stunnel", "tinyproxy", "curl")),
-    reason="needs microsocks, stunnel4, tinyproxy and curl (apt)",
-)
+pytestmark = [
+    pytest.mark.integration,  # starts proxies of its own
+    pytest.mark.skipif(
+        any(shutil.which(p) is None for p in ("microsocks", "stunnel", "tinyproxy", "curl")),
+        reason="needs microsocks, stunnel4, tinyproxy and curl (apt)",
+    ),
+]
 
 
 # --------------------------------------------------------------------------------------------------

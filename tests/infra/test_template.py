@@ -61,6 +61,7 @@ def env() -> dict[str, str]:
     return {**os.environ, "SAM_CLI_TELEMETRY": "0"}
 
 
+@pytest.mark.e2e  # sam validate --lint
 def test_sam_validate_lint_is_clean():
     done = subprocess.run(
         [tool("sam"), "validate", "--lint", "-t", str(TEMPLATE)],
@@ -74,6 +75,7 @@ def test_sam_validate_lint_is_clean():
     assert "is a valid SAM Template" in done.stdout + done.stderr
 
 
+@pytest.mark.e2e  # checkov
 def test_checkov_has_zero_failed_checks_and_every_skip_has_a_reason(template):
     done = subprocess.run(
         [
@@ -103,6 +105,7 @@ def test_checkov_has_zero_failed_checks_and_every_skip_has_a_reason(template):
             assert len(skip.get("comment", "")) > 20, f"{name}: skip {skip['id']} needs its reason"
 
 
+@pytest.mark.e2e  # sam build
 def test_sam_build_succeeds_on_this_machine(tmp_path):
     done = subprocess.run(
         [
@@ -297,6 +300,7 @@ def test_every_custom_metric_the_template_watches_is_emitted_by_the_code(templat
         assert f'"{metric}"' in code, f"{metric} is watched by template.yaml but never emitted"
 
 
+@pytest.mark.e2e  # sam build
 def test_the_example_bot_builds_with_sam_build(tmp_path):
     example = ROOT / "examples" / "dca-bot"
     # ccxt and its dependencies take ~50 s to fetch and install; sam's build cache (keyed by the source and

@@ -7,9 +7,12 @@ import subprocess
 import sys
 import time
 
+import pytest
 import requests
 
 from okxlocal.proxies import ProxyKind
+
+pytestmark = pytest.mark.e2e  # okx-shield as a program, in subprocesses
 
 CLI = [sys.executable, "-m", "okxcli"]
 

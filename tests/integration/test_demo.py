@@ -5,7 +5,11 @@ from __future__ import annotations
 import io
 import re
 
+import pytest
+
 from okxcli.demo.run import run_demo
+
+pytestmark = pytest.mark.e2e  # the whole demo, and every event file through okx-shield invoke
 
 
 def test_demo_shows_every_case_and_only_the_static_ip_reached_okx():

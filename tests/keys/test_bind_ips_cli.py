@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import boto3
+import pytest
 
 from okxcli.main import main
 from okxlocal.seeds import new_key, seed_with
@@ -83,6 +84,7 @@ def test_bind_ips_plans_applies_once_and_refuses_what_it_cannot_do(local_stack, 
             assert credential not in printed.out + printed.err
 
 
+@pytest.mark.integration  # the command starts its own local stack
 def test_bind_ips_runs_on_the_embedded_local_stack(capsys):
     assert main(["keys", "bind-ips", "--secret", P + "half-bound-bot"]) == 0
     printed = capsys.readouterr()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from okxcli.keys.rotate import show_plan
 from okxcli.main import main
 
@@ -24,6 +26,7 @@ def test_a_dry_run_shows_the_plan_and_changes_nothing_at_okx_or_in_secrets_manag
     assert rotation.record("bot-sub").status == "none"
 
 
+@pytest.mark.integration  # the command starts its own local stack
 def test_the_command_rotates_a_demo_key_on_the_local_stack_and_prints_each_step(capsys):
     assert main(["keys", "rotate", "--secret", "okx-shield/keys/expiring-bot"]) == 0
 

@@ -24,6 +24,8 @@ from requests.adapters import HTTPAdapter
 from okxlocal.pki import LocalPKI
 from okxlocal.sim import OkxSimulator, SimAccount, SimInstrument, SimKey, SimSeed, SimTicker, sign
 
+pytestmark = pytest.mark.integration  # starts simulators of its own
+
 MASTER_UID = "100000000000000001"
 SUB_UID = "100000000000000002"
 OTHER_MASTER_UID = "100000000000000003"
