@@ -52,7 +52,7 @@ TEMPLATE_ENV = {
 }
 
 
-def stack_main(keys: int, latency_s: float) -> int:
+def stack_main(keys: int, latency_s: float, layout_name: str = "mixed") -> int:
     """The stack process: start everything, print the audit's environment, answer "stats", stop on "stop"."""
     from moto.server import ThreadedMotoServer
 
@@ -61,7 +61,7 @@ def stack_main(keys: int, latency_s: float) -> int:
     from okxlocal.stack import running_stack
 
     both = ["127.0.0.2", "127.0.0.3"]
-    layout = fleet_layout(keys, LAYOUTS["mixed"])
+    layout = fleet_layout(keys, LAYOUTS[layout_name])
     seed = seed_with([new_key(uid, label, ips=both, created_days_ago=30) for uid, label in layout])
     started = time.perf_counter()
     with running_stack(seed, proxy_kind=ProxyKind.HTTPS) as stack:
@@ -110,8 +110,16 @@ def _vm(field: str) -> float:
     return float("nan")
 
 
-def audit_main(log_path: str) -> int:
+def use_source_tree(tree: str | None) -> None:
+    """Import okx-shield from another checkout (its src/ and local/) instead of this one: cpu_per_key.py measures
+    an older commit's code beside this one's in the same run."""
+    if tree:
+        sys.path[:0] = [str(Path(tree) / "src"), str(Path(tree) / "local")]
+
+
+def audit_main(log_path: str, tree: str | None = None) -> int:
     """The audit process: one handler call, as Lambda makes it. Prints one JSON line."""
+    use_source_tree(tree)
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     rss_before_import = _vm("VmRSS")
@@ -169,10 +177,19 @@ def audit_main(log_path: str) -> int:
     return 0
 
 
-def start_stack(keys: int, latency_s: float) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+def taskset(cpus: str | None) -> list[str]:
+    """The prefix that pins a process to `cpus` (e.g. "0"), or none."""
+    return ["taskset", "-c", cpus] if cpus else []
+
+
+def start_stack(
+    keys: int, latency_s: float, *, cpus: str | None = None, layout: str = "mixed"
+) -> tuple[subprocess.Popen[str], dict[str, Any]]:
     """The stack process (stack_main) and its first line: the environment the measured function runs with."""
+    here = str(Path(__file__).resolve())
+    options = ["--keys", str(keys), "--latency", str(latency_s), "--layout", layout]
     stack = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), "--stack", "--keys", str(keys), "--latency", str(latency_s)],
+        [*taskset(cpus), sys.executable, here, "--stack", *options],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -289,13 +306,15 @@ def main() -> int:
     parser.add_argument("--audit", action="store_true")
     parser.add_argument("--keys", type=int, default=KEYS_FULL)
     parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--layout", default="mixed", choices=sorted(LAYOUTS))
     parser.add_argument("--log", default=os.devnull)
+    parser.add_argument("--tree", help="import okx-shield from this checkout (its src/ and local/)")
     parser.add_argument("--measure", action="store_true", help="one measurement, printed as JSON")
     args = parser.parse_args()
     if args.stack:
-        return stack_main(args.keys, args.latency)
+        return stack_main(args.keys, args.latency, args.layout)
     if args.audit:
-        return audit_main(args.log)
+        return audit_main(args.log, args.tree)
     if args.measure:
         print(json.dumps(measure(args.keys, args.latency), indent=2))
         return 0

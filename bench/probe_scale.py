@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from common import Result
-from fleet_scale import _vm, process_fields, run_function, start_stack, stop_stack
+from fleet_scale import _vm, process_fields, run_function, start_stack, stop_stack, use_source_tree
 
 KEYS_FULL = (1_000, 5_000)
 LATENCIES_FULL = (0.05, 0.25)
@@ -43,8 +43,9 @@ RESPONSE_LIMIT_BYTES = 6 * 2**20
 WORKERS = 16
 
 
-def probe_main(log_path: str, timeout_s: float) -> int:
+def probe_main(log_path: str, timeout_s: float, tree: str | None = None) -> int:
     """The probe process: one handler call, as Lambda makes it. Prints one JSON line."""
+    use_source_tree(tree)
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     rss_before_import = _vm("VmRSS")
@@ -153,10 +154,11 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=LATENCIES_FULL[0])
     parser.add_argument("--timeout", type=float, default=TIMEOUT_S, help="the Lambda Timeout the probe is given")
     parser.add_argument("--log", default=os.devnull)
+    parser.add_argument("--tree", help="import okx-shield from this checkout (its src/ and local/)")
     parser.add_argument("--measure", action="store_true", help="one measurement, printed as JSON")
     args = parser.parse_args()
     if args.probe:
-        return probe_main(args.log, args.timeout)
+        return probe_main(args.log, args.timeout, args.tree)
     if args.measure:
         print(json.dumps(measure(args.keys, args.latency, args.timeout), indent=2))
         return 0
