@@ -7,9 +7,8 @@ by feeding it responses built in the test, and every endpoint's answer goes thro
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-import requests
 from pydantic import BaseModel, ValidationError
 
 from okxcore.errors import UNAVAILABLE_CODE, OkxApiError, ServiceBusyError, error_for, order_error_for
@@ -17,7 +16,16 @@ from okxcore.errors import UNAVAILABLE_CODE, OkxApiError, ServiceBusyError, erro
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-def answer_data(response: requests.Response, path: str, item_id: str | None) -> list[dict[str, Any]]:
+class HttpAnswer(Protocol):
+    """What is read of an HTTP answer: a requests.Response, or the OKX client's ShieldAnswer."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    def json(self) -> Any: ...
+
+
+def answer_data(response: HttpAnswer, path: str, item_id: str | None) -> list[dict[str, Any]]:
     """The answer's data items, or the typed error it carries. `item_id` (the clOrdId) marks an answer that
     reports per item (sCode/sMsg)."""
     try:

@@ -55,7 +55,7 @@ from okxcore.models import (
 from okxcore.pacing import SUBACCOUNT_LIST_LIMIT, SUBACCOUNT_LIST_WINDOW_S, shared_gate
 from okxcore.signing import okx_timestamp, sign
 from okxcore.subaccounts import MAX_SUBACCOUNT_PAGES, SubAccountListing, list_all_subaccounts
-from okxcore.transport import ShieldSession
+from okxcore.transport import ShieldAnswer, ShieldSession
 
 
 @dataclass(frozen=True)
@@ -346,7 +346,7 @@ class OkxClient:
 
     def _send(
         self, method: str, request_path: str, body: bytes, *, auth: bool, extra_headers: Mapping[str, str] | None
-    ) -> requests.Response:
+    ) -> ShieldAnswer:
         headers = {"Accept": "application/json", "Content-Type": "application/json"}
         if self.demo:
             headers["x-simulated-trading"] = "1"
@@ -365,10 +365,10 @@ class OkxClient:
                     "OK-ACCESS-PASSPHRASE": self.key.passphrase.get_secret_value(),
                 }
             )
-        return self.session.request(
+        return self.session.fetch(
             method,
             self.base_url + request_path,
-            data=body or None,
+            body=body,
             headers=headers,
             timeout=(self.timeouts.connect_s, self.timeouts.read_s),
         )

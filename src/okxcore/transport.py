@@ -10,10 +10,12 @@ ALL_PROXY and NO_PROXY cannot redirect or bypass the tunnel. There is no direct 
 from __future__ import annotations
 
 import contextvars
+import json
 import socket
 import ssl
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import certifi
@@ -22,7 +24,20 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPSConnection, _ssl_wrap_socket_and_match_hostname
 from urllib3.connectionpool import HTTPSConnectionPool
-from urllib3.exceptions import LocationValueError
+from urllib3.exceptions import (
+    ClosedPoolError,
+    ConnectTimeoutError,
+    DecodeError,
+    LocationValueError,
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    ResponseError,
+)
+from urllib3.exceptions import HTTPError as Urllib3HTTPError
+from urllib3.exceptions import ProxyError as Urllib3ProxyError
+from urllib3.exceptions import SSLError as Urllib3SSLError
 
 from okxcore.errors import OkxTransportError
 from okxcore.shield import ShieldEndpoint
@@ -111,6 +126,8 @@ class ShieldPoolManager(urllib3.PoolManager):
 class ShieldAdapter(HTTPAdapter):
     def __init__(self, tunnel: TunnelOpener, *, pool_maxsize: int = DEFAULT_POOL_SIZE) -> None:
         self._tunnel = tunnel
+        # (origin, CA bundle) -> urllib3's pool key parts as requests builds them per request (ShieldSession.fetch)
+        self._pool_keys: dict[tuple[str, str], tuple[Any, Any]] = {}
         # urllib3 must not retry on its own: the OKX client decides what is safe to retry.
         super().__init__(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=0)
 
@@ -121,6 +138,18 @@ class ShieldAdapter(HTTPAdapter):
         self.poolmanager = ShieldPoolManager(
             self._tunnel, num_pools=connections, maxsize=maxsize, block=block, **pool_kwargs
         )
+
+    def pool_for(self, origin: str, verify: str) -> HTTPSConnectionPool:
+        """The pool requests would use for `origin` ("https://host:port") and this CA bundle: the same tunnels."""
+        key = (origin, verify)
+        found = self._pool_keys.get(key)
+        if found is None:
+            stub = requests.PreparedRequest()
+            stub.url = origin + "/"
+            found = self._pool_keys[key] = self.build_connection_pool_key_attributes(stub, verify, None)
+        host_params, pool_kwargs = found
+        pool: HTTPSConnectionPool = self.poolmanager.connection_from_host(**host_params, pool_kwargs=pool_kwargs)
+        return pool
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> urllib3.PoolManager:
         raise DirectConnectionRefusedError("a requests-level proxy was configured; only the Shield tunnel is used")
@@ -229,6 +258,113 @@ class ShieldSession(requests.Session):
         if tally is not None:
             tally.add()
         return super().request(method, url, *args, **kwargs)
+
+    def fetch(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes = b"",
+        headers: Mapping[str, str],
+        timeout: tuple[float, float],
+    ) -> ShieldAnswer:
+        """One request through the same adapter, pools and tunnels as request(), read whole, without requests'
+        per-request machinery (merging settings, cookies, hooks, preparing and re-parsing the URL, a stat() of the
+        CA bundle): the OKX client's path, where that machinery cost more CPU than TLS, signing and JSON together.
+
+        Sends what request() sends (the session's headers, then `headers`), and fails as it fails: urllib3's
+        errors become the requests exceptions HTTPAdapter.send and Response.content raise for them."""
+        scheme, _, rest = url.partition("://")
+        if scheme != "https":
+            raise DirectConnectionRefusedError(f"refusing a {scheme}:// request")
+        host, slash, path = rest.partition("/")
+        adapter = self.adapters["https://"]
+        if not isinstance(adapter, ShieldAdapter):
+            raise DirectConnectionRefusedError("the https adapter is not the Shield adapter")
+        tally = _TALLY.get()
+        if tally is not None:
+            tally.add()
+        verify = self.verify
+        if not isinstance(verify, str):  # always a file (certifi's unless configured): see __init__
+            raise DirectConnectionRefusedError("TLS verification to OKX needs a CA bundle")
+        send_headers = {name: v if isinstance(v, str) else v.decode() for name, v in self.headers.items()}
+        send_headers.update(headers)
+        try:
+            pool = adapter.pool_for(f"https://{host}", verify)
+        except LocationValueError as exc:
+            raise requests.exceptions.InvalidURL(exc) from None
+        try:
+            response = pool.urlopen(
+                method,
+                slash + path,
+                body=body or None,
+                headers=send_headers,
+                redirect=False,
+                assert_same_host=False,
+                preload_content=False,
+                decode_content=False,
+                retries=adapter.max_retries,
+                timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
+                chunked=False,
+            )
+        except (OSError, Urllib3HTTPError) as exc:
+            mapped = _as_requests_error(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        except ValueError:  # http.client: an illegal character in a header; its text would quote the value
+            raise requests.exceptions.InvalidHeader("a request header holds an illegal character") from None
+        try:
+            content = response.read(decode_content=True)
+        except ProtocolError as exc:
+            raise requests.exceptions.ChunkedEncodingError(exc) from exc
+        except DecodeError as exc:
+            raise requests.exceptions.ContentDecodingError(exc) from exc
+        except ReadTimeoutError as exc:
+            raise requests.exceptions.ConnectionError(exc) from exc
+        except Urllib3SSLError as exc:
+            raise requests.exceptions.SSLError(exc) from exc
+        finally:
+            response.release_conn()
+        return ShieldAnswer(status_code=response.status, headers=dict(response.headers), content=content)
+
+
+@dataclass(frozen=True)
+class ShieldAnswer:
+    """An answer read whole by ShieldSession.fetch: what a reader of requests.Response uses of one."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+def _as_requests_error(exc: Exception) -> Exception:
+    """The requests exception HTTPAdapter.send raises for urllib3's `exc` (requests 2.32+, urllib3 2)."""
+    if isinstance(exc, ProtocolError | OSError | ClosedPoolError):
+        return requests.exceptions.ConnectionError(exc)
+    if isinstance(exc, MaxRetryError):
+        reason = exc.reason
+        if isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError):
+            return requests.exceptions.ConnectTimeout(exc)
+        if isinstance(reason, ResponseError):
+            return requests.exceptions.RetryError(exc)
+        if isinstance(reason, Urllib3ProxyError):
+            return requests.exceptions.ProxyError(exc)
+        if isinstance(reason, Urllib3SSLError):
+            return requests.exceptions.SSLError(exc)
+        return requests.exceptions.ConnectionError(exc)
+    if isinstance(exc, Urllib3ProxyError):
+        return requests.exceptions.ProxyError(exc)
+    if isinstance(exc, Urllib3SSLError):
+        return requests.exceptions.SSLError(exc)
+    if isinstance(exc, ReadTimeoutError):
+        return requests.exceptions.ReadTimeout(exc)
+    if isinstance(exc, LocationValueError):
+        return requests.exceptions.InvalidURL(exc)
+    return exc
 
 
 _SESSIONS: dict[tuple[ShieldEndpoint, str | None, str | None, int, float, float], ShieldSession] = {}

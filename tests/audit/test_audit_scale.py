@@ -32,20 +32,24 @@ class InFlight:
 @pytest.fixture
 def in_flight(monkeypatch):
     counter = InFlight()
-    original = ShieldSession.request
 
-    def counting(self, *args, **kwargs):
-        with counter.lock:
-            counter.now += 1
-            counter.total += 1
-            counter.max = max(counter.max, counter.now)
-        try:
-            return original(self, *args, **kwargs)
-        finally:
+    def counted(original):
+        def counting(self, *args, **kwargs):
             with counter.lock:
-                counter.now -= 1
+                counter.now += 1
+                counter.total += 1
+                counter.max = max(counter.max, counter.now)
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                with counter.lock:
+                    counter.now -= 1
 
-    monkeypatch.setattr(ShieldSession, "request", counting)
+        return counting
+
+    # request(): requests' full path (the echoes); fetch(): the OKX client's.
+    for method in ("request", "fetch"):
+        monkeypatch.setattr(ShieldSession, method, counted(getattr(ShieldSession, method)))
     return counter
 
 

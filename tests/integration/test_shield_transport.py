@@ -210,9 +210,13 @@ def test_the_proxy_only_relays_ciphertext(kind, proxy_stack, sim, ca_path, trade
     try:
         client = make_client(proxy.url().replace(f":{proxy.port}", f":{relay.port}"), sim, ca_path, trade_key)
         signatures: list[str] = []
-        client.session.hooks["response"].append(
-            lambda response, *args, **kwargs: signatures.append(response.request.headers["OK-ACCESS-SIGN"])
-        )
+        fetch = client.session.fetch
+
+        def fetch_recording_the_signature(*args, headers, **kwargs):
+            signatures.append(headers["OK-ACCESS-SIGN"])
+            return fetch(*args, headers=headers, **kwargs)
+
+        client.session.fetch = fetch_recording_the_signature
         client.account_config()
         client.place_order(
             OrderRequest(instId="BTC-USDT", side="buy", ordType="market", sz=Decimal("10"), clOrdId="relaytest1")
