@@ -29,7 +29,11 @@ class Severity(StrEnum):
 
     @property
     def rank(self) -> int:
-        return list(Severity).index(self)
+        return _SEVERITY_RANKS[self]
+
+
+# Declaration order; looked up, not recomputed: a 1,000-key audit asks for a rank about 25,000 times.
+_SEVERITY_RANKS = {severity: rank for rank, severity in enumerate(Severity)}
 
 
 class Status(StrEnum):
