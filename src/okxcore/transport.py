@@ -24,25 +24,13 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPSConnection, _ssl_wrap_socket_and_match_hostname
 from urllib3.connectionpool import HTTPSConnectionPool
-from urllib3.exceptions import (
-    ClosedPoolError,
-    ConnectTimeoutError,
-    DecodeError,
-    LocationValueError,
-    MaxRetryError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-    ResponseError,
-)
-from urllib3.exceptions import HTTPError as Urllib3HTTPError
-from urllib3.exceptions import ProxyError as Urllib3ProxyError
-from urllib3.exceptions import SSLError as Urllib3SSLError
+from urllib3.exceptions import LocationValueError
 
 from okxcore.errors import OkxTransportError
 from okxcore.shield import ShieldEndpoint
 from okxcore.trust import ca_bundle_path
 from okxcore.tunnel import TunnelOpener
+from okxcore.wire import WIRE_ACCEPT_ENCODING, WireError, exchange, request_bytes
 
 OKX_CA_SETTING = "OKX_CA_BUNDLE / --ca-bundle"
 DEFAULT_POOL_SIZE = 10  # connections kept per host; the fleet audit asks for more
@@ -268,65 +256,64 @@ class ShieldSession(requests.Session):
         headers: Mapping[str, str],
         timeout: tuple[float, float],
     ) -> ShieldAnswer:
-        """One request through the same adapter, pools and tunnels as request(), read whole, without requests'
-        per-request machinery (merging settings, cookies, hooks, preparing and re-parsing the URL, a stat() of the
-        CA bundle): the OKX client's path, where that machinery cost more CPU than TLS, signing and JSON together.
+        """One request on a connection of the same pool request() uses (the same tunnels, TLS and certificate
+        checks), exchanged by okxcore.wire and read whole: the OKX client's path. requests' and http.client's
+        per-request machinery (merging settings, hooks, preparing and re-parsing the URL, a stat() of the CA bundle,
+        an e-mail parser for the answer's headers) cost more CPU than TLS, signing and JSON together.
 
-        Sends what request() sends (the session's headers, then `headers`), and fails as it fails: urllib3's
-        errors become the requests exceptions HTTPAdapter.send and Response.content raise for them."""
+        Sends what request() sends (Host, the session's headers, then `headers`, Content-Length), and fails as it
+        fails: the requests exception HTTPAdapter.send or Response.content raises for the same fault, so that the
+        client's rules (what is retried, what makes an order's outcome unknown) are unchanged. `timeout`: (connect,
+        read); connecting is bounded by the tunnel's own timeouts, as for request()."""
         scheme, _, rest = url.partition("://")
         if scheme != "https":
             raise DirectConnectionRefusedError(f"refusing a {scheme}:// request")
-        host, slash, path = rest.partition("/")
+        authority, slash, path = rest.partition("/")
         adapter = self.adapters["https://"]
         if not isinstance(adapter, ShieldAdapter):
             raise DirectConnectionRefusedError("the https adapter is not the Shield adapter")
-        tally = _TALLY.get()
-        if tally is not None:
-            tally.add()
         verify = self.verify
         if not isinstance(verify, str):  # always a file (certifi's unless configured): see __init__
             raise DirectConnectionRefusedError("TLS verification to OKX needs a CA bundle")
         send_headers = {name: v if isinstance(v, str) else v.decode() for name, v in self.headers.items()}
+        send_headers["Accept-Encoding"] = WIRE_ACCEPT_ENCODING  # what okxcore.wire can undo
         send_headers.update(headers)
         try:
-            pool = adapter.pool_for(f"https://{host}", verify)
+            pool = adapter.pool_for(f"https://{authority}", verify)
+            request = request_bytes(method, authority.removesuffix(":443"), slash + path, send_headers, body)
         except LocationValueError as exc:
             raise requests.exceptions.InvalidURL(exc) from None
-        try:
-            response = pool.urlopen(
-                method,
-                slash + path,
-                body=body or None,
-                headers=send_headers,
-                redirect=False,
-                assert_same_host=False,
-                preload_content=False,
-                decode_content=False,
-                retries=adapter.max_retries,
-                timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
-                chunked=False,
-            )
-        except (OSError, Urllib3HTTPError) as exc:
-            mapped = _as_requests_error(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
-        except ValueError:  # http.client: an illegal character in a header; its text would quote the value
+        except WireError:
             raise requests.exceptions.InvalidHeader("a request header holds an illegal character") from None
+        tally = _TALLY.get()
+        if tally is not None:
+            tally.add()
+        conn = pool._get_conn()
+        if not isinstance(conn, ShieldHTTPSConnection):  # the Shield pool makes nothing else; never send otherwise
+            pool._put_conn(conn)
+            raise DirectConnectionRefusedError("the pool gave a connection that is not a Shield tunnel")
+        reusable = False
         try:
-            content = response.read(decode_content=True)
-        except ProtocolError as exc:
-            raise requests.exceptions.ChunkedEncodingError(exc) from exc
-        except DecodeError as exc:
-            raise requests.exceptions.ContentDecodingError(exc) from exc
-        except ReadTimeoutError as exc:
-            raise requests.exceptions.ConnectionError(exc) from exc
-        except Urllib3SSLError as exc:
+            if conn.is_closed:
+                conn.connect()
+            sock = conn.sock
+            assert sock is not None
+            sock.settimeout(timeout[1])
+            answer = exchange(sock, method, request)
+            reusable = answer.reusable
+        except WireError as exc:
+            raise _WIRE_FAILURES[exc.kind](str(exc)) from None
+        except (ssl.SSLError, ssl.CertificateError) as exc:
             raise requests.exceptions.SSLError(exc) from exc
+        except TimeoutError as exc:  # the TLS handshake with OKX (reading an answer is WireError's)
+            raise requests.exceptions.ReadTimeout(exc) from exc
+        except OSError as exc:
+            raise requests.exceptions.ConnectionError(exc) from exc
         finally:
-            response.release_conn()
-        return ShieldAnswer(status_code=response.status, headers=dict(response.headers), content=content)
+            if not reusable:
+                conn.close()
+            pool._put_conn(conn)
+        return ShieldAnswer(status_code=answer.status, headers=answer.headers, content=answer.content)
 
 
 @dataclass(frozen=True)
@@ -341,30 +328,15 @@ class ShieldAnswer:
         return json.loads(self.content)
 
 
-def _as_requests_error(exc: Exception) -> Exception:
-    """The requests exception HTTPAdapter.send raises for urllib3's `exc` (requests 2.32+, urllib3 2)."""
-    if isinstance(exc, ProtocolError | OSError | ClosedPoolError):
-        return requests.exceptions.ConnectionError(exc)
-    if isinstance(exc, MaxRetryError):
-        reason = exc.reason
-        if isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError):
-            return requests.exceptions.ConnectTimeout(exc)
-        if isinstance(reason, ResponseError):
-            return requests.exceptions.RetryError(exc)
-        if isinstance(reason, Urllib3ProxyError):
-            return requests.exceptions.ProxyError(exc)
-        if isinstance(reason, Urllib3SSLError):
-            return requests.exceptions.SSLError(exc)
-        return requests.exceptions.ConnectionError(exc)
-    if isinstance(exc, Urllib3ProxyError):
-        return requests.exceptions.ProxyError(exc)
-    if isinstance(exc, Urllib3SSLError):
-        return requests.exceptions.SSLError(exc)
-    if isinstance(exc, ReadTimeoutError):
-        return requests.exceptions.ReadTimeout(exc)
-    if isinstance(exc, LocationValueError):
-        return requests.exceptions.InvalidURL(exc)
-    return exc
+# Where okxcore.wire says an exchange failed -> what requests raises for that fault.
+_WIRE_FAILURES: dict[str, type[requests.exceptions.RequestException]] = {
+    "send": requests.exceptions.ConnectionError,
+    "headers_timeout": requests.exceptions.ReadTimeout,
+    "body": requests.exceptions.ChunkedEncodingError,
+    "body_timeout": requests.exceptions.ConnectionError,
+    "decode": requests.exceptions.ContentDecodingError,
+    "request": requests.exceptions.InvalidHeader,
+}
 
 
 _SESSIONS: dict[tuple[ShieldEndpoint, str | None, str | None, int, float, float], ShieldSession] = {}
