@@ -1,5 +1,5 @@
 """okx-shield benchmarks: cold import, package size, fleet audit and scale, probe scale, connection reuse, proxy
-overhead.
+overhead; on request (--only), lambda_share (each function at Lambda's CPU share, in the Lambda image).
 
     python bench/run.py [--smoke] [--only NAME[,NAME]] [--out DIR] [--setup | --no-setup]
 
@@ -30,6 +30,7 @@ import cold_import
 import connection_reuse
 import fleet_audit
 import fleet_scale
+import lambda_share
 import package_size
 import probe_scale
 import proxy_overhead
@@ -44,7 +45,10 @@ BENCHMARKS: dict[str, Callable[..., Result]] = {
     "connection_reuse": connection_reuse.run,
     "proxy_overhead": proxy_overhead.run,
     "bots_overhead": bots_overhead.run,
+    "lambda_share": lambda_share.run,
 }
+# Run only when named with --only: lambda_share needs Docker and the Lambda image (issue 19) and takes ~30 min.
+ON_REQUEST = {"lambda_share"}
 
 # Columns shown in the printed tables (the JSON files hold everything).
 COLUMNS: dict[str, list[str]] = {
@@ -130,6 +134,21 @@ COLUMNS: dict[str, list[str]] = {
         "own_socks5_first_call_ms",
         "tunnels_for_first_20_calls",
         "calls",
+    ],
+    "lambda_share": [
+        "case",
+        "latency_s",
+        "memory_mb",
+        "vcpu",
+        "init_s",
+        "wall_s",
+        "cpu_ms_per_unit",
+        "peak_rss_mb",
+        "gb_s",
+        "timeout_share",
+        "keys_not_reached",
+        "error",
+        "load_avg_1m_after",
     ],
     "proxy_overhead": [
         "path",
@@ -221,7 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.setup and not args.only and not args.smoke:
         ensure_bench_venv()
         return 0
-    chosen = [name.strip() for spec in args.only for name in spec.split(",") if name.strip()] or list(BENCHMARKS)
+    chosen = [name.strip() for spec in args.only for name in spec.split(",") if name.strip()] or [
+        name for name in BENCHMARKS if name not in ON_REQUEST
+    ]
     unknown = [name for name in chosen if name not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
