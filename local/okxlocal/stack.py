@@ -69,6 +69,11 @@ class ReportMessage:
     body: str
     attributes: dict[str, str]
 
+    @property
+    def text(self) -> str:
+        """The body's words one space apart: what a reader sees, whichever line the body wrapped them on."""
+        return " ".join(self.body.split())
+
 
 @dataclass
 class SharedPieces:

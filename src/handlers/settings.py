@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from okxcore.endpoints import check_local_overrides, is_deployed
+from okxcore.endpoints import OKX_HOSTS, check_local_overrides, is_deployed
 from okxcore.inputs import input_error
 
 SETTINGS_HINT = "Set it in template.yaml (or --env-vars for sam local invoke)."
@@ -72,6 +73,14 @@ class RuntimeSettings(BaseModel):
             base_url=self.okx_base_url,
             okx_ca_bundle=self.okx_ca_bundle,
         )
+
+    def simulator_host(self) -> str | None:
+        """The host standing in for OKX (the local simulator: no real funds), or None when calls go to OKX.
+        Words for a report only: whether the target may be used at all is okx_target()'s to say."""
+        if not self.local_overrides or not self.okx_base_url:
+            return None
+        parts = urlsplit(self.okx_base_url.strip())
+        return None if parts.hostname in OKX_HOSTS.values() else parts.netloc
 
     @staticmethod
     def split(text: str) -> list[str]:

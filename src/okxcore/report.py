@@ -7,6 +7,9 @@ Findings carry labels only, never a key, secret, passphrase or proxy password.
 
 from __future__ import annotations
 
+import json
+import re
+import textwrap
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -17,7 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 SNS_MESSAGE_LIMIT_BYTES = 256 * 1024
 # Attributes count against SNS's limit too; leave room for them and for multi-byte characters.
 TEXT_BUDGET_BYTES = 200 * 1024
-SUBJECT_LIMIT = 100
+# SNS: "less than 100 characters", UTF-8, no line breaks.
+SUBJECT_LIMIT = 99
+# The plain-text body's width: e-mail clients wrap longer lines and break the tables.
+BODY_WIDTH = 100
+CUT = "…"
+JSON_MARKER = "--- for machines (JSON) ---"
+# details values shorter than this go into the JSON section; longer ones stay in the function's return value.
+JSON_DETAIL_MAX = 200
 
 
 class Severity(StrEnum):
@@ -122,11 +132,13 @@ class Report(BaseModel):
         return sorted(self.findings, key=lambda f: (-f.severity.rank, f.status is Status.PASS, f.resource))
 
     def subject(self, *, prefix: str = "okx-shield") -> str:
-        text = f"[{self.severity}] {prefix} {self.report_type} ({self.environment}): {self.title}"
-        return _single_line(text)[:SUBJECT_LIMIT]
+        """The severity, then the title (each function writes it outcome first); a cut subject ends with "…"."""
+        text = _single_line(f"[{self.severity}] {prefix} {self.report_type} ({self.environment}): {self.title}")
+        return shorten(text, SUBJECT_LIMIT)
 
     def render_text(self, *, budget_bytes: int = TEXT_BUDGET_BYTES) -> str:
-        """A body for people; it stops adding findings (and says how many it left out) at the budget."""
+        """A body for people, at most BODY_WIDTH columns, then the JSON section for machines. It stops adding
+        findings (and says how many it left out) at the budget."""
         head = [
             f"{self.title}",
             f"Severity: {self.severity}   Problems by severity: "
@@ -134,37 +146,61 @@ class Report(BaseModel):
             f"Run: {self.run_line()}",
             f"Environment: {self.environment}   Generated: {self.generated_at.isoformat(timespec='seconds')}",
             "",
-            *self.summary,
         ]
-        lines = [*head, ""]
+        lines = [*head, *self.summary, ""] if self.summary else head
         for name, rows in self.tables.items():
             lines.extend(_table(name, rows))
             lines.append("")
-        used = _size(lines)
+        lines = [wrapped for line in lines for wrapped in _wrap(line)]
+        machine = self.machine_summary()
+        used = _size(lines) + len(_json(machine)) + 200
         problems = [f for f in self.worst_first() if f.is_problem]
-        shown = 0
+        shown: list[Finding] = []
         if problems:
             lines.append("Findings, worst first:")
         for finding in problems:
-            block = _finding_lines(finding)
-            if used + _size(block) > budget_bytes - 200:
+            block = [wrapped for line in _finding_lines(finding) for wrapped in _wrap(line)]
+            size = _size(block) + len(_json(_machine_finding(finding))) + 4
+            if used + size > budget_bytes - 200:
                 break
             lines.extend(block)
-            used += _size(block)
-            shown += 1
-        if shown < len(problems):
-            lines.append(
-                f"... {len(problems) - shown} more finding(s) left out to fit one SNS message; "
-                "the function's return value has them all."
+            used += size
+            shown.append(finding)
+        if len(shown) < len(problems):
+            lines.extend(
+                _wrap(
+                    f"... {len(problems) - len(shown)} more finding(s) left out to fit one SNS message; "
+                    "the function's return value has them all."
+                )
             )
         passed = len(self.findings) - len(problems)
         if passed:
             lines.append(f"{passed} check(s) passed.")
+        machine["problems"] = [_machine_finding(f) for f in shown]
+        machine["problems_left_out"] = len(problems) - len(shown)
         text = "\n".join(lines)
         encoded = text.encode()
-        if len(encoded) > budget_bytes:  # the tables alone were too big: cut hard, on a character boundary
-            text = encoded[: budget_bytes - 100].decode(errors="ignore") + "\n... (cut to fit one SNS message)"
-        return text
+        limit = budget_bytes - len(_json(machine)) - 100
+        if len(encoded) > limit:  # the tables alone were too big: cut hard, on a character boundary
+            text = encoded[: limit - 100].decode(errors="ignore") + "\n... (cut to fit one SNS message)"
+        return f"{text}\n\n{JSON_MARKER}\n{_json(machine)}"
+
+    def machine_summary(self) -> dict[str, Any]:
+        """The JSON section's head: what a filter or a script needs without parsing the text (the problems are
+        added by render_text, as many as the text shows)."""
+        details = {
+            name: value
+            for name, value in self.details.items()
+            if isinstance(value, str | int | float | bool) and len(str(value)) <= JSON_DETAIL_MAX
+        }
+        return {
+            "report": self.report_type,
+            "environment": self.environment,
+            "title": self.title,
+            "generated_at": self.generated_at.isoformat(timespec="seconds"),
+            **self.verdict(),
+            "details": details,
+        }
 
     def run_line(self) -> str:
         failures = self.failures()
@@ -195,16 +231,84 @@ def _finding_lines(finding: Finding) -> list[str]:
     return lines
 
 
+def _machine_finding(finding: Finding) -> dict[str, Any]:
+    return {
+        "check": finding.check_id,
+        "severity": finding.severity.value,
+        "status": finding.status.value,
+        "resource": finding.resource,
+        "fails_run": finding.fails_run,
+    }
+
+
+def _json(value: dict[str, Any]) -> str:
+    """Valid JSON with one field, one details entry or one problem per line: short lines, few of them."""
+
+    def one(item: Any) -> str:
+        return json.dumps(item, ensure_ascii=False, separators=(", ", ": "))
+
+    fields = []
+    for name, item in value.items():
+        if isinstance(item, dict) and item and name != "counts":
+            inner = ",\n  ".join(f"{one(key)}: {one(entry)}" for key, entry in item.items())
+            fields.append(f" {one(name)}: {{\n  {inner}\n }}")
+        elif isinstance(item, list) and item:
+            inner = ",\n  ".join(one(entry) for entry in item)
+            fields.append(f" {one(name)}: [\n  {inner}\n ]")
+        else:
+            fields.append(f" {one(name)}: {one(item)}")
+    return "{\n" + ",\n".join(fields) + "\n}"
+
+
 def _table(name: str, rows: list[list[str]]) -> list[str]:
+    """The table, as wide as BODY_WIDTH at most: the right-hand columns that do not fit move, per row, to an
+    indented line under it ("ordId 7000..., clOrdId osi3...")."""
     if not rows:
         return []
-    widths = [max(len(str(row[i])) if i < len(row) else 0 for row in rows) for i in range(len(rows[0]))]
+    header = [str(cell) for cell in rows[0]]
+    cells = [[str(row[i]) if i < len(row) else "" for i in range(len(header))] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    kept = len(header)
+    while kept > 2 and 2 + sum(widths[:kept]) + 2 * (kept - 1) > BODY_WIDTH:
+        kept -= 1
     out = [f"{name}:"]
-    for index, row in enumerate(rows):
-        out.append("  " + "  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    for index, row in enumerate(cells):
+        out.append("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:kept])).rstrip())
         if index == 0:
-            out.append("  " + "  ".join("-" * w for w in widths))
+            out.append("  " + "  ".join("-" * w for w in widths[:kept]))
+            continue
+        moved = ", ".join(f"{header[i]} {row[i]}" for i in range(kept, len(header)) if row[i] not in ("", "-"))
+        if moved:
+            out.extend(_wrap("      " + moved))
     return out
+
+
+def _wrap(line: str, width: int = BODY_WIDTH) -> list[str]:
+    """A line of at most `width` columns, continued indented under its first word (a finding's text, a list
+    item); a word longer than the width (a URI) is broken."""
+    if len(line) <= width:
+        return [line]
+    body = line.lstrip(" ")
+    indent = " " * (len(line) - len(body))
+    follow = indent + "  "
+    return textwrap.wrap(
+        body, width, initial_indent=indent, subsequent_indent=follow, break_long_words=True, break_on_hyphens=False
+    )
+
+
+def shorten(text: str, width: int) -> str:
+    """`text`, or its first width-1 characters and "…" """
+    return text if len(text) <= width else text[: width - 1].rstrip() + CUT
+
+
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[^:]*:[0-9]*:secret:(?P<name>.+?)(-[A-Za-z0-9]{6})?$")
+
+
+def secret_label(name_or_arn: str) -> str:
+    """A secret's name as a person writes it: an ARN becomes the name it ends in (without Secrets Manager's
+    six-character suffix)."""
+    found = _SECRET_ARN.match(name_or_arn)
+    return found.group("name") if found else name_or_arn
 
 
 def _size(lines: list[str]) -> int:

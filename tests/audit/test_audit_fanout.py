@@ -64,12 +64,12 @@ def test_three_shards_keep_each_users_keys_together_and_merge_into_one_report(lo
     # And exactly one SNS report, for the 18 keys, pointing at the full per-key result in S3
     [message] = stack.reports()
     assert "18 key(s)" in message.subject and message.attributes["severity"] == "OK"
-    assert f"s3://{RUN_BUCKET}/audit-runs/" in message.body
+    assert f"s3://{RUN_BUCKET}/audit-runs/" in message.text
     full = s3_json(f"audit-runs/{plan['run_id']}/report.json")
     assert sorted(k["resource"] for k in full["details"]["keys"]) == sorted(uid_of)
     # And the report states the requests every shard sent through Shield (the simulator saw them all)
     assert full["details"]["shield_requests"] == stack.sim.stats.total_requests()
-    assert f"Requests sent through Shield by this run: {stack.sim.stats.total_requests()}." in message.body
+    assert f"Requests sent through Shield by this run: {stack.sim.stats.total_requests()}." in message.text
 
 
 def test_a_failing_shard_is_retried_with_backoff_tolerated_and_reported_by_the_merge(local_stack):
@@ -102,7 +102,7 @@ def test_a_failing_shard_is_retried_with_backoff_tolerated_and_reported_by_the_m
         f"[HIGH] okx-shield audit (local): {len(failed_names)} of {len(keys)} key(s) need attention "
         f"({len(failed_names)} not audited)"
     )
-    assert f"shard 2 of {len(items)} failed after its retries: {len(failed_names)} key(s) not audited" in message.body
+    assert f"shard 2 of {len(items)} failed after its retries: {len(failed_names)} key(s) not audited" in message.text
     assert outcome.merged["details"]["fleet"]["keys_not_audited"] == len(failed_names)
 
 

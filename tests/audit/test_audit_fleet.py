@@ -194,8 +194,8 @@ def test_each_key_gets_exactly_its_findings_and_the_report_reaches_sns_without_s
     findings_part = message.body.split("Findings, worst first:", 1)[1]
     first_finding = next(line for line in findings_part.splitlines() if line.startswith("- ["))
     assert first_finding.startswith("- [CRITICAL/")
-    assert "counts as use for OKX" in message.body
-    assert "Keys:" in message.body
+    assert "counts as use for OKX" in message.text
+    assert "Keys:" in message.text
 
     # And every OKX call went through the proxy; none left from the direct address
     assert stack.sim.stats.requests_from("127.0.0.1") == 0

@@ -81,7 +81,7 @@ def test_an_invalid_event_is_reported_then_raised(local_stack, lambda_context):
     [message] = stack.reports()
     assert message.attributes["severity"] == "CRITICAL"
     assert message.attributes["report"] == "audit"
-    assert "field 'max_workers'" in message.body
+    assert "field 'max_workers'" in message.text
     assert "64" not in message.body.split("Findings", 1)[1]  # the field, never its value
     assert stack.sim.stats.total_requests() == 0  # nothing half done
 
@@ -95,9 +95,9 @@ def test_a_malformed_shield_secret_is_reported_then_raised(local_stack, lambda_c
     with pytest.raises(ShieldUrlError):
         handler({"scheduled_time": "2026-01-15T06:00:00Z"}, lambda_context)
     [message] = stack.reports()
-    assert "field 'url'" in message.body
-    assert "socks5h://" in message.body  # the fix
-    assert "SHIELD-PASS" not in message.body
+    assert "field 'url'" in message.text
+    assert "socks5h://" in message.text  # the fix
+    assert "SHIELD-PASS" not in message.text
     assert stack.sim.stats.total_requests() == 0
 
 

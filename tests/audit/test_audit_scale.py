@@ -101,7 +101,7 @@ def test_210_keys_sharing_users_are_all_audited_within_the_bound_and_every_rate_
     # And one report fits one SNS message
     [message] = stack.reports()
     assert len(message.body.encode()) < SNS_MESSAGE_LIMIT_BYTES
-    assert "210 key(s)" in message.body
+    assert "210 key(s)" in message.text
     assert elapsed < 30
 
     # And the per-key metrics are dimension-free values, in EMF blobs within CloudWatch's limits
@@ -143,4 +143,4 @@ def test_a_rate_limit_storm_outlasting_the_clients_retries_is_retried_by_the_fle
     # And concurrency stayed within 12 requests and 12 tunnels (the audit's own pool was sized to its workers)
     assert in_flight.max <= 12
     assert stack.sim.stats.connections_from("127.0.0.2") <= 12
-    assert "retried again; 0 left unretried" in stack.reports()[0].body
+    assert "retried again; 0 left unretried" in stack.reports()[0].text

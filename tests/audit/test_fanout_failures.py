@@ -68,7 +68,7 @@ def test_a_slot_that_is_not_a_time_is_an_error_naming_the_field(stack, lambda_co
         audit_handler({"scheduled_time": "yesterday"}, lambda_context)
     assert caught.value.field == "scheduled_time"
     [message] = stack.reports()
-    assert "scheduled_time" in message.body
+    assert "scheduled_time" in message.text
 
 
 @pytest.mark.parametrize("failing", ["report.json", "published.json"])
@@ -111,8 +111,8 @@ def test_a_run_whose_planned_items_are_missing_is_an_error_never_ok(stack, lambd
     [message] = stack.reports()
     assert message.attributes["severity"] in {"CRITICAL", "HIGH"}
     assert "[OK]" not in message.subject and "0 shard(s)" not in message.subject
-    assert plan["items_key"] in message.body
-    assert "9 key(s) in 3 shard(s) not audited" in message.body
+    assert plan["items_key"] in message.text
+    assert "9 key(s) in 3 shard(s) not audited" in message.text
 
 
 def test_a_malformed_shard_result_is_a_finding_naming_the_shard_and_the_report_goes_out(stack, lambda_context):
@@ -127,7 +127,7 @@ def test_a_malformed_shard_result_is_a_finding_naming_the_shard_and_the_report_g
     # Then one report went out: the other shards' six keys, and a finding naming shard 2 and its object
     [message] = stack.reports()
     assert "3 of 9 key(s) need attention (3 not audited)" in message.subject  # the unaudited keys count
-    assert "Audited 6 key(s) in 2 of 3 shard(s)" in message.body
+    assert "Audited 6 key(s) in 2 of 3 shard(s)" in message.text
     assert message.attributes["severity"] == "HIGH" and message.attributes["failed"] == "true"
-    assert "shard 2 of 3" in message.body and bad in message.body
-    assert "3 key(s) not audited" in message.body
+    assert "shard 2 of 3" in message.text and bad in message.text
+    assert "3 key(s) not audited" in message.text

@@ -19,6 +19,12 @@ def test_demo_shows_every_case_and_only_the_static_ip_reached_okx():
     subjects = re.findall(r"SNS  Subject: (.*)", text)
     expected = ["probe", "audit", "trade", "audit", "trade", "trade", "rotation", "audit"]
     assert [s.split()[2] for s in subjects] == expected
+    bodies = re.findall(r"-{100}\n(.*?)(?:\n\n>>>|\n\nAt the simulator|\n\nThe OKX simulator)", text, re.S)
+    assert len(bodies) == len(subjects)
+    for body in bodies:  # what the e-mail shows: no line over 100 columns (the demo indents each by 2)
+        prose = body.partition("--- for machines (JSON) ---")[0]
+        assert max(len(line) - 2 for line in prose.splitlines()) <= 100
+    text = " ".join(text.split())  # the phrases below, whichever line the body wrapped them on
     assert subjects[0].startswith("[CRITICAL]")  # the fleet has problems, and the probe says so
     assert "Egress: 127.0.0.2, a Shield static IP" in text
     assert re.search(r"expiring-bot.*1\.0 day\(s\) left before OKX deletes it", text)
@@ -32,7 +38,7 @@ def test_demo_shows_every_case_and_only_the_static_ip_reached_okx():
     assert re.search(r"okx-shield/keys/bot-demo\s+LOW\s", text)
     assert "5 of 8 key(s) need attention" in text
     # The master rebinds the half-bound and the expiring sub-account keys: planned, applied, and the audit is cleaner
-    assert "after:  127.0.0.2, 127.0.0.3" in text
+    assert "after: 127.0.0.2, 127.0.0.3" in text
     assert re.search(r"expiring-bot\s+applied\s+\(no IP\)\s+127\.0\.0\.2, 127\.0\.0\.3", text)
     assert re.search(r"half-bound-bot\s+applied\s+127\.0\.0\.2\s+127\.0\.0\.2, 127\.0\.0\.3", text)
     assert "half-bound-bot: bound to 127.0.0.2, 127.0.0.3" in text
@@ -40,7 +46,7 @@ def test_demo_shows_every_case_and_only_the_static_ip_reached_okx():
     assert re.search(r"The audit after the repair: .*4 of 8 key\(s\) need attention", text)
     assert re.search(r"\[OK\] okx-shield trade .* 1 order\(s\) placed", text)
     # One sub-account key is rotated: a new key bound to both Shield IPs, the old one kept for its grace period
-    assert "[OK] okx-shield rotation (local): key rotation: okx-shield/keys/expiring-bot rotated" in text
+    assert "[OK] okx-shield rotation (local): rotated: okx-shield/keys/expiring-bot" in text
     assert re.search(
         r"okxs-[0-9a-f]{8}-[0-9a-f]{12}: perm read_only,trade, bound to 127\.0\.0\.2, 127\.0\.0\.3 \(new", text
     )
@@ -58,7 +64,7 @@ def test_demo_shows_every_case_and_only_the_static_ip_reached_okx():
     # A limit order with a lifetime: open until its expiry, then canceled by the next slot with its fill kept
     assert re.search(r"limit order still open \(filled 0 of [0-9.]+\), canceled if unfilled at ", text)
     assert re.search(
-        r"Open orders of plan eth-dip-bid, key okx-shield/keys/bot-main: 1\n  ETH-USDT buy .*: open,", text
+        r"Open orders of plan eth-dip-bid, key okx-shield/keys/bot-main: 1 ETH-USDT buy .*: open,", text
     )
     assert re.search(
         r"\(its lifetime is over\): canceled: filled 0\.04, remaining 0\.060519, released [0-9.]+ USDT", text

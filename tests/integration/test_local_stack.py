@@ -38,7 +38,7 @@ def test_wiring_reaches_okx_through_the_proxy_and_reports_arrive_with_attributes
     [message] = stack.reports()
     assert message.attributes == {"severity": "CRITICAL", "failed": "false", "report": "probe", "environment": "local"}
     assert message.subject.startswith("[CRITICAL]")
-    assert "egress: bad" in message.body
+    assert "egress: bad" in message.text
 
 
 def test_trading_guard_round_trip(local_stack):

@@ -122,7 +122,7 @@ def test_each_function_reports_a_refused_target_and_nothing_reaches_okx(
     # Then one CRITICAL report names the setting, and the simulator saw no request at all
     [report] = stack.reports()
     assert report.attributes["severity"] == "CRITICAL", report.body
-    assert f"'{field}'" in report.body
+    assert f"'{field}'" in report.text
     assert stack.sim.stats.total_requests() == 0
 
 
@@ -160,5 +160,5 @@ def test_the_probe_summary_names_the_refused_setting_and_its_fix_not_the_shield_
     summary = report.body.split("Findings, worst first:")[0]
     assert f"{field} " in summary and fix in summary, summary
     assert "Shield settings" not in summary and "Shield secret" not in summary, summary
-    assert "check: probe.okx_target" in report.body
+    assert "check: probe.okx_target" in report.text
     assert stack.sim.stats.total_requests() == 0

@@ -102,8 +102,8 @@ def test_plan_reports_exactly_what_would_change_and_changes_nothing(fleet, lambd
         P + "alone",
     }
     [message] = stack.reports()
-    assert "IP-binding repair (plan):" in message.body
-    assert "would change" in message.body
+    assert "IP-binding repair (plan):" in message.text
+    assert "would change" in message.text
 
 
 def test_apply_binds_both_ips_keeps_user_ips_refuses_to_overfill_and_records(fleet, lambda_context, log_stream):
@@ -138,8 +138,8 @@ def test_apply_binds_both_ips_keeps_user_ips_refuses_to_overfill_and_records(fle
     assert ("subaccount:desk1/unbound", "audit.ip_binding") not in problems
     assert not {p for p in problems if p[0] == P + "elsewhere"}  # judged again with the list OKX shows now
     [message] = stack.reports()
-    assert "IP-binding repair (apply):" in message.body
-    assert f"127.0.0.2, {USER_IP}, 127.0.0.3" in message.body
+    assert "IP-binding repair (apply):" in message.text
+    assert f"127.0.0.2, {USER_IP}, 127.0.0.3" in message.text
 
     # And the state table records who changed which key, when, from what to what
     records = {r["key_label"]["S"]: r for r in repair_records()}

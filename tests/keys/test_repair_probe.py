@@ -78,7 +78,7 @@ def test_probe_apply_rebinds_what_it_found_and_reports_the_keys_as_bound(fleet, 
     assert binding_problems == {R("own")}
     assert "IP-binding repair (apply)" in result["tables"]
     [message] = stack.reports()
-    assert "IP-binding repair (apply): 3 applied, 1 manual steps." in message.body
+    assert "IP-binding repair (apply): 3 applied, 1 manual steps." in message.text
     assert {r.peer_ip for r in stack.sim.stats.requests} == {"127.0.0.2"}
     texts = [json.dumps(result), message.body, log_stream.getvalue()]
     for key in keys.values():

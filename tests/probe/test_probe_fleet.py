@@ -58,7 +58,7 @@ def test_many_keys_are_checked_concurrently_over_one_pool_each_exactly_once(loca
     assert {row[3] for row in keys_rows(result)} == {"ok"}
     assert result["severity"] == "OK"
     [message] = stack.reports()
-    assert "Keys: 48 configured, 48 checked at OKX, 48 bound to every Shield IP." in message.body
+    assert "Keys: 48 configured, 48 checked at OKX, 48 bound to every Shield IP." in message.text
     # and every call went through Shield: three echoes and one per key
     assert result["details"]["shield_requests"] == 3 + 48
 

@@ -85,7 +85,7 @@ def test_egress_in_the_expected_set_gives_an_ok_report_metrics_and_no_direct_cal
     [message] = stack.reports()
     assert message.attributes == {"severity": "OK", "failed": "false", "report": "probe", "environment": "local"}
     assert message.subject.startswith("[OK]")
-    assert f"Egress: {SHIELD_IP}, a Shield static IP (3 of 3 echo services agree)" in message.body
+    assert f"Egress: {SHIELD_IP}, a Shield static IP (3 of 3 echo services agree)" in message.text
     assert result["severity"] == "OK"
     assert result["details"]["egress"]["answers"] == {
         f"{stack.sim.url.removeprefix('https://')}/echo/{name}": SHIELD_IP for name in ECHO_NAMES
@@ -125,7 +125,7 @@ def test_the_direct_contrast_call_is_one_echo_request_from_the_lambda_ip_and_nev
     assert direct[0].api_key is None
     assert result["details"]["direct_echo"]["ip"] == DIRECT_IP
     [message] = stack.reports()
-    assert f"left from {DIRECT_IP}" in message.body
+    assert f"left from {DIRECT_IP}" in message.text
     assert message.attributes["severity"] == "OK"
 
 
@@ -155,8 +155,8 @@ def test_egress_outside_the_set_pauses_trading_and_a_clean_run_resumes_it(local_
     # Then the report is CRITICAL, names the IP, and trading is paused by the probe
     [message] = stack.reports()
     assert message.attributes["severity"] == "CRITICAL"
-    assert f"Egress {STRANGER_IP} is not a Shield static IP" in message.body
-    assert "Trading PAUSED" in message.body
+    assert f"Egress {STRANGER_IP} is not a Shield static IP" in message.text
+    assert "Trading PAUSED" in message.text
     assert result["trading"] == "paused"
     paused = guard()
     assert paused.paused
@@ -171,7 +171,7 @@ def test_egress_outside_the_set_pauses_trading_and_a_clean_run_resumes_it(local_
     # Then trading resumes and the report says so
     [message] = stack.reports()
     assert message.attributes["severity"] == "OK"
-    assert "Trading resumed" in message.body
+    assert "Trading resumed" in message.text
     assert result["trading"] == "resumed"
     assert not guard().paused
     assert emitted_metrics(capsys.readouterr().out)["EgressMatch"] == 1.0
@@ -189,7 +189,7 @@ def test_a_clean_run_leaves_a_pause_it_did_not_set(local_stack, lambda_context):
     assert result["trading"] == "stays-paused"
     assert guard().paused
     [message] = stack.reports()
-    assert "Trading stays paused (set by operator" in message.body
+    assert "Trading stays paused (set by operator" in message.text
 
 
 def test_echo_services_that_disagree_are_reported_and_an_outsider_pauses(local_stack, lambda_context):
@@ -201,7 +201,7 @@ def test_echo_services_that_disagree_are_reported_and_an_outsider_pauses(local_s
     # Then that is reported as a split between Shield IPs, not an alarm
     [message] = stack.reports()
     assert message.attributes["severity"] == "OK"
-    assert f"Shield static IPs {SHIELD_IP}, {OTHER_SHIELD_IP}; the echo services saw different ones" in message.body
+    assert f"Shield static IPs {SHIELD_IP}, {OTHER_SHIELD_IP}; the echo services saw different ones" in message.text
     assert result["trading"] == "running"
 
     # Given one echo sees a non-Shield IP while the others agree on Shield's
@@ -210,9 +210,9 @@ def test_echo_services_that_disagree_are_reported_and_an_outsider_pauses(local_s
     # Then it is CRITICAL, names the disagreeing service, and (the documented default) pauses trading
     [message] = stack.reports()
     assert message.attributes["severity"] == "CRITICAL"
-    assert f"Egress {STRANGER_IP} is not a Shield static IP (seen by" in message.body
-    assert "/echo/checkip" in message.body
-    assert "The echo services disagree" in message.body
+    assert f"Egress {STRANGER_IP} is not a Shield static IP (seen by" in message.text
+    assert "/echo/checkip" in message.text
+    assert "The echo services disagree" in message.text
     assert result["trading"] == "paused"
 
 
@@ -225,8 +225,8 @@ def test_an_echo_that_is_down_is_reported_and_none_answering_is_high_without_pau
     # Then the egress is still confirmed by the others, and the dead echo is a warning naming it
     [message] = stack.reports()
     assert message.attributes["severity"] == "LOW"
-    assert "/echo/quotaguard gave no usable answer through Shield: answered HTTP 503" in message.body
-    assert "(2 of 3 echo services agree)" in message.body
+    assert "/echo/quotaguard gave no usable answer through Shield: answered HTTP 503" in message.text
+    assert "(2 of 3 echo services agree)" in message.text
     assert result["details"]["egress"]["state"] == "match"
 
     # Given every echo is down
@@ -235,7 +235,7 @@ def test_an_echo_that_is_down_is_reported_and_none_answering_is_high_without_pau
     # Then the egress is unknown: HIGH, but nothing proves it wrong, so trading is not paused
     [message] = stack.reports()
     assert message.attributes["severity"] == "HIGH"
-    assert "None of the 3 echo services answered through Shield" in message.body
+    assert "None of the 3 echo services answered through Shield" in message.text
     assert result["trading"] == "running"
     assert not guard().paused
 
@@ -261,7 +261,7 @@ def test_every_key_binding_problem_is_named_and_no_secret_leaks(local_stack, lam
     result = invoke({}, lambda_context)
 
     [message] = stack.reports()
-    body = message.body
+    body = message.text
     assert message.attributes["severity"] == "CRITICAL"
     # Then the half-bound key's finding names the missing Shield IP
     assert f"half (okx-shield/keys/half): The key is not bound to Shield IP {OTHER_SHIELD_IP}" in body
@@ -321,7 +321,7 @@ def test_an_expected_set_without_the_real_egress_ip_pauses_trading(local_stack, 
     assert result["severity"] == "CRITICAL"
     assert result["trading"] == "paused"
     [message] = stack.reports()
-    assert f"Egress {SHIELD_IP} is not a Shield static IP" in message.body
+    assert f"Egress {SHIELD_IP} is not a Shield static IP" in message.text
 
 
 def test_without_expected_ips_the_user_is_told_to_configure_them(local_stack, lambda_context):
@@ -331,8 +331,8 @@ def test_without_expected_ips_the_user_is_told_to_configure_them(local_stack, la
 
     [message] = stack.reports()
     assert message.attributes["severity"] == "HIGH"  # probe.egress.expected_ips: HIGH, the report says HIGH
-    assert "No expected static IPs are configured" in message.body
-    assert 'Add "expected_ips"' in message.body
+    assert "No expected static IPs are configured" in message.text
+    assert 'Add "expected_ips"' in message.text
     assert result["trading"] == "running"  # nothing to judge the egress by: no pause, no resume
 
 
@@ -349,8 +349,8 @@ def _assert_failed_closed(stack, caught, cause: str, texts: list[str]) -> None:
     assert cause in str(caught.value)
     [message] = stack.reports()
     assert message.attributes == {"severity": "CRITICAL", "failed": "true", "report": "probe", "environment": "local"}
-    assert cause in message.body
-    assert "never falls back to a direct connection" in message.body
+    assert cause in message.text
+    assert "never falls back to a direct connection" in message.text
     assert stack.sim.stats.total_requests() == 0
     assert stack.sim.stats.total_connections() == 0
     assert_no_secret_in([*texts, message.body, str(caught.value)], secret_values(stack))
@@ -414,7 +414,7 @@ def test_an_invalid_event_is_reported_naming_the_field_then_raised(local_stack, 
     assert caught.value.field == "echo_urls"
     [message] = stack.reports()
     assert message.attributes["severity"] == "CRITICAL"
-    assert "field 'echo_urls': echo_urls[1] must start with https://" in message.body
+    assert "field 'echo_urls': echo_urls[1] must start with https://" in message.text
     assert stack.sim.stats.total_requests() == 0
 
 
@@ -426,7 +426,7 @@ def test_a_bad_echo_urls_setting_is_reported_then_fails(local_stack, lambda_cont
         invoke({}, lambda_context)
 
     [message] = stack.reports()
-    assert "function environment: field 'ECHO_URLS': needs at least 2 distinct echo URLs" in message.body
+    assert "function environment: field 'ECHO_URLS': needs at least 2 distinct echo URLs" in message.text
     assert stack.sim.stats.total_requests() == 0
 
 

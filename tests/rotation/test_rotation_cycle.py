@@ -138,7 +138,7 @@ def test_the_master_accounts_own_key_is_refused_with_the_manual_steps(rotation, 
     assert report.attributes["failed"] == "true"  # and the rotation did not happen
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert [blob["RunFailed"] for blob in emitted] == [[1.0]]  # the rotate function flushes its metrics too
-    assert "master" in report.body and "by hand" in report.body and "Shield IPs" in report.body
+    assert "master" in report.text and "by hand" in report.text and "Shield IPs" in report.text
     assert rotation.record("master").status == "refused"
     assert rotation.works(rotation.value("master"))
 

@@ -138,7 +138,7 @@ def test_a_key_that_fails_testsecret_is_deleted_at_once_and_awscurrent_never_mov
         rotation.invoke(sm.step_event(secret, token, "finishSecret"))
     assert rotation.value("bot-sub")["api_key"] == old["api_key"]
     reports = rotation.stack.reports()
-    assert "testSecret" in reports[0].subject and "SECOND" not in reports[0].body
+    assert "testSecret" in reports[0].subject and "SECOND" not in reports[0].text
     record = rotation.record("bot-sub")
     assert (record.status, record.failed_step) == ("failed", "testSecret")
     rotation.assert_one_usable_key_per_secret("bot-sub", "bot-ro")
@@ -171,4 +171,4 @@ def test_a_sub_account_at_okxs_50_key_limit_is_refused_before_anything_is_create
     assert not [r for r in rotation.sim.stats.requests if r.method == "POST"]
     assert rotation.works(rotation.value("bot-sub"))
     (report,) = rotation.stack.reports()
-    assert "Delete keys that are no longer used" in report.body
+    assert "Delete keys that are no longer used" in report.text

@@ -99,7 +99,7 @@ def test_a_changed_plan_for_a_slot_that_ran_is_refused_with_a_clear_error_and_se
     assert sum(1 for r in stack.sim.stats.requests if r.method == "POST") == 1
     [report] = stack.reports()
     assert report.attributes["severity"] == "CRITICAL"
-    assert "different plan" in report.body and "nothing was sent" in report.body
+    assert "different plan" in report.text and "nothing was sent" in report.text
     assert "different plan" in str(caught.value)
 
 

@@ -86,8 +86,8 @@ def test_an_expired_order_is_canceled_at_the_next_run_keeping_its_partial_fill(s
     new = orders[cl_ord_id(second_slot)]
     assert stack.sim.available_balances(UID)["USDT"] == usdt_before + released - Decimal(new["sz"]) * Decimal(new["px"])
     [report] = stack.reports()
-    assert "Limit orders ended" in report.body and f"released {canceled['released']}" in report.body
-    assert "still open" in report.body and "canceled if unfilled at" in report.body
+    assert "Limit orders ended" in report.text and f"released {canceled['released']}" in report.text
+    assert "still open" in report.text and "canceled if unfilled at" in report.text
 
 
 def test_replace_cancels_the_previous_slots_order_before_placing_this_ones(stack, invoke):

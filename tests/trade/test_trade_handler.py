@@ -44,11 +44,15 @@ def test_market_dca_buy_is_placed_filled_and_reported(stack, invoke):
     assert cl_ord_ids(result) == {order["clOrdId"]}
     # And the report is an OK LIVE report with the order's fill, fee and ids in its table
     report = only_report(stack)
-    assert report.subject.startswith("[OK] okx-shield trade (local): LIVE: dca-btc-weekly 1 order(s) placed")
+    # (outcome first, then the mode, the plan and the slot)
+    assert report.subject.startswith("[OK] okx-shield trade (local): 1 order(s) placed: LIVE dca-btc-weekly @ ")
     assert report.attributes["severity"] == "OK"
+    # And against the simulator it does not claim real funds
+    assert f"Mode: LIVE against the local OKX simulator at localhost:{stack.sim.port}: no real funds." in report.text
+    assert "real funds)" not in report.text
     for text in ("Orders:", "BTC-USDT", "filled", order["accFillSz"], order["avgPx"], order["ordId"], order["clOrdId"]):
-        assert text in report.body
-    assert order["fee"] in report.body
+        assert text in report.text
+    assert order["fee"] in report.text
 
 
 def test_limit_post_only_rests_at_the_offset_price_rounded_the_safe_way(stack, invoke):
@@ -63,7 +67,7 @@ def test_limit_post_only_rests_at_the_offset_price_rounded_the_safe_way(stack, i
     assert Decimal(order["sz"]) == Decimal("0.100519")  # 300 / 2984.50 = 0.1005193...
     assert result["status"] == "DONE"
     report = only_report(stack)
-    assert "post_only" not in report.subject and "live" in report.body
+    assert "post_only" not in report.subject and "live" in report.text
 
 
 def test_exptime_is_computed_on_okx_clock_so_a_skewed_local_clock_does_not_void_orders(stack, invoke):
@@ -92,7 +96,7 @@ def test_rebalance_over_threshold_sells_first_then_buys_toward_the_targets(stack
     for ccy, target in {"BTC": "0.5", "ETH": "0.3", "USDT": "0.2"}.items():
         assert abs(values[ccy] / total - Decimal(target)) < Decimal("0.01"), (ccy, values[ccy] / total)
     assert result["status"] == "DONE"
-    assert "drift from targets" in only_report(stack).body
+    assert "drift from targets" in only_report(stack).text
 
 
 def test_rebalance_under_threshold_trades_nothing_and_says_why(stack, invoke):
@@ -106,7 +110,7 @@ def test_rebalance_under_threshold_trades_nothing_and_says_why(stack, invoke):
     assert result["status"] == "DONE"
     report = only_report(stack)
     assert report.subject.startswith("[OK]") and "nothing to trade" in report.subject
-    assert "under drift_threshold_pct" in report.body
+    assert "under drift_threshold_pct" in report.text
 
 
 # --- bad input: rejected before any order, CRITICAL report, handler raises ---------------------------
@@ -136,7 +140,7 @@ def test_invalid_events_are_rejected_before_any_call_to_okx(stack, invoke, leg_c
     assert stack.sim.stats.total_requests() == 0
     report = only_report(stack)
     assert report.attributes["severity"] == "CRITICAL"
-    assert f"'{field}'" in report.body and "no order was sent" in report.body
+    assert f"'{field}'" in report.text and "no order was sent" in report.text
 
 
 def test_missing_scheduled_time_is_rejected_naming_the_field(stack, invoke):
@@ -145,7 +149,7 @@ def test_missing_scheduled_time_is_rejected_naming_the_field(stack, invoke):
     with pytest.raises(PlanValidationError, match="scheduled_time"):
         invoke(event)
     assert stack.sim.stats.total_requests() == 0
-    assert "'scheduled_time' is missing" in only_report(stack).body
+    assert "'scheduled_time' is missing" in only_report(stack).text
 
 
 @pytest.mark.parametrize(
@@ -175,7 +179,7 @@ def test_plans_failing_okx_side_checks_send_nothing_report_once_and_raise(stack,
     report = only_report(stack)
     assert report.attributes["severity"] == "CRITICAL"
     assert "plan rejected, no order" in report.subject
-    assert field in report.body and words in report.body
+    assert field in report.text and words in report.text
 
 
 def test_insufficient_balance_is_caught_before_sending(stack, invoke):
@@ -202,8 +206,8 @@ def test_malformed_key_secret_sends_nothing_and_names_the_field(local_stack, see
     assert not any(r.api_key for r in stack.sim.stats.requests)
     report = only_report(stack)
     assert report.attributes["severity"] == "CRITICAL"
-    assert "okx-shield/keys/bot-main: field 'passphrase': is missing" in report.body
-    assert key.secret not in report.body and key.api_key not in report.body
+    assert "okx-shield/keys/bot-main: field 'passphrase': is missing" in report.text
+    assert key.secret not in report.text and key.api_key not in report.text
 
 
 # --- exactly once ---------------------------------------------------------------------------------
@@ -258,7 +262,7 @@ def test_a_lost_answer_after_okx_accepted_the_order_is_reconciled_not_resent(sta
     assert order["state"] == "filled"
     assert [r.http_status for r in stack.sim.stats.requests if r.method == "POST"] == [0]
     assert result["status"] == "DONE"
-    assert "answer was lost" in only_report(stack).body
+    assert "answer was lost" in only_report(stack).text
 
 
 def test_a_duplicate_after_the_idempotency_record_is_gone_finds_the_order_by_cl_ord_id(stack, invoke):
@@ -293,7 +297,7 @@ def test_a_state_table_that_cannot_record_the_slot_sends_nothing_and_fails_the_i
     assert stack.sim.stats.total_requests() == 0
     report = only_report(stack)
     assert report.attributes["severity"] == "CRITICAL"
-    assert "could not record this slot" in report.body and "no order was sent" in report.body
+    assert "could not record this slot" in report.text and "no order was sent" in report.text
 
 
 # --- rate limits, pause, dry run, proxy down, demo, late delivery ----------------------------------
@@ -322,10 +326,10 @@ def test_trading_paused_sends_nothing_and_reports_why(stack, invoke):
     assert result["status"] == "PAUSED"
     report = only_report(stack)
     assert report.attributes["severity"] == "CRITICAL"
-    assert "LIVE: dca-btc-weekly trading paused, no order" in report.subject
+    assert "(local): trading paused, no order: LIVE dca-btc-weekly @ " in report.subject
     guard = DynamoStateStore(TABLE_NAME).trading_guard()
-    assert "egress 1.2.3.4 is not a Shield IP" in report.body and guard.since in report.body
-    assert "set by probe" in report.body
+    assert "egress 1.2.3.4 is not a Shield IP" in report.text and guard.since in report.text
+    assert "set by probe" in report.text
 
 
 def test_dry_run_sends_nothing_and_does_not_use_up_the_slot(stack, invoke):
@@ -337,8 +341,8 @@ def test_dry_run_sends_nothing_and_does_not_use_up_the_slot(stack, invoke):
     assert orders_with(stack.sim) == []
     assert result["status"] == "DRY_RUN"
     report = only_report(stack)
-    assert "LIVE DRY RUN: dca-btc-weekly 1 order(s) would be sent" in report.subject
-    assert "DRY_RUN" in report.body and "100 USDT" in report.body
+    assert "(local): 1 order(s) would be sent: LIVE DRY RUN dca-btc-weekly @ " in report.subject
+    assert "DRY_RUN" in report.text and "100 USDT" in report.text
     # And the same slot run live afterwards still trades
     invoke(dict(event, dry_run=False))
     assert len(orders_with(stack.sim)) == 1
@@ -355,7 +359,7 @@ def test_proxy_down_means_no_order_a_critical_report_and_a_failed_invocation(sta
     report = only_report(stack)
     assert report.attributes["severity"] == "CRITICAL"
     assert "could not run, no order" in report.subject
-    assert "Shield proxy" in report.body and "Fix:" in report.body
+    assert "Shield proxy" in report.text and "Fix:" in report.text
 
 
 def test_late_delivery_beyond_max_delay_trades_nothing(stack, invoke):
@@ -365,7 +369,7 @@ def test_late_delivery_beyond_max_delay_trades_nothing(stack, invoke):
     result = invoke(event)
     assert result["status"] == "TOO_LATE"
     assert stack.sim.stats.total_requests() == 0
-    assert "caps.max_delay_s" in only_report(stack).body
+    assert "caps.max_delay_s" in only_report(stack).text
 
 
 DEMO_SECRET = "okx-shield/keys/bot-demo"
@@ -383,7 +387,7 @@ def test_demo_key_places_the_order_with_the_demo_header(local_stack, invoke):
     [post] = [r for r in stack.sim.stats.requests if r.method == "POST"]
     assert (post.api_key, post.code) == (key.api_key, "0")
     assert result["status"] == "DONE"
-    assert only_report(stack).subject.startswith("[OK] okx-shield trade (local): DEMO: ")
+    assert only_report(stack).subject.startswith("[OK] okx-shield trade (local): 1 order(s) placed: DEMO ")
 
 
 def test_demo_key_whose_secret_says_live_is_a_clear_error(local_stack, invoke):
@@ -395,7 +399,7 @@ def test_demo_key_whose_secret_says_live_is_a_clear_error(local_stack, invoke):
         invoke(load_event("trade-dca.json", key_secret=DEMO_SECRET))
     assert stack.sim.orders() == []
     report = only_report(stack)
-    assert "50101" in report.body and "Demo/live mismatch" in report.body
+    assert "50101" in report.text and "Demo/live mismatch" in report.text
 
 
 def test_plan_for_demo_with_a_live_key_is_rejected_before_any_private_call(stack, invoke):
@@ -417,7 +421,9 @@ def test_the_demo_dry_run_example_checks_against_the_demo_account_and_sends_noth
     assert result["status"] == "DRY_RUN"
     assert any(r.api_key == key.api_key and r.code == "0" for r in stack.sim.stats.requests)
     assert stack.sim.orders() == []
-    assert only_report(stack).subject.startswith("[OK] okx-shield trade (local): DEMO DRY RUN: dca-eth-demo 2 order(s)")
+    assert only_report(stack).subject.startswith(
+        "[OK] okx-shield trade (local): 2 order(s) would be sent: DEMO DRY RUN dca-eth-demo @ "
+    )
 
 
 def test_a_slot_far_in_the_future_is_rejected_before_any_call_to_okx(stack, invoke):

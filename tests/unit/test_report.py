@@ -101,3 +101,65 @@ def test_the_table_decides_which_findings_fail_the_run():
     stored = weighed("audit.shard", "shard 1 of 2").model_dump(mode="json")
     del stored["fails_run"]  # a result stored before the field existed: its status decides
     assert Finding.model_validate(stored).fails_run
+
+
+def machine_part(body: str) -> dict:
+    import json
+
+    from okxcore.report import JSON_MARKER
+
+    _, _, machine = body.partition(JSON_MARKER)
+    assert machine, "every body ends with the JSON section"
+    return json.loads(machine)
+
+
+def test_a_cut_subject_keeps_its_start_and_ends_with_an_ellipsis():
+    report = Report(report_type="trade", environment="prod", title="1 order(s) placed: LIVE " + "p" * 120)
+    subject = report.subject()
+    assert len(subject) == 99  # SNS: less than 100 characters
+    assert subject.startswith("[OK] okx-shield trade (prod): 1 order(s) placed: LIVE pp")
+    assert subject.endswith("…")  # it used to stop mid-word with no marker
+    assert Report(report_type="trade", title="short").subject().endswith("short")
+
+
+def test_the_body_is_at_most_100_columns_and_wide_tables_move_their_last_columns_to_a_details_line():
+    header = ["leg", "instrument", "side", "size", "price", "result", "state", "ordId", "clOrdId"]
+    row = ["0", "BTC-USDT", "buy", "100 USDT", "market (~60010)", "PLACED", "filled", "7" * 18, "c" * 32]
+    report = Report(
+        report_type="trade",
+        title="t",
+        summary=["A summary line that goes on " * 10],
+        tables={"Orders": [header, row]},
+        findings=[finding(Severity.HIGH, resource="leg 0 " + "x" * 150)],
+    )
+    body = report.render_text()
+    text = body.partition("--- for machines")[0]
+    assert max(len(line) for line in text.splitlines()) <= 100  # these were 144-169 wide
+    assert f"\n      clOrdId {'c' * 32}\n" in text  # the id that did not fit, on the row's details line
+    assert "A summary line that goes on A summary" in " ".join(text.split())  # wrapped, not cut
+
+
+def test_every_body_ends_with_a_json_section_for_machines():
+    report = Report(
+        report_type="audit",
+        environment="prod",
+        title="2 of 3 key(s) need attention",
+        findings=[finding(Severity.HIGH, Status.ERROR, resource="k1"), finding(Severity.LOW, resource="k2")],
+        details={"run_id": "audit-1", "keys": [{"resource": "k1"}], "note": "n" * 500},
+    )
+    machine = machine_part(report.render_text())
+    assert machine["severity"] == "HIGH" and machine["failed"] is True and machine["report"] == "audit"
+    assert machine["counts"]["HIGH"] == 1
+    assert [(p["resource"], p["severity"], p["fails_run"]) for p in machine["problems"]] == [
+        ("k1", "HIGH", True),
+        ("k2", "LOW", False),
+    ]
+    assert machine["details"] == {"run_id": "audit-1"}  # short scalars only; the rest is in the return value
+
+
+def test_a_secret_arn_is_shown_as_the_secrets_name():
+    from okxcore.report import secret_label
+
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:okx-shield/keys/bot-main-AbC123"
+    assert secret_label(arn) == "okx-shield/keys/bot-main"
+    assert secret_label("okx-shield/keys/bot-main") == "okx-shield/keys/bot-main"

@@ -31,7 +31,7 @@ def publish_report(report: Report, topic_arn: str, *, sns_client: Any = None) ->
     body = report.render_text()
     if len(body.encode()) > SNS_MESSAGE_LIMIT_BYTES - 4096:
         raise ReportDeliveryError("the rendered report is larger than one SNS message")
-    subject = report.subject().encode("ascii", errors="replace").decode()
+    subject = report.subject()  # UTF-8 is allowed (the cut mark "…" is not ASCII)
     try:
         answer = sns_client.publish(
             TopicArn=topic_arn,

@@ -20,7 +20,7 @@ from okxcore.report import Finding, Report
 if TYPE_CHECKING:
     from okxcore.probe.event import ProbeConfig
 
-PROBE_TITLE = "Shield egress and key binding probe"
+PROBE_TITLE = "Shield egress and key binding probe"  # what the probe is (README); titles say what it found
 
 # --- errors -------------------------------------------------------------------------------------
 
@@ -87,7 +87,8 @@ class ProbeRun(FindingSink):
     tables: dict[str, list[list[str]]] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
 
-    def report(self, title: str = PROBE_TITLE) -> Report:
+    def report(self, title: str) -> Report:
+        """The run's report; `title` is its outcome, first ("egress OK, 2 of 7 key(s) need attention")."""
         return Report(
             report_type="probe",
             environment=self.config.environment,
@@ -104,7 +105,7 @@ def invalid_event_report(error: InvalidInputError, *, environment: str) -> Repor
     return Report(
         report_type="probe",
         environment=environment,
-        title=f"{PROBE_TITLE}: invalid event",
+        title=f"did not run: invalid event (field '{error.field}')",
         findings=[
             finding("probe.event", error.field, f"The probe did not run: {error.message}", remediation=error.hint)
         ],
@@ -126,7 +127,10 @@ def proxy_failure(run: ProbeRun, error: ProxyError) -> ProbeOutcome:
         "until the proxy works again. Egress and key bindings could not be checked in this run.",
     ]
     run.details["proxy_error"] = error.__class__.__name__
-    return ProbeOutcome(run.report(), failure=ProbeFailedError(f"Shield proxy failure: {error.describe()}"))
+    return ProbeOutcome(
+        run.report("Shield proxy failed: nothing reached OKX, every trade fails closed"),
+        failure=ProbeFailedError(f"Shield proxy failure: {error.describe()}"),
+    )
 
 
 def _echo_table(run: ProbeRun, results: Sequence[EchoResult]) -> None:
@@ -213,23 +217,31 @@ def summarise(
     keys_bound: int,
     egress_ok: bool,
     wrong_ips: tuple[str, ...],
-) -> None:
-    """The summary's first lines; `keys` configured, `keys_checked` at OKX, `keys_bound` to every Shield IP."""
+    needing: int = 0,
+) -> str:
+    """The summary's first lines; `keys` configured, `keys_checked` at OKX, `keys_bound` to every Shield IP,
+    `needing` attention (a finding). Returns the report's title: the egress verdict and the keys, outcome first."""
     answered, asked = len(verdict.answers), len(verdict.answers) + len(verdict.unanswered)
     if wrong_ips:
+        egress = f"egress NOT Shield's ({', '.join(wrong_ips)})"
         line = f"Egress: WRONG. {', '.join(wrong_ips)} is not a Shield static IP."
     elif egress_ok and verdict.split:
+        egress = "egress OK"
         line = (
             f"Egress: Shield static IPs {', '.join(verdict.distinct_ips)}; the echo services saw different ones, "
             f"as Shield load-balances over both ({answered} of {asked} answered)."
         )
     elif egress_ok:
+        egress = "egress OK"
         line = f"Egress: {verdict.consensus_ip}, a Shield static IP ({answered} of {asked} echo services agree)."
     elif verdict.state is EgressState.UNCONFIGURED:
+        egress = "egress not verified (no expected_ips)"
         line = f"Egress: {verdict.consensus_ip or 'unknown'}; not verified (no expected_ips configured)."
     else:
+        egress = "egress unknown (no echo answered)"
         line = f"Egress: unknown ({answered} of {asked} echo services answered)."
     lines = [line, f"Shield static IPs expected: {', '.join(expected) or '(none configured)'}."]
     if keys:
         lines.append(f"Keys: {keys} configured, {keys_checked} checked at OKX, {keys_bound} bound to every Shield IP.")
     run.summary[:0] = lines
+    return egress + (f", {needing} of {keys} key(s) need attention" if keys else "")

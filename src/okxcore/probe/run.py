@@ -49,7 +49,9 @@ def run_probe(
         run = ProbeRun(ProbeConfig(settings.environment, (), (), "", "", "", settings.shield_secret_name))
         run.add("probe.config", exc.field, exc.message, remediation=exc.hint)
         run.summary.append("Nothing was checked: the function's configuration is invalid.")
-        return ProbeOutcome(run.report(), failure=ProbeFailedError(exc.describe()))
+        return ProbeOutcome(
+            run.report(f"did not run: invalid configuration ({exc.field})"), failure=ProbeFailedError(exc.describe())
+        )
     run = ProbeRun(config)
     try:
         budget = KeyCheckBudget(key_check_budget(time_left_s), clock(), clock)
@@ -65,7 +67,9 @@ def run_probe(
             f"The probe stopped: {exc.message}",
             remediation=exc.hint,
         )
-        return ProbeOutcome(run.report(), failure=ProbeFailedError(f"probe stopped: {exc.describe()}"))
+        return ProbeOutcome(
+            run.report("stopped before it finished"), failure=ProbeFailedError(f"probe stopped: {exc.describe()}")
+        )
     except Exception as exc:  # the user must hear of it; the class name is safe, the text may not be
         run.add(
             "probe.run",
@@ -74,7 +78,7 @@ def run_probe(
         )
         failure = ProbeFailedError(f"probe stopped: {exc.__class__.__name__}")
         failure.__cause__ = exc  # for a developer's traceback; its text never reaches a report
-        return ProbeOutcome(run.report(), failure=failure)
+        return ProbeOutcome(run.report("stopped before it finished"), failure=failure)
 
 
 # Over 60 lines on purpose: the run's steps 1-6 in the order of the package docstring, each a call, read top
@@ -96,7 +100,9 @@ def _probe(
         run.summary.append(
             f"Nothing was checked: the setting {exc.field} {exc.problem}, so no call was sent. Fix: {exc.hint}"
         )
-        return ProbeOutcome(run.report(), failure=ProbeFailedError(exc.describe()))
+        return ProbeOutcome(
+            run.report(f"did not run: {exc.field} is not OKX's"), failure=ProbeFailedError(exc.describe())
+        )
     except InvalidInputError as exc:
         run.add(
             "probe.shield_secret",
@@ -107,7 +113,9 @@ def _probe(
         run.summary.append(
             "Nothing was checked: the Shield settings cannot be used, so no call can leave through Shield."
         )
-        return ProbeOutcome(run.report(), failure=ProbeFailedError(exc.describe()))
+        return ProbeOutcome(
+            run.report("did not run: the Shield secret cannot be used"), failure=ProbeFailedError(exc.describe())
+        )
     expected = endpoint.expected_ips
     run.details["proxy"] = endpoint.address
     run.details["expected_ips"] = list(expected)
@@ -143,11 +151,12 @@ def _probe(
     trading = _apply_guard(run, wiring.state, wrong_ips=wrong_ips, confirmed=egress_ok, expected=expected)
     checked = [c for c in checks if c.checked]
     bound_ok = [c for c in checked if c.correctly_bound]
-    summarise(run, verdict, expected, len(checks), len(checked), len(bound_ok), egress_ok, wrong_ips)
+    needing = sum(1 for check in checks if any(f.is_problem for f in check.findings))
+    title = summarise(run, verdict, expected, len(checks), len(checked), len(bound_ok), egress_ok, wrong_ips, needing)
     run.details["egress"] = _egress_details(verdict, okx_seen_outside)
     run.details["trading"] = trading
     return ProbeOutcome(
-        run.report(),
+        run.report(title),
         egress_match=egress_ok,
         latency_ms=latency_ms,
         keys_checked=len(checked),

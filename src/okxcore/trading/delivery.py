@@ -105,7 +105,7 @@ def run_slot(plan: TradePlan, wiring: SlotWiring, metrics: list[Metric], *, log:
         log.exception("trade run crashed")
         wiring.publish(crash_report(plan, exc, environment=environment))
         raise
-    report = trade_report(run, environment=environment)
+    report = trade_report(run, environment=environment, simulator=wiring.settings.simulator_host())
     wiring.publish(report)
     metrics.append(("TradeOrdersPlaced", "Count", run.orders_sent))
     if run.status is not RunStatus.DONE and run.status is not RunStatus.DRY_RUN:

@@ -58,6 +58,7 @@ class SlotSettings(TradeSettings, Protocol):
 
     @property
     def environment(self) -> str: ...
+    def simulator_host(self) -> str | None: ...  # the local simulator standing in for OKX, if any
 
 
 class SlotWiring(TradeWiring, Protocol):

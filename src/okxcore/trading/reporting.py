@@ -1,6 +1,7 @@
 """Trade runs as the product's one report model: a table of orders, a finding per problem.
 
-The subject starts with the mode, so a mail client shows LIVE / DEMO and DRY RUN before anything else.
+The title starts with the outcome ("1 order(s) placed", "plan rejected, no order"), then the mode (LIVE / DEMO,
+DRY RUN), the plan and the slot, shortened so that a mail client's subject keeps the outcome.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 from okxcore.findings import finding
 from okxcore.models import Order
-from okxcore.report import Finding, Report
+from okxcore.report import Finding, Report, shorten
 from okxcore.trading.executor import PLACED_REASON, LegResult, LegStatus, RunStatus, TradeRun
 from okxcore.trading.lifetime_report import (
     CANCELED_HEADER,
@@ -55,15 +56,16 @@ def mode_label(demo: bool | None, dry_run: bool) -> str:
     return f"{env} DRY RUN" if dry_run else env
 
 
-def trade_report(run: TradeRun, *, environment: str) -> Report:
+def trade_report(run: TradeRun, *, environment: str, simulator: str | None = None) -> Report:
+    """The run's report; `simulator`: the host that stood in for OKX (the local simulator), if any."""
     plan = run.plan
     demo = run.demo if run.demo is not None else plan.demo
     mode = mode_label(demo, plan.dry_run)
     report = Report(
         report_type="trade",
         environment=environment,
-        title=f"{mode}: {plan.plan_id} {_outcome(run)} @ {plan.slot}",
-        summary=_summary(run, mode, demo),
+        title=f"{_outcome(run)}: {_which(mode, plan)}",
+        summary=_summary(run, mode, demo, simulator),
         details=_details(run),
     )
     if run.legs:
@@ -87,7 +89,7 @@ def invalid_plan_report(error: PlanValidationError, *, environment: str, event: 
     return Report(
         report_type="trade",
         environment=environment,
-        title=f"REJECTED: {name[:40]} invalid trade plan, no order",
+        title=f"invalid trade plan, no order: {shorten(name, PLAN_ID_WIDTH)}",
         summary=[
             "The schedule's Input is not a valid trade plan: nothing was checked at OKX and no order was sent.",
             "Lambda retries a failed asynchronous invocation twice, so this report may come up to three times.",
@@ -109,7 +111,7 @@ def conflicting_plan_report(plan: TradePlan, *, environment: str) -> Report:
     return Report(
         report_type="trade",
         environment=environment,
-        title=f"REFUSED: {plan.plan_id} @ {plan.slot} changed for a slot that already ran, no order",
+        title=f"refused, no order (plan changed for a slot that already ran): {_which('', plan)}",
         summary=[
             f"{what[0].upper()}{what[1:]}.",
             "One slot places its orders once: a plan edited after its slot ran waits for its next slot.",
@@ -134,7 +136,7 @@ def crash_report(plan: TradePlan, error: BaseException, *, environment: str, mes
     return Report(
         report_type="trade",
         environment=environment,
-        title=f"{mode_label(plan.demo, plan.dry_run)}: {plan.plan_id} crashed @ {plan.slot}",
+        title=f"crashed: {_which(mode_label(plan.demo, plan.dry_run), plan)}",
         summary=[
             f"Plan {plan.plan_id}, slot {plan.slot}: {what}.",
             "Orders sent before it (if any) are found by their clOrdId when Lambda retries this slot.",
@@ -144,6 +146,16 @@ def crash_report(plan: TradePlan, error: BaseException, *, environment: str, mes
 
 
 # --- parts ---------------------------------------------------------------------------------------
+
+# A subject keeps the outcome and the mode; a long plan id is cut (the body names it whole).
+PLAN_ID_WIDTH = 24
+
+
+def _which(mode: str, plan: TradePlan) -> str:
+    """The mode, the plan (its id shortened) and the slot (without zero seconds and milliseconds)."""
+    slot = plan.slot.iso.replace(":00.000Z", "Z").replace(".000Z", "Z")
+    return f"{mode + ' ' if mode else ''}{shorten(plan.plan_id, PLAN_ID_WIDTH)} @ {slot}"
+
 
 
 def _outcome(run: TradeRun) -> str:
@@ -181,10 +193,13 @@ def _sent(run: TradeRun) -> bool:
     return any(leg.status in {LegStatus.PLACED, LegStatus.UNKNOWN} for leg in run.legs)
 
 
-def _summary(run: TradeRun, mode: str, demo: bool | None) -> list[str]:
+def _summary(run: TradeRun, mode: str, demo: bool | None, simulator: str | None) -> list[str]:
     plan = run.plan
     where = {True: "demo trading, x-simulated-trading: 1", False: "real funds", None: "the key was not read"}
-    lines = [f"Mode: {mode} ({where[demo]})."]
+    if simulator is not None:
+        lines = [f"Mode: {mode} against the local OKX simulator at {simulator}: no real funds."]
+    else:
+        lines = [f"Mode: {mode} ({where[demo]})."]
     if plan.dry_run:
         lines.append("DRY RUN: orders were computed and checked, and none was sent.")
     lines.append(f"Plan {plan.plan_id}, slot {plan.slot}, key secret {plan.key_secret}.")

@@ -25,9 +25,7 @@ from okxcore.keys.rotation.model import (
 )
 from okxcore.keys.rotation.ports import RotationLedger, StepResult
 from okxcore.keys.rotation.rotator import Rotator
-from okxcore.report import Finding, Report, Status
-
-TITLE = "key rotation"
+from okxcore.report import Finding, Report, Status, secret_label
 
 
 @dataclass
@@ -93,7 +91,7 @@ def failure_report(secret: str, step: Step | str, error: Exception, *, environme
     return Report(
         report_type="rotation",
         environment=environment,
-        title=f"{TITLE}: {secret} {'refused' if refused else 'failed at ' + str(step)}",
+        title=f"{'refused' if refused else 'failed at ' + str(step)}: {secret_label(secret)}",
         findings=[weighed],
         summary=["AWSCURRENT still holds the key that worked before this rotation; nothing else changed."],
     )
@@ -103,7 +101,7 @@ def finished_report(result: StepResult, *, environment: str) -> Report:
     return Report(
         report_type="rotation",
         environment=environment,
-        title=f"{TITLE}: {result.secret} rotated",
+        title=f"rotated: {secret_label(result.secret)}",
         findings=[finding("rotation.finishSecret", result.secret, result.done)],
         summary=[result.done],
         details=result.details or {},
@@ -136,10 +134,18 @@ def _cleanup(ledger: RotationLedger, rotator: Rotator, environment: str, *, dry_
     report = Report(
         report_type="rotation",
         environment=environment,
-        title=f"{TITLE}: cleanup of old keys" + (" (dry run)" if dry_run else ""),
+        title=_cleanup_title(deleted, len([f for f in findings if f.fails_run]), dry_run=dry_run),
         findings=findings,
         details=result,
     )
     failed = [f for f in findings if f.status is Status.ERROR]
     error = OkxShieldError(f"the cleanup failed for {len(failed)} secret(s)") if failed else None
     return RotationOutcome(report, {**report.as_result(), **result}, error=error)
+
+
+def _cleanup_title(deleted: dict[str, list[str]], failed: int, *, dry_run: bool) -> str:
+    keys = sum(len(labels) for labels in deleted.values())
+    done = f"{keys} old key(s) {'would be ' if dry_run else ''}deleted"
+    return (f"{failed} secret(s) failed, " if failed else "") + f"{done}: cleanup of retired keys" + (
+        " (dry run)" if dry_run else ""
+    )
