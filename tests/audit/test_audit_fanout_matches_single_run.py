@@ -21,8 +21,9 @@ from handlers.audit import handler
 from okxcore.audit.fanout import audit_master, load_master, plan_run, shared_listing_for
 from okxcore.audit.models import AuditRequest
 from okxcore.audit.shards import plan_shards
-from okxcore.aws.fleet_secrets import SecretMetadata, list_secrets
+from okxcore.aws.fleet_secrets import list_secrets
 from okxcore.errors import ProxyUnreachableError
+from okxcore.key_secrets import SecretMetadata
 from okxlocal.fanout import execution_input_for, run_fanout
 from okxlocal.seeds import new_key, seed_with
 from okxlocal.sim import SimAccount

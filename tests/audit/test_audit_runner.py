@@ -14,10 +14,10 @@ from okxcore.audit import AuditRequest, AuditSources, FleetRetry, RateGate, metr
 from okxcore.audit.models import DAY_MS, CreationTime, FleetStats, KeySubject
 from okxcore.audit.reporting import build_report
 from okxcore.audit.rules import evaluate_key
-from okxcore.aws.fleet_secrets import SecretMetadata
 from okxcore.aws.sns import publish_report
 from okxcore.credentials import parse_okx_key_secret
 from okxcore.errors import ProxyUnreachableError, SecretFormatError, error_for
+from okxcore.key_secrets import SecretMetadata
 from okxcore.models import AccountConfig, fingerprint
 from okxcore.report import SNS_MESSAGE_LIMIT_BYTES, TEXT_BUDGET_BYTES
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from okxcore.audit.shards import UID_TAG, keys_per_shard_for, plan_shards, projected_seconds, should_fan_out
-from okxcore.aws.fleet_secrets import SecretMetadata
+from okxcore.key_secrets import SecretMetadata
 
 
 def secret(name: str, uid: str | None) -> SecretMetadata:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from okxcore.aws.fleet_secrets import SecretListingError, TagSelector, describe_secret, list_secrets
+from okxcore.aws.fleet_secrets import SecretListingError, describe_secret, list_secrets
 from okxcore.errors import InvalidInputError
+from okxcore.key_secrets import TagSelector
 
 
 @pytest.fixture

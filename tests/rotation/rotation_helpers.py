@@ -15,8 +15,9 @@ from typing import Any
 import boto3
 
 from handlers.rotate import handler
-from okxcore.aws.rotation_state import DynamoRotationLedger, RotationRecord
+from okxcore.aws.rotation_state import DynamoRotationLedger
 from okxcore.credentials import parse_okx_key_secret
+from okxcore.keys.rotation.record import RotationRecord
 from okxlocal import rotation as sm
 from okxlocal.seeds import new_key, seed_with
 from okxlocal.sim import SimAccount, SimKey

@@ -11,13 +11,8 @@ from typing import Any
 import boto3
 import pytest
 
-from okxcore.aws.rotation_state import (
-    BACKFILL_MARKER,
-    ROTATION_PREFIX,
-    DynamoRotationLedger,
-    PendingDeletion,
-    RotationRecord,
-)
+from okxcore.aws.rotation_state import BACKFILL_MARKER, ROTATION_PREFIX, DynamoRotationLedger
+from okxcore.keys.rotation.record import PendingDeletion, RotationRecord
 from okxlocal.template import state_table_definition
 
 TABLE = "state"

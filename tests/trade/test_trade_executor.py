@@ -17,7 +17,6 @@ from trade_helpers import KEY_SECRET, UID, load_event, orders_with
 
 from handlers.wiring import Wiring
 from okxcore.aws.order_ledger import DynamoOrderLedger
-from okxcore.aws.state import TradingGuard
 from okxcore.client import OkxClient, RetryPolicy, Timeouts
 from okxcore.credentials import OkxKeySecret
 from okxcore.errors import OkxTransportError, OrderOutcomeUnknownError
@@ -32,6 +31,7 @@ from okxcore.trading.executor import (
 )
 from okxcore.trading.lifetimes import DEFAULT_MAX_LIFETIME_S
 from okxcore.trading.plan import parse_plan
+from okxcore.trading_guard import TradingGuard
 
 FAST_RETRY = RetryPolicy(attempts=3, base_delay_s=0.05, max_delay_s=0.1)
 OPEN = TradingGuard()

@@ -7,11 +7,11 @@ import logging
 
 import pytest
 
-from okxcore.aws.state import TradingGuard
 from okxcore.bots.guard import GuardCache, pause_applies
 from okxcore.bots.key_use import KeyUseRecorder
 from okxcore.bots.redaction import RedactingLogger, Redactor
 from okxcore.errors import TradingPausedError
+from okxcore.trading_guard import TradingGuard
 
 
 @pytest.mark.parametrize(

@@ -29,8 +29,8 @@ from okxcore.audit.fleet_rules import master_error_finding
 from okxcore.audit.master_listing import SharedListing
 from okxcore.audit.models import AuditRequest
 from okxcore.audit.shards import ShardEntry, ShardPlan, plan_shards, should_fan_out
-from okxcore.aws.fleet_secrets import SecretMetadata, TagSelector
 from okxcore.inputs import problems_of
+from okxcore.key_secrets import SecretMetadata, TagSelector
 from okxcore.models import SubAccountApiKey
 from okxcore.report import Finding, Report
 from okxcore.trading.slot import Slot

@@ -44,9 +44,9 @@ from okxcore.audit.reporting import build_report
 from okxcore.audit.rotation_rules import rotation_view
 from okxcore.audit.rules import evaluate_key
 from okxcore.audit.sources import AuditSources
-from okxcore.aws.fleet_secrets import SecretMetadata
-from okxcore.aws.rotation_state import RotationRecord
 from okxcore.credentials import OkxKeySecret
+from okxcore.key_secrets import SecretMetadata
+from okxcore.keys.rotation.record import RotationRecord
 from okxcore.models import AccountConfig, SubAccountApiKey, fingerprint
 from okxcore.pacing import Tracker, with_fleet_retry
 from okxcore.report import Finding, Report

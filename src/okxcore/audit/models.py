@@ -14,8 +14,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator, model_validator
 
 from okxcore.audit.rotation_rules import RotationView
-from okxcore.aws.fleet_secrets import TagSelector
 from okxcore.errors import InvalidInputError
+from okxcore.key_secrets import TagSelector
 from okxcore.keys.repair.modes import RepairMode
 from okxcore.report import Finding, Severity, worst_severity
 

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from okxcore.aws.rotation_state import RotationRecord
 from okxcore.credentials import OkxKeySecret
+from okxcore.keys.rotation.record import RotationRecord
 
 if TYPE_CHECKING:
     from okxcore.audit.sources import BatchReads

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from okxcore.aws.fleet_secrets import SecretMetadata
-from okxcore.aws.rotation_state import RotationRecord
 from okxcore.findings import finding
+from okxcore.key_secrets import SecretMetadata
+from okxcore.keys.rotation.record import RotationRecord
 from okxcore.report import Finding
 
 CHECK_ROTATION = "audit.rotation"

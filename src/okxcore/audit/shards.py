@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from okxcore.aws.fleet_secrets import SecretMetadata
+from okxcore.key_secrets import SecretMetadata
 
 UID_TAG = "okx-uid"
 DEFAULT_KEYS_PER_SHARD = 2000

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Protocol
 from okxcore.pacing import FleetRetry
 
 if TYPE_CHECKING:
-    from okxcore.aws.fleet_secrets import SecretMetadata, TagSelector
-    from okxcore.aws.rotation_state import RotationRecord
     from okxcore.client import OkxClient
     from okxcore.credentials import OkxKeySecret
+    from okxcore.key_secrets import SecretMetadata, TagSelector
     from okxcore.keys.repair.binding import RepairRecorder
+    from okxcore.keys.rotation.record import RotationRecord
 
 _DEFAULT_RETRY = FleetRetry()
 

@@ -8,9 +8,11 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from okxcore.audit.sources import AuditSources, BatchReads
-from okxcore.aws.fleet_secrets import SecretMetadata, TagSelector, describe_secret, list_secrets
-from okxcore.aws.rotation_state import DynamoRotationLedger, RotationRecord
+from okxcore.aws.fleet_secrets import describe_secret, list_secrets
+from okxcore.aws.rotation_state import DynamoRotationLedger
 from okxcore.client import OkxClient
+from okxcore.key_secrets import SecretMetadata, TagSelector
+from okxcore.keys.rotation.record import RotationRecord
 from okxcore.transport import DEFAULT_POOL_SIZE
 
 if TYPE_CHECKING:

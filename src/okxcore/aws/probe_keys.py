@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from okxcore.aws.fleet_secrets import SecretListingError, TagSelector, list_secrets
+from okxcore.aws.fleet_secrets import SecretListingError, list_secrets
 from okxcore.errors import OkxShieldError
+from okxcore.key_secrets import TagSelector
 
 if TYPE_CHECKING:
     from okxcore.credentials import OkxKeySecret

@@ -7,43 +7,10 @@ Errors name the secret and botocore's error code, never a value.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from okxcore.errors import OkxShieldError
 from okxcore.keys.rotation.model import CURRENT, PENDING
-
-
-class SecretStoreError(OkxShieldError):
-    hint = (
-        "Check that the rotation function may call GetSecretValue, PutSecretValue, UpdateSecretVersionStage "
-        "and DescribeSecret on the key secrets (template.yaml, RotateFunction)."
-    )
-
-
-@dataclass(frozen=True)
-class SecretVersions:
-    """A secret's metadata and its versions' staging labels (no values)."""
-
-    arn: str
-    name: str
-    rotation_enabled: bool
-    stages: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    rotation_lambda_arn: str = ""
-    rotation_days: int | None = None
-    last_rotated: datetime | None = None
-    next_rotation: datetime | None = None
-
-    def version_with(self, stage: str) -> str | None:
-        return next((version for version, labels in self.stages.items() if stage in labels), None)
-
-    @property
-    def current_version(self) -> str:
-        found = self.version_with(CURRENT)
-        if found is None:
-            raise SecretStoreError(f"secret {self.name} has no {CURRENT} version")
-        return found
+from okxcore.keys.rotation.ports import SecretStoreError, SecretVersions
 
 
 def versions_from(entry: Mapping[str, Any]) -> SecretVersions:

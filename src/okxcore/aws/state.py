@@ -9,7 +9,7 @@ import contextlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from okxcore.trading_guard import TradingGuard
 
 if TYPE_CHECKING:
     from okxcore.keys.repair.binding import RepairRecord
@@ -17,13 +17,6 @@ if TYPE_CHECKING:
 GUARD_ID = "guard#trading"
 KEY_USE_PREFIX = "keyuse#"
 KEY_REPAIR_PREFIX = "keyrepair#"
-
-
-class TradingGuard(BaseModel):
-    paused: bool = False
-    reason: str = ""
-    since: str = ""
-    set_by: str = ""
 
 
 class DynamoStateStore:

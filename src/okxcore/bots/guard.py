@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from okxcore.errors import TradingPausedError
 
 if TYPE_CHECKING:
-    from okxcore.aws.state import TradingGuard
+    from okxcore.trading_guard import TradingGuard
 
 GUARD_TTL_S = 30.0
 _CANCEL_PREFIXES = ("cancel", "mass-cancel")

@@ -10,12 +10,12 @@ from okxcore.egress import EchoResult
 from okxcore.transport import DEFAULT_POOL_SIZE, ShieldSession
 
 if TYPE_CHECKING:
-    from okxcore.aws.state import TradingGuard
     from okxcore.client import OkxClient
     from okxcore.credentials import OkxKeySecret
     from okxcore.errors import InvalidInputError
     from okxcore.probe.event import ProbeSettings
     from okxcore.shield import ShieldEndpoint
+    from okxcore.trading_guard import TradingGuard
 
 
 class GuardStore(Protocol):

@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from okxcore.aws.state import TradingGuard
 from okxcore.client import OkxClient
 from okxcore.errors import (
     DuplicateClientOrderIdError,
@@ -31,6 +30,7 @@ from okxcore.trading.outcomes import (
     Sleep,
 )
 from okxcore.trading.ports import GuardReader, OrderLedger
+from okxcore.trading_guard import TradingGuard
 
 # OKX's clock must be this far past a request's expTime before "no such order" counts as final.
 EXPTIME_MARGIN_MS = 1500

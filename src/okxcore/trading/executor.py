@@ -38,7 +38,6 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from okxcore.aws.state import TradingGuard
 from okxcore.credentials import OkxKeySecret
 from okxcore.errors import OkxShieldError
 from okxcore.trading.execute import Execution, execute, poll_fills, read_guard
@@ -67,6 +66,7 @@ from okxcore.trading.ports import GuardReader, TradeWiring
 from okxcore.trading.prepare import prepare
 from okxcore.trading.sizing import ZERO
 from okxcore.trading.sweep import KeyClients, close_ended, close_settled, end_recorded, releasing, replaced_by
+from okxcore.trading_guard import TradingGuard
 
 __all__ = [
     "PLACED_REASON",

@@ -9,11 +9,11 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from okxcore.aws.state import TradingGuard
     from okxcore.client import OkxClient
     from okxcore.credentials import OkxKeySecret
     from okxcore.report import Report
     from okxcore.trading.ledger import OrderRecord
+    from okxcore.trading_guard import TradingGuard
 
 
 class GuardReader(Protocol):

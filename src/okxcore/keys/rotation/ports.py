@@ -4,14 +4,49 @@ bundle of them that every step is given."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
-from okxcore.aws.rotation_secrets import SecretVersions
-from okxcore.aws.rotation_state import RotationRecord
 from okxcore.client import OkxClient
 from okxcore.credentials import OkxKeySecret
+from okxcore.errors import OkxShieldError
+from okxcore.keys.rotation.model import CURRENT
+from okxcore.keys.rotation.record import RotationRecord
+
+
+class SecretStoreError(OkxShieldError):
+    """What a SecretVersionStore raises: Secrets Manager refused or failed a call (names the secret, no value)."""
+
+    hint = (
+        "Check that the rotation function may call GetSecretValue, PutSecretValue, UpdateSecretVersionStage "
+        "and DescribeSecret on the key secrets (template.yaml, RotateFunction)."
+    )
+
+
+@dataclass(frozen=True)
+class SecretVersions:
+    """A secret's metadata and its versions' staging labels (no values)."""
+
+    arn: str
+    name: str
+    rotation_enabled: bool
+    stages: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    rotation_lambda_arn: str = ""
+    rotation_days: int | None = None
+    last_rotated: datetime | None = None
+    next_rotation: datetime | None = None
+
+    def version_with(self, stage: str) -> str | None:
+        return next((version for version, labels in self.stages.items() if stage in labels), None)
+
+    @property
+    def current_version(self) -> str:
+        found = self.version_with(CURRENT)
+        if found is None:
+            raise SecretStoreError(f"secret {self.name} has no {CURRENT} version")
+        return found
 
 
 class SecretVersionStore(Protocol):

@@ -21,8 +21,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from okxcore.aws.rotation_secrets import SecretVersions
-from okxcore.aws.rotation_state import RotationRecord, RotationStatus
 from okxcore.keys.rotation.model import (
     CURRENT,
     PENDING,
@@ -33,7 +31,8 @@ from okxcore.keys.rotation.model import (
     perm_text,
 )
 from okxcore.keys.rotation.okx import MasterKeys
-from okxcore.keys.rotation.ports import RotationPorts, StepResult
+from okxcore.keys.rotation.ports import RotationPorts, SecretVersions, StepResult
+from okxcore.keys.rotation.record import RotationRecord, RotationStatus
 from okxcore.keys.rotation.steps import create_secret, finish_secret, prepare, read_current, set_secret, test_secret
 from okxcore.keys.rotation.sweep import sweep
 from okxcore.models import fingerprint

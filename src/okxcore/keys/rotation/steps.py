@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from okxcore.aws.rotation_secrets import SecretVersions
-from okxcore.aws.rotation_state import PendingDeletion, RotationRecord
 from okxcore.credentials import OkxKeySecret, parse_okx_key_secret
 from okxcore.keys.rotation.model import (
     CURRENT,
@@ -27,7 +25,8 @@ from okxcore.keys.rotation.model import (
     rotation_label,
 )
 from okxcore.keys.rotation.okx import MasterKeys, by_fingerprint, by_label, locate
-from okxcore.keys.rotation.ports import RotationPorts, StepResult
+from okxcore.keys.rotation.ports import RotationPorts, SecretVersions, StepResult
+from okxcore.keys.rotation.record import PendingDeletion, RotationRecord
 from okxcore.keys.rotation.sweep import sweep
 from okxcore.models import SubAccountApiKey, fingerprint
 

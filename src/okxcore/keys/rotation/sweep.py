@@ -7,10 +7,10 @@ The keys in `keep` (AWSCURRENT's) are never deleted, whatever the records say.
 
 from __future__ import annotations
 
-from okxcore.aws.rotation_state import RotationRecord
 from okxcore.keys.rotation.model import rotation_label, secret_label_prefix
 from okxcore.keys.rotation.okx import MasterKeys
 from okxcore.keys.rotation.ports import RotationLedger
+from okxcore.keys.rotation.record import RotationRecord
 from okxcore.models import fingerprint
 
 
