@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from okxcore.aws.secretstore import fetch_secret_text
 from okxcore.client import OkxClient
-from okxcore.credentials import parse_okx_key_secret, parse_shield_secret
+from okxcore.credentials import parse_okx_key_secret, parse_shield_secret, read_secret_file
 from okxcore.errors import InvalidInputError
-from okxcore.secretstore import fetch_secret_text, read_secret_file
 from okxcore.transport import build_session
 
 

@@ -15,6 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from handlers.observability import logger, metrics
 from handlers.settings import RuntimeSettings
 from okxcore.aws.order_ledger import DynamoOrderLedger
+from okxcore.aws.secretstore import load_okx_key, load_okx_keys, load_shield
 from okxcore.aws.sns import publish_report
 from okxcore.aws.state import DynamoStateStore
 from okxcore.client import OkxClient
@@ -22,7 +23,6 @@ from okxcore.credentials import OkxKeySecret
 from okxcore.errors import InvalidInputError
 from okxcore.ips import normalise_ips
 from okxcore.report import Report, report_metrics
-from okxcore.secretstore import load_okx_key, load_okx_keys, load_shield
 from okxcore.shield import ShieldEndpoint
 from okxcore.transport import DEFAULT_POOL_SIZE, RequestTally, ShieldSession, shared_session, start_tally
 

@@ -1,4 +1,4 @@
-"""The two secret formats (an OKX key, the Shield proxy) and their validation.
+"""The two secret formats (an OKX key, the Shield proxy), their validation, and reading one from a file.
 
 Secret values are SecretStr: repr, str and model dumps show '**********'. Validation errors are
 re-raised as SecretFormatError by okxcore.inputs in its secret-safe mode: the secret and the known field are
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -23,7 +24,7 @@ from pydantic import (
 )
 
 from okxcore.endpoints import Region
-from okxcore.errors import SecretFormatError, ShieldUrlError
+from okxcore.errors import SecretFormatError, SecretUnavailableError, ShieldUrlError
 from okxcore.inputs import Flag, IsoTimeText, input_error
 from okxcore.shield import ShieldEndpoint
 
@@ -145,3 +146,25 @@ def parse_shield_secret(secret_name: str, raw: str | bytes | Mapping[str, Any]) 
     """The Shield secret and its validated endpoint (a bad URL is an error naming the secret and field)."""
     secret: ShieldSecret = _load(ShieldSecret, secret_name, raw)
     return secret, secret.endpoint(source=secret_name)
+
+
+def read_secret_file(path: Path) -> str:
+    """A secret's JSON from a file; any problem is a SecretUnavailableError naming the file (never its bytes)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SecretUnavailableError(
+            str(path),
+            "(whole secret)",
+            f"cannot be read ({exc.strerror or exc.__class__.__name__})",
+            hint="Check the file path and its permissions.",
+        ) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SecretUnavailableError(
+            str(path),
+            "(whole secret)",
+            f"is not UTF-8 text (a byte at offset {exc.start} is not)",
+            hint="Save the secret as UTF-8 JSON.",
+        ) from None

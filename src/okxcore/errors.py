@@ -64,6 +64,10 @@ class SecretFormatError(InvalidInputError):
     """A secret from Secrets Manager (or a file) does not have the documented format."""
 
 
+class SecretUnavailableError(InvalidInputError):
+    """The secret could not be read at all (missing, no permission): nothing about its content is known."""
+
+
 # --- the proxy ---------------------------------------------------------------------------------
 
 

@@ -7,9 +7,9 @@ import json
 import boto3
 
 from okxcore.audit.reporting import RESULT_MAX_FINDINGS, compact_result
+from okxcore.aws.secretstore import load_okx_keys
 from okxcore.aws.state import DynamoStateStore
 from okxcore.report import Finding, Report, Severity, Status
-from okxcore.secretstore import load_okx_keys
 
 SECRET_VALUE = "S3CR3T-never-shown"
 PASSPHRASE = "Pp-never-shown"

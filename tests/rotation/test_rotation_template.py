@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from okxcore.audit.models import Thresholds
-from okxcore.secretstore import DEFAULT_MAX_AGE_S
+from okxcore.aws.secretstore import DEFAULT_MAX_AGE_S
 
 ROOT = Path(__file__).resolve().parents[2]
 

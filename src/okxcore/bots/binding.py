@@ -143,7 +143,7 @@ def bind(
     key: KeyArg = None, *, shield: ShieldArg = None, key_name: str = "", settings: BotSettings | None = None
 ) -> BotBinding:
     """Resolve the key, the Shield endpoint and the OKX host; raise an error naming the setting if one is wrong."""
-    from okxcore.secretstore import load_okx_key, load_shield
+    from okxcore.aws.secretstore import load_okx_key, load_shield
 
     settings = settings or BotSettings.from_environ()
     target = settings.okx_target()  # a non-OKX host or a local override in Lambda stops here, before any secret

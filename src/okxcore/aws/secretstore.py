@@ -1,27 +1,23 @@
-"""Reading the product's secrets from AWS Secrets Manager (through Powertools Parameters, cached) or a file.
+"""Reading the product's secrets from AWS Secrets Manager (through Powertools Parameters, cached).
 
-The only module of okxcore that knows where secrets live. Powertools is imported on first use so that
-code paths which never read a secret do not pay for it at cold start.
+The only module of okxcore that knows where secrets live (a secret in a file, for the CLI, is read by
+okxcore.credentials). Powertools is imported on first use so that code paths which never read a secret do not
+pay for it at cold start.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from okxcore.credentials import OkxKeySecret, parse_okx_key_secret, parse_shield_secret
-from okxcore.errors import InvalidInputError
+from okxcore.errors import InvalidInputError, SecretUnavailableError
 from okxcore.shield import ShieldEndpoint
 
 DEFAULT_MAX_AGE_S = 300
 # BatchGetSecretValue takes at most 20 secret ids per call.
 BATCH_SECRETS = 20
 _READ_HINT = "Check the secret's name/ARN, its region, and that the function's role may read it."
-
-
-class SecretUnavailableError(InvalidInputError):
-    """The secret could not be read at all (missing, no permission): nothing about its content is known."""
 
 
 def fetch_secret_text(name: str, *, max_age_s: int = DEFAULT_MAX_AGE_S) -> str:
@@ -108,25 +104,3 @@ def load_shield(name: str, *, max_age_s: int = DEFAULT_MAX_AGE_S) -> ShieldEndpo
     no further than this function."""
     _secret, endpoint = parse_shield_secret(name, fetch_secret_text(name, max_age_s=max_age_s))
     return endpoint
-
-
-def read_secret_file(path: Path) -> str:
-    """A secret's JSON from a file; any problem is a SecretUnavailableError naming the file (never its bytes)."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SecretUnavailableError(
-            str(path),
-            "(whole secret)",
-            f"cannot be read ({exc.strerror or exc.__class__.__name__})",
-            hint="Check the file path and its permissions.",
-        ) from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SecretUnavailableError(
-            str(path),
-            "(whole secret)",
-            f"is not UTF-8 text (a byte at offset {exc.start} is not)",
-            hint="Save the secret as UTF-8 JSON.",
-        ) from None
