@@ -41,6 +41,7 @@ from okxcore.audit.merge import master_metric_points, merge_shards
 from okxcore.audit.reporting import compact_result
 from okxcore.audit.shards import MAX_KEYS_PER_SHARD
 from okxcore.aws.audit_sources import audit_sources
+from okxcore.aws.clients import aws_client
 from okxcore.aws.fleet_secrets import list_secrets
 from okxcore.aws.run_store import S3RunStore
 from okxcore.errors import InvalidInputError
@@ -98,9 +99,7 @@ def _parse(event: Any) -> PlanStep | ShardStep | MergeStep:
 
 def _plan(step: PlanStep, wiring: Wiring, store: S3RunStore) -> dict[str, Any]:
     logger.set_correlation_id(f"{step.run_id}:plan")
-    import boto3
-
-    client = boto3.client("secretsmanager")
+    client = aws_client("secretsmanager")
     plan = plan_run(
         step.request,
         lambda tag, prefix: list_secrets(tag=tag, prefix=prefix, client=client),

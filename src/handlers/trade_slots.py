@@ -11,6 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from okxcore.aws.clients import aws_client
 from okxcore.trading import IDEMPOTENCY_KEY_JMESPATH, IDEMPOTENCY_PAYLOAD_JMESPATH
 from okxcore.trading.ports import SlotAttempt, SlotStatus
 
@@ -61,7 +62,6 @@ class IdempotentSlots:
 
     def _idempotent(self, function: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
         # Built per invocation: the persistence layer makes its boto3 client on construction (moto must be active).
-        import boto3
         from aws_lambda_powertools.utilities.idempotency import (
             DynamoDBPersistenceLayer,
             IdempotencyConfig,
@@ -75,10 +75,10 @@ class IdempotentSlots:
             expires_after_seconds=IDEMPOTENCY_TTL_S,
         )
         config.register_lambda_context(_RemainingTime(self._context))  # type: ignore[arg-type]
-        # A client of boto3's default session: Powertools would otherwise build a new Session per invocation,
-        # whose endpoint data takes ~0.3 s to load each time.
+        # A client of boto3's default session, from the one factory (okxcore.aws.clients): Powertools would otherwise
+        # build a new Session per invocation, whose endpoint data takes ~0.3 s to load each time.
         store = DynamoDBPersistenceLayer(
-            table_name=self._table_name, key_attr="id", boto3_client=boto3.client("dynamodb")
+            table_name=self._table_name, key_attr="id", boto3_client=aws_client("dynamodb")
         )
         once: Callable[..., dict[str, Any]] = idempotent_function(
             function,

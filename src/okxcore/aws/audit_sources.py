@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from okxcore.audit.sources import AuditSources, BatchReads
+from okxcore.aws.clients import aws_client
 from okxcore.aws.fleet_secrets import describe_secret, list_secrets
 from okxcore.aws.rotation_state import DynamoRotationLedger
 from okxcore.client import OkxClient
@@ -118,8 +119,6 @@ def audit_sources(
     """What the audit reads and calls, built in this thread: boto3 clients are created here, before the pool's
     threads share them (creating them concurrently is not thread-safe). `selection`: the secrets to audit as
     already listed (a fan-out shard's), instead of listing them."""
-    import boto3
-
     endpoint = wiring.shield()
     # A pool smaller than the workers would open and drop tunnels; the pooled session outlives the invocation.
     session = wiring.session(pool_maxsize=max(workers, DEFAULT_POOL_SIZE))
@@ -127,6 +126,6 @@ def audit_sources(
         wiring,
         expected_ips=endpoint.expected_ips,  # the secret's, or SHIELD_EXPECTED_IPS when it lists none
         session=session,
-        secrets_client=boto3.client("secretsmanager"),
+        secrets_client=aws_client("secretsmanager"),
         selection=selection,
     )

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from okxcore.aws.clients import aws_client
+
 
 def start_execution(state_machine_arn: str, name: str, payload: dict[str, Any], *, client: Any = None) -> str:
     """Start one execution per run; a retried start (same name) finds the one already started."""
     if client is None:
-        import boto3
-
-        client = boto3.client("stepfunctions")
+        client = aws_client("stepfunctions")
     try:
         answer = client.start_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload))
     except client.exceptions.ExecutionAlreadyExists:

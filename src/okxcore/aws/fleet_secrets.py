@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from okxcore.aws.clients import aws_client
 from okxcore.errors import OkxShieldError
 from okxcore.key_secrets import SecretMetadata, TagSelector
 
@@ -32,9 +33,7 @@ def list_secrets(
     if tag is None and not prefix:
         return []
     if client is None:
-        import boto3
-
-        client = boto3.client("secretsmanager")
+        client = aws_client("secretsmanager")
     # Server-side filters only narrow the listing; a value ListSecrets cannot take (or that it would read as a
     # negation, "!...") is matched here alone.
     filters: list[dict[str, Any]] = []
@@ -65,9 +64,7 @@ def list_secrets(
 def describe_secret(name: str, *, client: Any = None) -> SecretMetadata:
     """One secret's metadata by name or ARN (for a secret named outright rather than selected)."""
     if client is None:
-        import boto3
-
-        client = boto3.client("secretsmanager")
+        client = aws_client("secretsmanager")
     try:
         return _metadata(client.describe_secret(SecretId=name))
     except Exception as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+from okxcore.aws.clients import aws_client
 from okxcore.aws.fleet_secrets import SecretListingError, list_secrets
 from okxcore.errors import OkxShieldError
 from okxcore.key_secrets import TagSelector
@@ -60,7 +61,5 @@ class SecretBatches:
 
     def __call__(self, names: list[str]) -> Mapping[str, OkxKeySecret | InvalidInputError]:
         if self._client is None:
-            import boto3
-
-            self._client = boto3.client("secretsmanager")
+            self._client = aws_client("secretsmanager")
         return self._wiring.load_keys(names, client=self._client)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from okxcore.aws.clients import aws_client
 from okxcore.keys.rotation.model import CURRENT, PENDING
 from okxcore.keys.rotation.ports import SecretStoreError, SecretVersions
 
@@ -32,9 +33,7 @@ def versions_from(entry: Mapping[str, Any]) -> SecretVersions:
 class SecretsManagerVersions:
     def __init__(self, *, client: Any = None) -> None:
         if client is None:
-            import boto3
-
-            client = boto3.client("secretsmanager")
+            client = aws_client("secretsmanager")
         self._client = client
 
     def describe(self, secret_id: str) -> SecretVersions:

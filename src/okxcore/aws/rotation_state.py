@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from okxcore.aws.clients import aws_client
 from okxcore.errors import OkxShieldError
 from okxcore.keys.rotation.record import RotationRecord
 
@@ -31,9 +32,7 @@ class RotationStateError(OkxShieldError):
 class DynamoRotationLedger:
     def __init__(self, table_name: str, *, client: Any = None) -> None:
         if client is None:
-            import boto3
-
-            client = boto3.client("dynamodb")
+            client = aws_client("dynamodb")
         self._client = client
         self.table_name = table_name
 

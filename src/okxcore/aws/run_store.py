@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from okxcore.aws.clients import aws_client
+
 
 class S3RunStore:
     def __init__(self, bucket: str, *, client: Any = None) -> None:
         if client is None:
-            import boto3
-
-            client = boto3.client("s3")
+            client = aws_client("s3")
         self._client = client
         self.bucket = bucket
 

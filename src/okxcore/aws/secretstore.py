@@ -7,9 +7,11 @@ pay for it at cold start.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from okxcore.aws.clients import aws_client
 from okxcore.credentials import OkxKeySecret, parse_okx_key_secret, parse_shield_secret
 from okxcore.errors import InvalidInputError, SecretUnavailableError
 from okxcore.shield import ShieldEndpoint
@@ -17,12 +19,14 @@ from okxcore.shield import ShieldEndpoint
 DEFAULT_MAX_AGE_S = 300
 # BatchGetSecretValue takes at most 20 secret ids per call.
 BATCH_SECRETS = 20
+_PROVIDER_LOCK = threading.Lock()
 _READ_HINT = "Check the secret's name/ARN, its region, and that the function's role may read it."
 
 
 def fetch_secret_text(name: str, *, max_age_s: int = DEFAULT_MAX_AGE_S) -> str:
     from aws_lambda_powertools.utilities import parameters
 
+    _install_secrets_provider()
     try:
         # AWSCURRENT is GetSecretValue's default; named because a rotation moves it (and moto needs the name).
         value = parameters.get_secret(name, max_age=max_age_s, VersionStage="AWSCURRENT")
@@ -38,6 +42,18 @@ def fetch_secret_text(name: str, *, max_age_s: int = DEFAULT_MAX_AGE_S) -> str:
     if isinstance(value, bytes):
         return value.decode()
     return str(value)
+
+
+def _install_secrets_provider() -> None:
+    """get_secret reads through Powertools' default Secrets Manager provider, which holds the cache: it is built
+    here over the factory's client. Powertools' clear_caches() drops it, and the next read builds it again, as
+    get_secret itself would (with a client of its own, outside the factory)."""
+    from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
+
+    with _PROVIDER_LOCK:  # boto3 clients must not be built concurrently; key checks may read secrets in threads
+        if "secrets" not in DEFAULT_PROVIDERS:
+            DEFAULT_PROVIDERS["secrets"] = parameters.SecretsProvider(boto3_client=aws_client("secretsmanager"))
 
 
 def clear_secret_cache() -> None:
@@ -61,9 +77,7 @@ def load_okx_keys(
     unreadable secret never fails the others. Not cached: the audit reads each secret once per run.
     """
     if client is None:
-        import boto3
-
-        client = boto3.client("secretsmanager")
+        client = aws_client("secretsmanager")
     out: dict[str, OkxKeySecret | InvalidInputError] = {}
     for start in range(0, len(names), BATCH_SECRETS):
         chunk = list(dict.fromkeys(names[start : start + BATCH_SECRETS]))

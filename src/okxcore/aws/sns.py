@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from okxcore.aws.clients import aws_client
 from okxcore.errors import OkxShieldError
 from okxcore.report import SNS_MESSAGE_LIMIT_BYTES, Report
 
@@ -25,9 +26,7 @@ def report_attributes(report: Report) -> dict[str, dict[str, str]]:
 def publish_report(report: Report, topic_arn: str, *, sns_client: Any = None) -> str:
     """Publish one report; returns the SNS MessageId. Attributes only work with a plain string body."""
     if sns_client is None:
-        import boto3
-
-        sns_client = boto3.client("sns")
+        sns_client = aws_client("sns")
     body = report.render_text()
     if len(body.encode()) > SNS_MESSAGE_LIMIT_BYTES - 4096:
         raise ReportDeliveryError("the rendered report is larger than one SNS message")

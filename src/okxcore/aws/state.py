@@ -9,6 +9,7 @@ import contextlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from okxcore.aws.clients import aws_client
 from okxcore.trading_guard import TradingGuard
 
 if TYPE_CHECKING:
@@ -22,9 +23,7 @@ KEY_REPAIR_PREFIX = "keyrepair#"
 class DynamoStateStore:
     def __init__(self, table_name: str, *, client: Any = None) -> None:
         if client is None:
-            import boto3
-
-            client = boto3.client("dynamodb")
+            client = aws_client("dynamodb")
         self._client = client
         self.table_name = table_name
 
