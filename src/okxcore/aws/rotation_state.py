@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from okxcore.aws.clients import aws_client
+from okxcore.aws.items import BATCH_GET_ATTEMPTS, UnprocessedKeysError, batch_get, from_item, to_item
 from okxcore.errors import OkxShieldError
 from okxcore.keys.rotation.record import RotationRecord
 
@@ -42,23 +43,14 @@ class DynamoRotationLedger:
     def load_many(self, secrets: list[str]) -> dict[str, RotationRecord]:
         """Many secrets' records, 100 per BatchGetItem (the audit reads each key's once per run)."""
         out = {name: RotationRecord(secret=name) for name in secrets}
-        names = list(out)
         try:
-            for start in range(0, len(names), 100):
-                keys = [{"id": {"S": ROTATION_PREFIX + n}} for n in names[start : start + 100]]
-                request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
-                for _attempt in range(5):  # unprocessed keys come back under throttling: ask again for those
-                    answer = self._client.batch_get_item(RequestItems=request)
-                    for item in answer.get("Responses", {}).get(self.table_name, []):
-                        record = RotationRecord.model_validate_json(item["record"]["S"])
-                        out[item["id"]["S"].removeprefix(ROTATION_PREFIX)] = record
-                    request = answer.get("UnprocessedKeys") or {}
-                    if not request:
-                        break
-                else:
-                    raise RotationStateError("DynamoDB left rotation records unprocessed after 5 attempts")
-        except RotationStateError:
-            raise
+            items = batch_get(self._client, self.table_name, [ROTATION_PREFIX + n for n in out], consistent_read=True)
+            for item in items:
+                out[item["id"].removeprefix(ROTATION_PREFIX)] = RotationRecord.model_validate_json(item["record"])
+        except UnprocessedKeysError:
+            raise RotationStateError(
+                f"DynamoDB left rotation records unprocessed after {BATCH_GET_ATTEMPTS} attempts"
+            ) from None
         except Exception as exc:  # botocore names the error code and table, never item content
             raise RotationStateError(f"reading rotation records failed: {str(exc)[:300]}") from None
         return out
@@ -82,7 +74,7 @@ class DynamoRotationLedger:
                     IndexName=CLEANUP_INDEX,
                     KeyConditionExpression="#c = :c AND cleanup_after <= :now",
                     ExpressionAttributeNames={"#c": "cleanup"},
-                    ExpressionAttributeValues={":c": {"S": CLEANUP_PARTITION}, ":now": {"N": str(now_ms)}},
+                    ExpressionAttributeValues=to_item({":c": CLEANUP_PARTITION, ":now": now_ms}),
                 )
             )
         except Exception as exc:  # botocore names the error code and table, never item content
@@ -91,13 +83,13 @@ class DynamoRotationLedger:
     def _backfill_once(self) -> None:
         """Give records written before the cleanup index existed its attributes (one scan, once per table)."""
         try:
-            marker = {"id": {"S": BACKFILL_MARKER}}
+            marker = to_item({"id": BACKFILL_MARKER})
             if self._client.get_item(TableName=self.table_name, Key=marker, ConsistentRead=True).get("Item"):
                 return
             legacy = self._record_names(
                 "scan",
                 FilterExpression="begins_with(id, :p)",
-                ExpressionAttributeValues={":p": {"S": ROTATION_PREFIX}},
+                ExpressionAttributeValues=to_item({":p": ROTATION_PREFIX}),
                 ProjectionExpression="id",
             )
             for name in legacy:
@@ -111,35 +103,37 @@ class DynamoRotationLedger:
     def _record_names(self, operation: str, **request: Any) -> list[str]:
         """The secret names of every rotation record a Query or Scan of the table yields, over all its pages."""
         pages = self._client.get_paginator(operation).paginate(TableName=self.table_name, **request)
-        return [item["id"]["S"].removeprefix(ROTATION_PREFIX) for page in pages for item in page.get("Items", [])]
+        items = (from_item(item) for page in pages for item in page.get("Items", []))
+        return [item["id"].removeprefix(ROTATION_PREFIX) for item in items]
 
     def _read(self, secret: str) -> tuple[RotationRecord, int]:
         try:
             item = self._client.get_item(
-                TableName=self.table_name, Key={"id": {"S": ROTATION_PREFIX + secret}}, ConsistentRead=True
+                TableName=self.table_name, Key=to_item({"id": ROTATION_PREFIX + secret}), ConsistentRead=True
             ).get("Item")
         except Exception as exc:
             raise RotationStateError(f"reading the rotation record of {secret} failed: {str(exc)[:300]}") from None
         if not item:
             return RotationRecord(secret=secret), 0
-        return RotationRecord.model_validate_json(item["record"]["S"]), int(item["rev"]["N"])
+        values = from_item(item)
+        return RotationRecord.model_validate_json(values["record"]), values["rev"]
 
     def _write(self, record: RotationRecord, revision: int) -> bool:
         item: dict[str, Any] = {
-            "id": {"S": ROTATION_PREFIX + record.secret},
-            "rev": {"N": str(revision + 1)},
-            "record": {"S": record.model_dump_json()},
+            "id": ROTATION_PREFIX + record.secret,
+            "rev": revision + 1,
+            "record": record.model_dump_json(),
         }
         cleanup_after = record.cleanup_after_ms()
         if cleanup_after is not None:  # sparse: absent attributes keep a finished record out of the index
-            item["cleanup"] = {"S": CLEANUP_PARTITION}
-            item["cleanup_after"] = {"N": str(cleanup_after)}
+            item["cleanup"] = CLEANUP_PARTITION
+            item["cleanup_after"] = cleanup_after
         try:
             self._client.put_item(
                 TableName=self.table_name,
-                Item=item,
+                Item=to_item(item),
                 ConditionExpression="attribute_not_exists(id) OR rev = :rev",
-                ExpressionAttributeValues={":rev": {"N": str(revision)}},
+                ExpressionAttributeValues=to_item({":rev": revision}),
             )
         except self._client.exceptions.ConditionalCheckFailedException:
             return False

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from okxcore.aws.clients import aws_client
+from okxcore.aws.items import batch_get, from_item, to_item
 from okxcore.trading_guard import TradingGuard
 
 if TYPE_CHECKING:
@@ -30,15 +31,16 @@ class DynamoStateStore:
     # --- trading guard -------------------------------------------------------------------------
 
     def trading_guard(self) -> TradingGuard:
-        item = self._client.get_item(TableName=self.table_name, Key={"id": {"S": GUARD_ID}}, ConsistentRead=True)
+        item = self._client.get_item(TableName=self.table_name, Key=to_item({"id": GUARD_ID}), ConsistentRead=True)
         found = item.get("Item")
         if not found:
             return TradingGuard()
+        values = from_item(found)
         return TradingGuard(
-            paused=found.get("paused", {}).get("BOOL", False),
-            reason=found.get("reason", {}).get("S", ""),
-            since=found.get("since", {}).get("S", ""),
-            set_by=found.get("set_by", {}).get("S", ""),
+            paused=values.get("paused", False),
+            reason=values.get("reason", ""),
+            since=values.get("since", ""),
+            set_by=values.get("set_by", ""),
         )
 
     def pause_trading(self, reason: str, *, set_by: str) -> None:
@@ -56,16 +58,7 @@ class DynamoStateStore:
         return was_paused
 
     def _put_guard(self, guard: TradingGuard) -> None:
-        self._client.put_item(
-            TableName=self.table_name,
-            Item={
-                "id": {"S": GUARD_ID},
-                "paused": {"BOOL": guard.paused},
-                "reason": {"S": guard.reason},
-                "since": {"S": guard.since},
-                "set_by": {"S": guard.set_by},
-            },
-        )
+        self._client.put_item(TableName=self.table_name, Item=to_item({"id": GUARD_ID, **guard.model_dump()}))
 
     # --- key use -------------------------------------------------------------------------------
 
@@ -74,52 +67,28 @@ class DynamoStateStore:
         with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
             self._client.update_item(
                 TableName=self.table_name,
-                Key={"id": {"S": KEY_USE_PREFIX + key_name}},
+                Key=to_item({"id": KEY_USE_PREFIX + key_name}),
                 UpdateExpression="SET last_used_ms = :t",
                 ConditionExpression="attribute_not_exists(last_used_ms) OR last_used_ms < :t",
-                ExpressionAttributeValues={":t": {"N": str(at_ms)}},
+                ExpressionAttributeValues=to_item({":t": at_ms}),
             )
 
     def last_key_uses(self, key_names: list[str]) -> dict[str, int | None]:
         """Many keys' last use, 100 per BatchGetItem call (a fleet's audit reads each key once per run)."""
         out: dict[str, int | None] = dict.fromkeys(key_names)
-        names = list(dict.fromkeys(key_names))
-        for start in range(0, len(names), 100):
-            request: dict[str, Any] = {
-                self.table_name: {"Keys": [{"id": {"S": KEY_USE_PREFIX + n}} for n in names[start : start + 100]]}
-            }
-            for _attempt in range(5):  # unprocessed keys come back under throttling: ask again for those
-                answer = self._client.batch_get_item(RequestItems=request)
-                for item in answer.get("Responses", {}).get(self.table_name, []):
-                    value = item.get("last_used_ms", {}).get("N")
-                    out[item["id"]["S"].removeprefix(KEY_USE_PREFIX)] = int(value) if value is not None else None
-                request = answer.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-            else:
-                raise RuntimeError("DynamoDB left keys unprocessed after 5 attempts")
+        ids = [KEY_USE_PREFIX + name for name in dict.fromkeys(key_names)]
+        for item in batch_get(self._client, self.table_name, ids):
+            out[item["id"].removeprefix(KEY_USE_PREFIX)] = item.get("last_used_ms")
         return out
 
     def last_key_use(self, key_name: str) -> int | None:
-        item = self._client.get_item(TableName=self.table_name, Key={"id": {"S": KEY_USE_PREFIX + key_name}})
-        value = item.get("Item", {}).get("last_used_ms", {}).get("N")
-        return int(value) if value is not None else None
+        item = self._client.get_item(TableName=self.table_name, Key=to_item({"id": KEY_USE_PREFIX + key_name}))
+        used: int | None = from_item(item.get("Item", {})).get("last_used_ms")
+        return used
 
     # --- key repairs ---------------------------------------------------------------------------
 
     def record_key_repair(self, record: RepairRecord) -> None:
         """One item per applied IP-binding change (labels and IP lists only: the record holds no key or secret)."""
-        self._client.put_item(
-            TableName=self.table_name,
-            Item={
-                "id": {"S": f"{KEY_REPAIR_PREFIX}{record.resource}#{record.at}"},
-                "at": {"S": record.at},
-                "by": {"S": record.by},
-                "resource": {"S": record.resource},
-                "key_label": {"S": record.key_label},
-                "sub_acct": {"S": record.sub_acct},
-                "old_ips": {"L": [{"S": ip} for ip in record.old_ips]},
-                "new_ips": {"L": [{"S": ip} for ip in record.new_ips]},
-                "confirmed": {"BOOL": record.confirmed},
-            },
-        )
+        item = {"id": f"{KEY_REPAIR_PREFIX}{record.resource}#{record.at}", **record.model_dump()}
+        self._client.put_item(TableName=self.table_name, Item=to_item(item))
