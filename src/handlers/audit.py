@@ -22,7 +22,7 @@ from okxcore.audit.reporting import compact_result
 from okxcore.aws.audit_sources import audit_sources
 from okxcore.aws.executions import start_execution
 from okxcore.errors import InvalidInputError
-from okxcore.trading.slot import Slot
+from okxcore.slot import Slot
 
 EVENT_MODEL = AuditEvent
 

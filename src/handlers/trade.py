@@ -20,7 +20,7 @@ What raises (Scheduler invokes asynchronously, so a raise means two Lambda retri
   invocation reports), returns status IN_PROGRESS.
 - The same slot with a changed plan (IdempotencyValidationError: the record's fingerprint differs): CRITICAL
   report, then TradePlanConflictError; nothing is sent. Duplicates are recognised by the canonical slot, so
-  any spelling of the instant is the same slot (okxcore/trading/slot.py).
+  any spelling of the instant is the same slot (okxcore/slot.py).
 
 The OrderSweep schedule's Input, {"sweep": "expired-orders", ...} (okxcore.trading.sweep.SweepEvent), ends every
 plan's limit orders past their lifetime from the order ledger (okxcore/trading/ledger.py), plans deleted or

@@ -14,10 +14,10 @@ from test_trade_executor import client_for
 from trade_helpers import UID, load_event
 
 from okxcore.models import OrderRequest
+from okxcore.slot import Slot
 from okxcore.trading.lifetimes import lifetime_s, order_tag, parse_tag
 from okxcore.trading.order_ids import derive_cl_ord_id
 from okxcore.trading.plan import parse_plan
-from okxcore.trading.slot import Slot
 
 PLAN_ID = "eth-dip-bid"  # events/trade-limit.json: post-only buy of 300 USDT of ETH, 0.5% under the bid
 

@@ -18,10 +18,10 @@ from trade_helpers import KEY_SECRET, UID, load_event
 
 from handlers.wiring import Wiring
 from okxcore.models import OrderRequest
+from okxcore.slot import Slot
 from okxcore.trading.executor import LegStatus, RunStatus, run_plan
 from okxcore.trading.order_ids import derive_cl_ord_id
 from okxcore.trading.plan import parse_plan
-from okxcore.trading.slot import Slot
 
 MARKET_LEG = {"kind": "market", "inst_id": "BTC-USDT", "side": "buy", "quote_amount": "50"}
 SWEEP = {"sweep": "expired-orders", "scheduled_time": "2026-01-05T09:15:00Z"}

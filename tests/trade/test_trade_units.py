@@ -11,10 +11,10 @@ from trade_helpers import EVENTS_DIR
 
 from handlers.trade import EVENT_MODEL
 from okxcore.models import CL_ORD_ID_PATTERN, Instrument
+from okxcore.slot import SCHEDULER_PLACEHOLDER, Slot
 from okxcore.trading.order_ids import derive_cl_ord_id
-from okxcore.trading.plan import SCHEDULER_PLACEHOLDER, PlanValidationError, TradePlan, parse_plan
+from okxcore.trading.plan import PlanValidationError, TradePlan, parse_plan
 from okxcore.trading.sizing import AssetState, base_size, limit_price, plan_rebalance, round_down, round_up
-from okxcore.trading.slot import Slot
 
 BTC = Instrument.model_validate(
     {"instId": "BTC-USDT", "baseCcy": "BTC", "quoteCcy": "USDT", "minSz": "0.00001", "lotSz": "0.00000001",

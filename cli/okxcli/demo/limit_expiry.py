@@ -18,8 +18,8 @@ from typing import TextIO
 from handlers.wiring import Wiring
 from okxcli.orders import show_and_cancel
 from okxcli.reports import print_reports
+from okxcore.slot import Slot
 from okxcore.trading.order_ids import derive_cl_ord_id
-from okxcore.trading.slot import Slot
 from okxlocal.runner import EVENTS, invoke
 from okxlocal.stack import LocalStack
 

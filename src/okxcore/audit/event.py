@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Protocol
+from typing import Any, Protocol
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from okxcore.audit.models import AuditRequest, Thresholds
 from okxcore.errors import InvalidInputError
-from okxcore.inputs import WHOLE_EVENT, IsoTimeText, WholeNumber, input_error
+from okxcore.inputs import WHOLE_EVENT, WholeNumber, input_error
 from okxcore.keys.repair.modes import RepairMode
-from okxcore.trading.slot import Slot
+from okxcore.slot import OptionalScheduledTime, Slot, slot_of
 
 EVENT_SOURCE = "audit event"
 AUDIT_HINT = "See events/audit*.json for valid Scheduler Inputs."
-
-
-def _blank_is_none(value: object) -> object:
-    return None if value == "" else value
-
-
-# "" (or nothing) is a run without a slot: a manual one, identified by its request id instead.
-SlotTime = Annotated[AwareDatetime | None, BeforeValidator(_blank_is_none), IsoTimeText]
 
 
 class AuditEvent(BaseModel):
@@ -34,7 +26,7 @@ class AuditEvent(BaseModel):
     # "<aws.scheduler.scheduled-time>": the slot. Parsed to its instant here, at the boundary: the correlation id
     # and the fan-out's run id come from the canonical slot (trading's Slot), never from the text, so one slot in
     # two spellings is one run and starts one execution.
-    scheduled_time: SlotTime = None
+    scheduled_time: OptionalScheduledTime = None
     key_secret_tag: str | None = None  # "key=value" or "key"
     key_secret_prefix: str | None = None
     # A main account's key: its sub-accounts' keys are audited too. Omitted: MASTER_KEY_SECRET_NAME.
@@ -90,7 +82,7 @@ def parse_event(event: Any, settings: AuditSettings) -> ParsedAuditEvent:
     def chosen(value: str | None, default: str) -> str:
         return value if value is not None else default
 
-    slot = Slot.of(parsed.scheduled_time) if parsed.scheduled_time is not None else None
+    slot = slot_of(parsed.scheduled_time)
     try:
         request = AuditRequest(
             environment=settings.environment,

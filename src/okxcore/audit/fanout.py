@@ -33,7 +33,7 @@ from okxcore.inputs import problems_of
 from okxcore.key_secrets import SecretMetadata, TagSelector
 from okxcore.models import SubAccountApiKey
 from okxcore.report import Finding, Report
-from okxcore.trading.slot import Slot
+from okxcore.slot import Slot
 
 RUN_PREFIX = "audit-runs"
 

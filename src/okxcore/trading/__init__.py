@@ -4,6 +4,7 @@ checking orders (prepare.py), sending and reconciling them (execute.py), their r
 report (reporting.py), one delivery of a slot with what each way it ends means (delivery.py), and the resting
 orders' lifetimes (lifetimes.py), owned through the order ledger (ledger.py) and ended from it (sweep.py)."""
 
+from okxcore.slot import SCHEDULER_PLACEHOLDER, Slot
 from okxcore.trading.delivery import (
     Delivery,
     TradePlanConflictError,
@@ -16,13 +17,11 @@ from okxcore.trading.order_ids import derive_cl_ord_id
 from okxcore.trading.plan import (
     IDEMPOTENCY_KEY_JMESPATH,
     IDEMPOTENCY_PAYLOAD_JMESPATH,
-    SCHEDULER_PLACEHOLDER,
     PlanValidationError,
     TradePlan,
     parse_plan,
 )
 from okxcore.trading.reporting import conflicting_plan_report, crash_report, invalid_plan_report, trade_report
-from okxcore.trading.slot import Slot
 
 __all__ = [
     "IDEMPOTENCY_KEY_JMESPATH",

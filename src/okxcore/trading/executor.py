@@ -4,7 +4,7 @@
 Exactly once per slot. The rules, in one place:
 
 1. Each delivery runs this under Powertools idempotency (delivery.py, through the handler's slot store) keyed
-   by (plan_id, slot, dry_run), the slot being the instant in canonical form (slot.py), whatever its
+   by (plan_id, slot, dry_run), the slot being the instant in canonical form (okxcore/slot.py), whatever its
    spelling: one invocation per slot at a time, and a finished slot replays its stored result. The record
    carries the plan's fingerprint: a changed plan for the same slot is refused, never run a second time.
 2. Every order's clOrdId derives from (plan, slot, leg[, asset]) (order_ids.py), and every order is looked

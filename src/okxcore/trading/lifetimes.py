@@ -29,10 +29,10 @@ from decimal import Decimal
 from okxcore.client import OkxClient
 from okxcore.errors import OkxShieldError
 from okxcore.models import CancelOutcome, Order
+from okxcore.slot import Slot
 from okxcore.trading.ledger import RESTING_ORDER_TYPES, OrderRecord
 from okxcore.trading.outcomes import LegResult, PlannedOrder
 from okxcore.trading.plan import LimitLeg, TradePlan
-from okxcore.trading.slot import Slot
 
 TAG_PREFIX = "ol"
 _SLOT_DIGITS = 9  # base-36 epoch ms: enough until the year 4000

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from okxcore.client import OkxClient
 from okxcore.errors import OkxShieldError
 from okxcore.models import Order
+from okxcore.slot import Slot
 from okxcore.trading.ledger import OrderRecord
 from okxcore.trading.lifetimes import Canceled, iso_ms, parse_tag
 from okxcore.trading.ports import OrderLedger
-from okxcore.trading.slot import Slot
 from okxcore.trading.sweep import sweep_expired
 
 

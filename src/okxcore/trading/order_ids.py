@@ -1,7 +1,7 @@
 """The one place a clOrdId is derived.
 
 clOrdId = "os" + 30 base32 characters of SHA-256("v1|plan_id|slot epoch ms|leg index|part"): 32 letters and
-digits, OKX's limit. The slot is a Slot (slot.py), never a datetime or its text: the same instant in any
+digits, OKX's limit. The slot is a Slot (okxcore/slot.py), never a datetime or its text: the same instant in any
 spelling always gives the same ids, whichever delivery or retry computes them, which is what lets a later
 invocation find an order an earlier one placed.
 
@@ -15,7 +15,7 @@ import base64
 import hashlib
 
 from okxcore.models import CL_ORD_ID_PATTERN
-from okxcore.trading.slot import Slot
+from okxcore.slot import Slot
 
 PREFIX = "os"
 VERSION = "v1"

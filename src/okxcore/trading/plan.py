@@ -1,7 +1,7 @@
 """A trade plan: the EventBridge Scheduler Input of the trade Lambda, validated before anything else runs.
 
 One plan run is one scheduled slot: (plan_id, slot), where the slot is the instant of scheduled_time in any
-spelling (slot.py). Every order of the slot derives its clOrdId from that pair, and the idempotency record
+spelling (okxcore/slot.py). Every order of the slot derives its clOrdId from that pair, and the idempotency record
 is keyed by it, so the slot, not the delivery, is what runs exactly once.
 
 Amounts are Decimal. JSON numbers are accepted, but strings ("100.5") are recommended: a float such as
@@ -17,9 +17,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -29,10 +27,9 @@ from pydantic import (
 )
 
 from okxcore.errors import InvalidInputError
-from okxcore.inputs import WHOLE_EVENT, DecimalInput, Flag, IsoTimeText, WholeNumber, input_error
-from okxcore.trading.slot import Slot
+from okxcore.inputs import WHOLE_EVENT, DecimalInput, Flag, WholeNumber, input_error
+from okxcore.slot import ScheduledTime, Slot
 
-SCHEDULER_PLACEHOLDER = "<aws.scheduler.scheduled-time>"
 EVENT_SOURCE = "trade plan (Scheduler Input)"
 WEIGHT_TOLERANCE = Decimal("0.0001")
 MAX_LEGS = 10
@@ -45,18 +42,6 @@ InstId = Annotated[str, Field(pattern=r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}$", descri
 Ccy = Annotated[str, Field(pattern=r"^[A-Z0-9]{1,20}$")]
 Amount = Annotated[DecimalInput, Field(gt=0, max_digits=30, decimal_places=8, allow_inf_nan=False)]
 Percent = Annotated[DecimalInput, Field(ge=0, lt=50, decimal_places=4, allow_inf_nan=False)]
-
-
-def _not_placeholder(value: object) -> object:
-    if isinstance(value, str) and value.strip() == SCHEDULER_PLACEHOLDER:
-        raise ValueError(
-            f"is the unsubstituted placeholder {SCHEDULER_PLACEHOLDER}: only EventBridge Scheduler fills it in; "
-            "for a manual run put the slot's ISO time, e.g. 2026-01-05T09:00:00Z"
-        )
-    return value
-
-
-ScheduledTime = Annotated[AwareDatetime, BeforeValidator(_not_placeholder), IsoTimeText]
 
 
 class _PlanModel(BaseModel):

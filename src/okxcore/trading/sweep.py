@@ -17,12 +17,12 @@ from pydantic import BaseModel, ConfigDict
 
 from okxcore.client import OkxClient
 from okxcore.errors import OkxShieldError
+from okxcore.slot import Slot
 from okxcore.trading.ledger import OrderLedgerError, OrderRecord
 from okxcore.trading.lifetimes import REASON_EXPIRED, Canceled, cancel_recorded
 from okxcore.trading.outcomes import LegResult
 from okxcore.trading.plan import LimitLeg, TradePlan
 from okxcore.trading.ports import OrderLedger, TradeWiring
-from okxcore.trading.slot import Slot
 
 # The scheduled sweep reads the records due by this machine's clock plus this much, then decides by OKX's clock
 # (the one every lifetime is counted in): a key is asked for OKX's time only when one of its orders is near due.

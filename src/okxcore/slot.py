@@ -5,6 +5,10 @@ operator re-running a slot by hand may write it in any of these while the Schedu
 another, so nothing may depend on the text: the slot is the instant as whole milliseconds since the
 epoch, and its one written form is UTC with fixed millisecond precision (`2026-01-05T09:00:00.000Z`).
 
+Every function's event parses its `scheduled_time` once, at the boundary, with `ScheduledTime` (trade) or
+`OptionalScheduledTime` (audit, probe, the rotation's cleanup), and reads the slot from it: the trade's clOrdIds
+and idempotency record, the fan-out's run id, every correlation id.
+
 Derived from it, and from nothing else about the time:
 - the clOrdId of each order (order_ids.derive_cl_ord_id), so any delivery finds what another placed;
 - the idempotency record's key (plan_id, slot, dry_run) and its fingerprint (plan.TradePlan), so two
@@ -16,7 +20,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
+from pydantic import AwareDatetime, BeforeValidator
+
+from okxcore.inputs import IsoTimeText
+
+SCHEDULER_PLACEHOLDER = "<aws.scheduler.scheduled-time>"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
@@ -52,3 +62,28 @@ class Slot:
 
     def __str__(self) -> str:
         return self.iso
+
+
+def _not_placeholder(value: object) -> object:
+    if isinstance(value, str) and value.strip() == SCHEDULER_PLACEHOLDER:
+        raise ValueError(
+            f"is the unsubstituted placeholder {SCHEDULER_PLACEHOLDER}: only EventBridge Scheduler fills it in; "
+            "for a manual run put the slot's ISO time, e.g. 2026-01-05T09:00:00Z"
+        )
+    return value
+
+
+def _blank_is_none(value: object) -> object:
+    return None if value == "" else value
+
+
+# An event's "<aws.scheduler.scheduled-time>", as the instant it names (Slot.of gives its slot).
+ScheduledTime = Annotated[AwareDatetime, BeforeValidator(_not_placeholder), IsoTimeText]
+# "" (or nothing) is a run without a slot: a manual one, identified by its request id instead.
+OptionalScheduledTime = Annotated[
+    AwareDatetime | None, BeforeValidator(_blank_is_none), BeforeValidator(_not_placeholder), IsoTimeText
+]
+
+
+def slot_of(instant: datetime | None) -> Slot | None:
+    return Slot.of(instant) if instant is not None else None
