@@ -31,9 +31,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except InvalidInputError as exc:
         wiring.publish(invalid_event_report(exc, environment=wiring.settings.environment))
         raise
-    if request.scheduled_time:
-        # The same for every retry of one scheduled slot, so all its attempts group under one id.
-        logger.set_correlation_id(f"probe:{request.scheduled_time}")
+    if request.slot is not None:  # every retry of the slot, in whatever spelling, groups under one id
+        logger.set_correlation_id(f"probe:{request.slot.iso}")
 
     # The key checks' budget is the invocation's remaining time less a reserve for the report (okxcore.probe.fleet).
     time_left_s = context.get_remaining_time_in_millis() / 1000 or None

@@ -36,6 +36,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         # One id for the four steps of one rotation (the token is the new version's id, not a secret).
         logger.set_correlation_id(f"rotate:{request.token}")
         logger.append_keys(rotation_step=request.step)
+    elif request.slot is not None:  # every retry of one hourly cleanup, in whatever spelling, under one id
+        logger.set_correlation_id(f"rotate-cleanup:{request.slot.iso}")
     try:
         rotator = rotator_for(wiring)
     except Exception as exc:

@@ -104,7 +104,7 @@ def test_egress_in_the_expected_set_gives_an_ok_report_metrics_and_no_direct_cal
     # the template's alarm reads EgressMatch by `service` alone: any other dimension would hide it
     assert metrics["dimensions:EgressMatch"] == {"service": "okx-shield"}
     # and the structured log carries the correlation id of the scheduled slot
-    assert '"correlation_id":"probe:2026-01-15T06:00:00Z"' in log_stream.getvalue()
+    assert '"correlation_id":"probe:2026-01-15T06:00:00.000Z"' in log_stream.getvalue()
     # and the probe's health check is not recorded as the bot's use (it would hide a dead bot from the audit)
     assert Wiring.from_environ().state.last_key_use(KEY_SECRET_PREFIX + "bot-main") is None
     assert stack.sim.key_last_used_ms(stack.seed.keys[0].api_key) is not None  # while OKX did see the use

@@ -24,6 +24,7 @@ from okxcore.egress import (
 )
 from okxcore.errors import InvalidInputError
 from okxcore.probe import ProbeEvent, parse_probe_event, probe_config
+from okxcore.slot import Slot
 
 EXPECTED = ("127.0.0.2", "127.0.0.3")
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
@@ -203,6 +204,19 @@ def test_invalid_events_name_the_field(event, field, problem_word):
     assert caught.value.field == field
     assert problem_word in caught.value.problem
     assert "u:p@" not in str(caught.value)
+
+
+def test_scheduled_time_is_parsed_once_to_its_slot_whatever_the_spelling_and_a_non_time_names_the_field():
+    # Given one instant in two spellings, and a scheduled_time that is not a time
+    utc = parse_probe_event({"scheduled_time": "2026-01-15T06:00:00Z"})
+    offset = parse_probe_event({"scheduled_time": "2026-01-15T07:00:00+01:00"})
+
+    # Then both are the same slot, a run without one has none, and the non-time is refused naming the field
+    assert utc.slot == offset.slot == Slot.parse("2026-01-15T06:00:00.000Z")
+    assert parse_probe_event({}).slot is None
+    with pytest.raises(InvalidInputError) as caught:
+        parse_probe_event({"scheduled_time": "yesterday"})
+    assert caught.value.field == "scheduled_time"
 
 
 def test_a_non_object_event_is_invalid():

@@ -19,6 +19,7 @@ from okxcore.keys.rotation.model import (
     secret_label_prefix,
 )
 from okxcore.keys.rotation.run import parse_rotate_event
+from okxcore.slot import Slot
 
 
 def test_passphrases_meet_okx_rules_and_never_repeat():
@@ -66,7 +67,11 @@ def test_both_shield_ips_come_first_the_users_own_stay_and_twenty_is_the_limit()
 def test_events_are_a_secrets_manager_step_or_the_cleanup_and_anything_else_names_the_field():
     step = parse_rotate_event({"SecretId": "s", "ClientRequestToken": "a" * 36, "Step": "testSecret", "New": 1})
     assert isinstance(step, RotationStepEvent) and step.step == "testSecret"
-    assert isinstance(parse_rotate_event({"cleanup": True, "scheduled_time": "x"}), CleanupEvent)
+    cleanup = parse_rotate_event({"cleanup": True, "scheduled_time": "2026-11-23T13:00:00+01:00"})
+    assert isinstance(cleanup, CleanupEvent) and cleanup.slot == Slot.parse("2026-11-23T12:00:00Z")
+    with pytest.raises(InvalidInputError) as caught:
+        parse_rotate_event({"cleanup": True, "scheduled_time": "x"})
+    assert caught.value.field == "scheduled_time"
     with pytest.raises(InvalidInputError, match="Step"):
         parse_rotate_event({"SecretId": "s", "ClientRequestToken": "a" * 36, "Step": "dropSecret"})
 

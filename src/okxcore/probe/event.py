@@ -17,6 +17,7 @@ from okxcore.egress import (
 from okxcore.errors import InvalidInputError
 from okxcore.inputs import WholeNumber, input_error
 from okxcore.keys.repair.modes import RepairMode
+from okxcore.slot import OptionalScheduledTime, Slot, slot_of
 from okxcore.transport import DEFAULT_POOL_SIZE
 
 if TYPE_CHECKING:
@@ -40,8 +41,9 @@ class ProbeEvent(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
-    # Scheduler's "<aws.scheduler.scheduled-time>": the same for every retry of one slot (correlation id).
-    scheduled_time: str | None = Field(default=None, max_length=64)
+    # Scheduler's "<aws.scheduler.scheduled-time>", parsed to its instant here: every retry of one slot, in whatever
+    # spelling, groups under one correlation id (the canonical slot's).
+    scheduled_time: OptionalScheduledTime = None
     # Override ECHO_URLS / the defaults for this run.
     echo_urls: tuple[str, ...] | None = None
     # Override KEY_SECRET_NAMES / KEY_SECRET_PREFIX for this run.
@@ -74,6 +76,11 @@ class ProbeEvent(BaseModel):
         if not names or any(not name or len(name) > 512 for name in names):
             raise ValueError("must list one or more non-empty secret names (at most 512 characters each)")
         return names
+
+    @property
+    def slot(self) -> Slot | None:
+        """The canonical instant of scheduled_time; None for a run without one (a manual run)."""
+        return slot_of(self.scheduled_time)
 
 
 def parse_probe_event(event: object) -> ProbeEvent:

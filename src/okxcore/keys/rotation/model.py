@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from okxcore.errors import OkxShieldError
 from okxcore.inputs import Flag
+from okxcore.slot import OptionalScheduledTime, Slot, slot_of
 
 PENDING = "AWSPENDING"
 CURRENT = "AWSCURRENT"
@@ -53,8 +54,12 @@ class CleanupEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     cleanup: Literal[True]
-    scheduled_time: str = ""
+    scheduled_time: OptionalScheduledTime = None  # the hourly schedule's slot (its correlation id)
     dry_run: Flag = False
+
+    @property
+    def slot(self) -> Slot | None:
+        return slot_of(self.scheduled_time)
 
 
 class RotateEvent(RootModel[RotationStepEvent | CleanupEvent]):
