@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handlers.fanout_settings import FanoutSettings
-from handlers.observability import logger, metrics
+from handlers.observability import add_metrics, logger, metrics
 from handlers.wiring import Wiring
 from okxcore.audit import AuditRequest, AuditSources, invalid_input_report, metric_points, run_audit
 from okxcore.audit.event import AuditEvent, parse_event
@@ -64,7 +63,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 logger.info("fanned out", extra=started.model_dump())
                 return started.model_dump()
         report = run_audit(request, sources)
-    for point in metric_points(report):
-        metrics.add_metric(name=point.name, unit=MetricUnit(point.unit), value=point.value)
+    add_metrics(metric_points(report))
     wiring.publish(report)
     return compact_result(report)

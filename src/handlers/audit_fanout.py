@@ -14,12 +14,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 
 from handlers.fanout_settings import FanoutSettings
-from handlers.observability import logger, metrics
+from handlers.observability import add_metrics, logger, metrics
 from handlers.wiring import Wiring
 from okxcore.audit import AuditRequest, metric_points, run_audit
 from okxcore.audit.fanout import (
@@ -126,8 +125,7 @@ def _shard(step: ShardStep, wiring: Wiring, store: S3RunStore) -> dict[str, Any]
     wiring.shield()
     with audit_sources(wiring, request.max_workers, selection=metas) as sources:
         report = run_audit(request, sources, shared)
-    for point in metric_points(report):
-        metrics.add_metric(name=point.name, unit=MetricUnit(point.unit), value=point.value)
+    add_metrics(metric_points(report))
     # ShieldRequests is emitted once per run, by the merge, with every shard's count in it.
     result = record_shard(store, step.run_id, step.item, report, wiring.shield_requests(), shared)
     return dict(summary_of(result))
@@ -145,8 +143,7 @@ def _merge(step: MergeStep, wiring: Wiring, store: S3RunStore) -> dict[str, Any]
     key = report_key(run_id)
     uri = f"s3://{store.bucket}/{key}"
     report = merge_shards(step.plan, stored, report_uri=uri)
-    for point in master_metric_points(stored.master, stored.results):
-        metrics.add_metric(name=point.name, unit=MetricUnit(point.unit), value=point.value)
+    add_metrics(master_metric_points(stored.master, stored.results))
     wiring.count_requests(report)  # the requests every step sent through Shield, in the stored report too
     store.put_json(key, report.as_result())
     if store.get_json(published_key(run_id)) is not None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handlers.observability import logger, metrics
+from handlers.observability import add_metrics, logger, metrics
 from handlers.wiring import Wiring, result_for
 from okxcore.aws.probe_keys import SecretBatches, list_key_secret_names
 from okxcore.errors import InvalidInputError
@@ -45,8 +45,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
 
     # No extra dimension: the template's alarm and dashboard read these by `service` alone.
-    for name, unit, value in outcome.metrics:
-        metrics.add_metric(name=name, unit=unit, value=value)
+    add_metrics(outcome.metrics)
     wiring.publish(outcome.report)  # logs the full report first: an SNS failure loses nothing, then raises
     outcome.raise_if_failed()
     return result_for(outcome.report, trading=outcome.trading)

@@ -33,15 +33,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import RootModel, ValidationError
 
-from handlers.observability import logger, metrics
+from handlers.observability import add_metrics, logger, metrics
 from handlers.trade_slots import IdempotentSlots
 from handlers.wiring import Wiring
 from okxcore.errors import OkxShieldError
 from okxcore.inputs import input_error
+from okxcore.report import MetricPoint
 from okxcore.trading import PlanValidationError, TradePlan, deliver, invalid_plan_report, parse_plan
 from okxcore.trading.execute import read_guard
 from okxcore.trading.lifetime_report import sweep_report
@@ -66,7 +66,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         plan = parse_plan(event)
     except PlanValidationError as exc:
         logger.error("invalid trade plan", extra={"problems": exc.problems})
-        metrics.add_metric(name="TradePlanInvalid", unit=MetricUnit.Count, value=1)
+        add_metrics([MetricPoint("TradePlanInvalid", "Count", 1)])
         wiring.publish(invalid_plan_report(exc, environment=wiring.settings.environment, event=event))
         raise
     # The slot, not the request: every retry and duplicate delivery of one slot groups under one id.
@@ -76,8 +76,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Reports are published inside (before the slot's result is stored), so an SNS failure releases the slot.
     outcome = deliver(plan, wiring, IdempotentSlots(wiring.settings.state_table_name, context), log=logger)
 
-    for name, unit, value in outcome.metrics:
-        metrics.add_metric(name=name, unit=unit, value=value)
+    add_metrics(outcome.metrics)
     return outcome.result_or_raise()
 
 
@@ -104,6 +103,6 @@ def _sweep(event: dict[str, Any], wiring: Wiring) -> dict[str, Any]:
     if canceled or error:
         wiring.publish(sweep_report(canceled, environment=wiring.settings.environment, error=error))
     ended = sum(1 for c in canceled if c.ok)
-    metrics.add_metric(name="ExpiredOrdersEnded", unit=MetricUnit.Count, value=ended)
+    add_metrics([MetricPoint("ExpiredOrdersEnded", "Count", ended)])
     result: dict[str, Any] = {"sweep": SWEEP_EVENT_VALUE, "status": "ERROR" if error else "DONE", "ended": ended}
     return {**result, "failed": len(canceled) - ended, **({"error": error} if error else {})}

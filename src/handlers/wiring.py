@@ -10,9 +10,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-
-from handlers.observability import logger, metrics
+from handlers.observability import add_metrics, logger
 from handlers.settings import RuntimeSettings
 from okxcore.aws.order_ledger import DynamoOrderLedger
 from okxcore.aws.secretstore import load_okx_key, load_okx_keys, load_shield
@@ -22,7 +20,7 @@ from okxcore.client import OkxClient
 from okxcore.credentials import OkxKeySecret
 from okxcore.errors import InvalidInputError
 from okxcore.ips import normalise_ips
-from okxcore.report import Report, report_metrics
+from okxcore.report import MetricPoint, Report, report_metrics
 from okxcore.shield import ShieldEndpoint
 from okxcore.transport import DEFAULT_POOL_SIZE, RequestTally, ShieldSession, shared_session, start_tally
 
@@ -128,13 +126,12 @@ class Wiring:
         sent = self.shield_requests() + int(report.details.get("shield_requests_by_shards", 0))
         report.details["shield_requests"] = sent
         report.summary.append(f"Requests sent through Shield by this run: {sent}.")
-        metrics.add_metric(name="ShieldRequests", unit=MetricUnit.Count, value=sent)
+        add_metrics([MetricPoint("ShieldRequests", "Count", sent)])
 
     def send(self, report: Report) -> str:
         """publish() without counting the requests: for a report that count_requests() completed already."""
         log_report(report)
-        for name, unit, value in report_metrics(report):
-            metrics.add_metric(name=name, unit=unit, value=value)
+        add_metrics(report_metrics(report))
         return publish_report(report, self.settings.report_topic_arn)
 
 

@@ -11,6 +11,7 @@ import json
 import re
 import textwrap
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -319,12 +320,22 @@ def _single_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def report_metrics(report: Report) -> list[tuple[str, str, float]]:
-    """(name, CloudWatch unit, value) every published report adds: its CRITICAL and HIGH findings, each counted
-    as what it is, and whether the run failed (1) or not (0), apart from any severity."""
+@dataclass(frozen=True)
+class MetricPoint:
+    """One CloudWatch value, the one shape every function's metrics take (the handlers emit them through
+    Powertools). No dimension: none may derive from a key, label or secret."""
+
+    name: str
+    unit: str  # a CloudWatch unit name ("Count", "Milliseconds", "None")
+    value: float
+
+
+def report_metrics(report: Report) -> list[MetricPoint]:
+    """What every published report adds: its CRITICAL and HIGH findings, each counted as what it is, and whether
+    the run failed (1) or not (0), apart from any severity."""
     counts = report.counts()
     return [
-        ("CriticalFindings", "Count", float(counts[Severity.CRITICAL.value])),
-        ("HighFindings", "Count", float(counts[Severity.HIGH.value])),
-        ("RunFailed", "Count", 1.0 if report.failed else 0.0),
+        MetricPoint("CriticalFindings", "Count", float(counts[Severity.CRITICAL.value])),
+        MetricPoint("HighFindings", "Count", float(counts[Severity.HIGH.value])),
+        MetricPoint("RunFailed", "Count", 1.0 if report.failed else 0.0),
     ]

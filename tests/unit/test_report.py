@@ -46,7 +46,7 @@ def test_whether_a_run_failed_is_its_own_signal_whatever_the_severity():
 def test_the_published_metrics_count_each_severity_as_what_it_is():
     from okxcore.report import report_metrics
 
-    metrics = {name: value for name, _unit, value in report_metrics(report_of(finding(Severity.HIGH, Status.ERROR)))}
+    metrics = {point.name: point.value for point in report_metrics(report_of(finding(Severity.HIGH, Status.ERROR)))}
     assert metrics == {"CriticalFindings": 0.0, "HighFindings": 1.0, "RunFailed": 1.0}  # HIGH used to count as CRITICAL
 
 

@@ -3,7 +3,7 @@ inputs and facts (models), the report and metrics (reporting)."""
 
 from okxcore.audit.fleet import run_audit
 from okxcore.audit.models import AuditRequest, KeySubject, KeyVerdict, Thresholds
-from okxcore.audit.reporting import MetricPoint, invalid_input_report, metric_points
+from okxcore.audit.reporting import invalid_input_report, metric_points
 from okxcore.audit.sources import AuditSources
 from okxcore.pacing import FleetRetry, RateGate
 
@@ -13,7 +13,6 @@ __all__ = [
     "FleetRetry",
     "KeySubject",
     "KeyVerdict",
-    "MetricPoint",
     "RateGate",
     "Thresholds",
     "invalid_input_report",

@@ -18,7 +18,6 @@ from typing import Any
 from okxcore.audit.fanout import MasterResult, PlanOutput, ShardItem, ShardResult, StoredRun, is_repair
 from okxcore.audit.fleet_rules import account_limit_findings, keys_per_account
 from okxcore.audit.reporting import (
-    MetricPoint,
     audit_title,
     countdown_line,
     detail_sort_key,
@@ -28,7 +27,7 @@ from okxcore.audit.reporting import (
 )
 from okxcore.audit.rules import AUDIT_USE_NOTE
 from okxcore.findings import finding
-from okxcore.report import Finding, Report
+from okxcore.report import Finding, MetricPoint, Report
 
 # A failed shard's finding names at most this many of its secrets; its entries object lists them all.
 NAMED_UNAUDITED = 20

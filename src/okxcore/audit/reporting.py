@@ -8,14 +8,13 @@ fleet size. The full per-key result is in `details` (the function's return value
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from okxcore.audit.fleet_rules import invalid_event_finding
 from okxcore.audit.models import AuditRequest, FleetStats, KeyVerdict
 from okxcore.audit.rules import AUDIT_USE_NOTE
 from okxcore.errors import InvalidInputError
-from okxcore.report import Finding, Report, Severity
+from okxcore.report import Finding, MetricPoint, Report, Severity
 
 # The table gets at most this share of the text body (Report.render_text budgets ~200 KiB in all).
 TABLE_BUDGET_BYTES = 48 * 1024
@@ -228,13 +227,6 @@ def invalid_input_report(error: InvalidInputError, *, environment: str) -> Repor
         findings=[invalid_event_finding(error)],
         summary=[error.describe()],
     )
-
-
-@dataclass(frozen=True)
-class MetricPoint:
-    name: str
-    unit: str  # a CloudWatch unit name ("Count", "None")
-    value: float
 
 
 def metric_points(report: Report) -> list[MetricPoint]:

@@ -15,7 +15,7 @@ from okxcore.egress import (
 )
 from okxcore.errors import InvalidInputError, OkxShieldError, ProxyError
 from okxcore.findings import finding
-from okxcore.report import Finding, Report
+from okxcore.report import Finding, MetricPoint, Report
 
 if TYPE_CHECKING:
     from okxcore.probe.event import ProbeConfig
@@ -41,15 +41,14 @@ class ProbeOutcome:
     failure: ProbeFailedError | None = None
 
     @property
-    def metrics(self) -> list[tuple[str, str, float]]:
-        """(name, CloudWatch unit, value). No dimension is derived from a key, label or secret."""
-        out: list[tuple[str, str, float]] = [
-            ("EgressMatch", "Count", 1.0 if self.egress_match else 0.0),
-            ("KeysChecked", "Count", float(self.keys_checked)),
-            ("KeysCorrectlyBound", "Count", float(self.keys_correctly_bound)),
+    def metrics(self) -> list[MetricPoint]:
+        out = [
+            MetricPoint("EgressMatch", "Count", 1.0 if self.egress_match else 0.0),
+            MetricPoint("KeysChecked", "Count", float(self.keys_checked)),
+            MetricPoint("KeysCorrectlyBound", "Count", float(self.keys_correctly_bound)),
         ]
         if self.latency_ms is not None:
-            out.append(("ProbeLatencyMs", "Milliseconds", float(self.latency_ms)))
+            out.append(MetricPoint("ProbeLatencyMs", "Milliseconds", float(self.latency_ms)))
         return out
 
     def raise_if_failed(self) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from okxcore.errors import OkxShieldError
+from okxcore.report import MetricPoint
 from okxcore.trading.executor import run_plan
 from okxcore.trading.outcomes import RunStatus
 from okxcore.trading.plan import TradePlan
@@ -27,13 +28,10 @@ class TradeRunFailedError(OkxShieldError):
     hint = "See the trade report. Lambda retries this slot; orders already placed are not placed twice."
 
 
-Metric = tuple[str, str, float]  # (name, CloudWatch unit, value); no dimension derives from a key or secret
-
-
 @dataclass
 class Delivery:
     result: dict[str, Any] | None = None
-    metrics: list[Metric] = field(default_factory=list)
+    metrics: list[MetricPoint] = field(default_factory=list)
     failure: BaseException | None = None  # raised once the metrics are recorded (its report is published)
 
     def result_or_raise(self) -> dict[str, Any]:
@@ -69,7 +67,7 @@ def deliver(plan: TradePlan, wiring: SlotWiring, slots: SlotStore, *, log: Trade
         }
     elif attempt.status is SlotStatus.CONFLICT:
         log.error("this slot already ran with a different plan; this delivery is refused and sends nothing")
-        delivery.metrics.append(("TradePlanConflict", "Count", 1))
+        delivery.metrics.append(MetricPoint("TradePlanConflict", "Count", 1))
         wiring.publish(conflicting_plan_report(plan, environment=environment))
         delivery.failure = TradePlanConflictError(
             f"trade plan {plan.slot_label}: the slot already ran with a different plan; nothing was sent"
@@ -86,7 +84,7 @@ def deliver(plan: TradePlan, wiring: SlotWiring, slots: SlotStore, *, log: Trade
     else:
         if not ran:
             log.info("duplicate delivery: returning the slot's stored result; nothing was sent")
-            delivery.metrics.append(("TradeSlotReplayed", "Count", 1))
+            delivery.metrics.append(MetricPoint("TradeSlotReplayed", "Count", 1))
         delivery.result = attempt.result
         if delivery.result is not None and delivery.result.get("status") == RunStatus.REJECTED.value:
             delivery.failure = TradePlanRejectedError(
@@ -95,7 +93,7 @@ def deliver(plan: TradePlan, wiring: SlotWiring, slots: SlotStore, *, log: Trade
     return delivery
 
 
-def run_slot(plan: TradePlan, wiring: SlotWiring, metrics: list[Metric], *, log: TradeLog) -> dict[str, Any]:
+def run_slot(plan: TradePlan, wiring: SlotWiring, metrics: list[MetricPoint], *, log: TradeLog) -> dict[str, Any]:
     """The slot's work, run at most once at a time: raising releases the slot for a retry; returning stores
     the result."""
     environment = wiring.settings.environment
@@ -107,9 +105,9 @@ def run_slot(plan: TradePlan, wiring: SlotWiring, metrics: list[Metric], *, log:
         raise
     report = trade_report(run, environment=environment, simulator=wiring.settings.simulator_host())
     wiring.publish(report)
-    metrics.append(("TradeOrdersPlaced", "Count", run.orders_sent))
+    metrics.append(MetricPoint("TradeOrdersPlaced", "Count", run.orders_sent))
     if run.status is not RunStatus.DONE and run.status is not RunStatus.DRY_RUN:
-        metrics.append((f"TradeRun{run.status.value.title().replace('_', '')}", "Count", 1))
+        metrics.append(MetricPoint(f"TradeRun{run.status.value.title().replace('_', '')}", "Count", 1))
     if run.must_retry:
         raise TradeRunFailedError(f"trade plan {plan.slot_label}: {report.title}")
     return {
