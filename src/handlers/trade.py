@@ -90,7 +90,7 @@ def _sweep(event: dict[str, Any], wiring: Wiring) -> dict[str, Any]:
         )
         wiring.publish(invalid_plan_report(invalid, environment=wiring.settings.environment, event=event))
         raise invalid from None
-    logger.set_correlation_id(f"order-sweep:{parsed.scheduled_time or 'manual'}")
+    logger.set_correlation_id(f"order-sweep:{parsed.slot.iso if parsed.slot else 'manual'}")
     guard = read_guard(wiring.state)
     if isinstance(guard, str) or guard.paused:
         logger.warning("trading is paused or the guard is unreadable: the sweep sends nothing")

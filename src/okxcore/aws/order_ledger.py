@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from okxcore.aws.clients import aws_client
+from okxcore.aws.items import from_item, to_item
 from okxcore.trading.ledger import OrderLedgerError, OrderRecord
 
 ORDER_PREFIX = "order#"
@@ -24,23 +26,21 @@ ENDED_KEPT_S = 30 * 86_400
 class DynamoOrderLedger:
     def __init__(self, table_name: str, *, client: Any = None) -> None:
         if client is None:
-            import boto3
-
-            client = boto3.client("dynamodb")
+            client = aws_client("dynamodb")
         self._client = client
         self.table_name = table_name
 
     def record(self, record: OrderRecord) -> None:
         item: dict[str, Any] = {
-            "id": {"S": ORDER_PREFIX + record.cl_ord_id},
-            "record": {"S": record.model_dump_json()},
-            "plan_id": {"S": record.plan_id},  # for the index Query's filter
-            "sent_by_ms": {"N": str(record.sent_by_ms)},
-            "open_orders": {"S": OPEN_PARTITION},
-            "expires_ms": {"N": str(record.expires_ms)},
+            "id": ORDER_PREFIX + record.cl_ord_id,
+            "record": record.model_dump_json(),
+            "plan_id": record.plan_id,  # for the index Query's filter
+            "sent_by_ms": record.sent_by_ms,
+            "open_orders": OPEN_PARTITION,
+            "expires_ms": record.expires_ms,
         }
         try:
-            self._client.put_item(TableName=self.table_name, Item=item)
+            self._client.put_item(TableName=self.table_name, Item=to_item(item))
         except Exception as exc:  # botocore names the error code and table, never item content
             raise OrderLedgerError(f"recording order {record.cl_ord_id} failed: {str(exc)[:300]}") from None
 
@@ -49,15 +49,13 @@ class DynamoOrderLedger:
         try:
             self._client.update_item(
                 TableName=self.table_name,
-                Key={"id": {"S": ORDER_PREFIX + record.cl_ord_id}},
+                Key=to_item({"id": ORDER_PREFIX + record.cl_ord_id}),
                 UpdateExpression="SET #r = :r, expiration = :exp REMOVE open_orders, expires_ms",
                 ConditionExpression="sent_by_ms = :seen",
                 ExpressionAttributeNames={"#r": "record"},
-                ExpressionAttributeValues={
-                    ":r": {"S": closed.model_dump_json()},
-                    ":exp": {"N": str(at_ms // 1000 + ENDED_KEPT_S)},
-                    ":seen": {"N": str(record.sent_by_ms)},
-                },
+                ExpressionAttributeValues=to_item(
+                    {":r": closed.model_dump_json(), ":exp": at_ms // 1000 + ENDED_KEPT_S, ":seen": record.sent_by_ms}
+                ),
             )
         except self._client.exceptions.ConditionalCheckFailedException:
             return False
@@ -67,18 +65,19 @@ class DynamoOrderLedger:
 
     def open_records(self, plan_id: str | None = None, *, expired_by_ms: int | None = None) -> list[OrderRecord]:
         condition = "open_orders = :open" + (" AND expires_ms <= :now" if expired_by_ms is not None else "")
-        values: dict[str, Any] = {":open": {"S": OPEN_PARTITION}}
+        values: dict[str, Any] = {":open": OPEN_PARTITION}
         if expired_by_ms is not None:
-            values[":now"] = {"N": str(expired_by_ms)}
+            values[":now"] = expired_by_ms
         request: dict[str, Any] = {"IndexName": OPEN_INDEX, "KeyConditionExpression": condition}
         if plan_id is not None:
             request["FilterExpression"] = "plan_id = :plan"
-            values[":plan"] = {"S": plan_id}
+            values[":plan"] = plan_id
         try:
             pages = self._client.get_paginator("query").paginate(
-                TableName=self.table_name, ExpressionAttributeValues=values, **request
+                TableName=self.table_name, ExpressionAttributeValues=to_item(values), **request
             )
-            records = [OrderRecord.model_validate_json(item["record"]["S"]) for page in pages for item in page["Items"]]
+            items = (from_item(item) for page in pages for item in page["Items"])
+            records = [OrderRecord.model_validate_json(item["record"]) for item in items]
         except Exception as exc:
             raise OrderLedgerError(f"reading the open orders failed: {str(exc)[:300]}") from None
         return [r for r in records if plan_id is None or r.plan_id == plan_id]

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from okxcore.client import OkxClient
 from okxcore.errors import OkxShieldError
-from okxcore.slot import Slot
+from okxcore.slot import OptionalScheduledTime, Slot, slot_of
 from okxcore.trading.ledger import OrderLedgerError, OrderRecord
 from okxcore.trading.lifetimes import REASON_EXPIRED, Canceled, cancel_recorded
 from okxcore.trading.outcomes import LegResult
@@ -36,7 +36,11 @@ class SweepEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     sweep: Literal["expired-orders"]
-    scheduled_time: str = ""  # "<aws.scheduler.scheduled-time>": names the sweep in logs
+    scheduled_time: OptionalScheduledTime = None  # "<aws.scheduler.scheduled-time>": names the sweep in logs
+
+    @property
+    def slot(self) -> Slot | None:
+        return slot_of(self.scheduled_time)
 
 
 class KeyClients:
