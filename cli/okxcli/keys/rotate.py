@@ -18,11 +18,10 @@ import time
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-import boto3
-
 from handlers.rotation_wiring import rotator_for
 from handlers.wiring import Wiring
 from okxcli.keys.options import add_common_options, master_secret_name, run_in_wiring
+from okxcore.aws.clients import aws_client
 from okxcore.aws.rotation_state import DynamoRotationLedger
 from okxcore.errors import OkxShieldError
 from okxlocal import rotation as sm
@@ -77,7 +76,7 @@ def rotate_local(secret: str, out: TextIO) -> int:
 
 
 def rotate_real(secret: str, out: TextIO) -> int:
-    client = boto3.client("secretsmanager")
+    client = aws_client("secretsmanager")
     try:
         token = client.rotate_secret(SecretId=secret, RotateImmediately=True)["VersionId"]
     except Exception as exc:  # botocore names the error code and the secret, never a value
