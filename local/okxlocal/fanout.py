@@ -233,15 +233,19 @@ def run_fanout(
     *,
     fail_shards: frozenset[int] = frozenset(),
     sleep: Callable[[float], None] = lambda _seconds: None,
+    invoke: Callable[[Any], Any] | None = None,
 ) -> FanoutOutcome:
     """Run the deployed definition over `execution_input`. `fail_shards` crash those shards' function on
     every attempt (a Lambda that dies), to show the retries, the tolerance and the merge's finding.
-    Retry waits are recorded (MapRun.waits_s) and, by default, not slept."""
+    Retry waits are recorded (MapRun.waits_s) and, by default, not slept. `invoke` runs the fan-out function
+    (default: its handler in this process; the container tier: in AuditFanoutFunction's container)."""
     s3 = boto3.client("s3")
 
     def task(payload: Any) -> Any:
         if isinstance(payload, dict) and payload.get("step") == "shard" and payload["item"]["shard"] in fail_shards:
             raise RuntimeError(f"shard {payload['item']['shard']}: the function crashed (injected locally)")
+        if invoke is not None:
+            return invoke(payload)
         return audit_fanout.handler(payload, lambda_context("audit-fanout"))
 
     def read(bucket: str, key: str) -> Any:

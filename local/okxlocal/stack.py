@@ -28,7 +28,7 @@ from okxcore.audit.shards import UID_TAG
 from okxcore.transport import close_shared_sessions
 from okxlocal.moto_aws import MotoAws
 from okxlocal.pki import LocalPKI, local_okx_hostname
-from okxlocal.proxies import ProxyKind, ProxyStack, RunningProxy, start_proxy
+from okxlocal.proxies import LISTEN_HOST, ProxyKind, ProxyStack, RunningProxy, start_proxy
 from okxlocal.sim import OkxSimulator, SimKey, SimSeed
 from okxlocal.template import fanout_definition, state_table_definition
 
@@ -99,10 +99,13 @@ class SharedPieces:
 
 
 @contextmanager
-def start_simulator(seed: SimSeed, pki: LocalPKI) -> Iterator[OkxSimulator]:
-    """The simulator on loopback under the name the product uses for it, with a certificate from `pki`."""
+def start_simulator(seed: SimSeed, pki: LocalPKI, *, port: int = 0) -> Iterator[OkxSimulator]:
+    """The simulator on loopback under the name the product uses for it, with a certificate from `pki` (on `port`,
+    or a free one)."""
     cert = pki.server_cert("okx-sim")
-    with OkxSimulator(seed, certfile=cert.cert_chain_path, keyfile=cert.key_path, hostname=local_okx_hostname()) as sim:
+    with OkxSimulator(
+        seed, certfile=cert.cert_chain_path, keyfile=cert.key_path, hostname=local_okx_hostname(), port=port
+    ) as sim:
         yield sim
 
 
@@ -122,6 +125,13 @@ class LocalStack:
     key_uid_tags: bool = True
     # Pieces kept running between stacks (the tests' session): reset for this stack instead of started.
     shared: SharedPieces | None = None
+    # Where clients reach the proxy, and fixed ports/credentials (okxlocal.served: Lambda containers reach the
+    # proxy at the Docker bridge's gateway, on ports named in their environment). Defaults: loopback, free ports.
+    # Only for a stack that starts its own pieces (shared is None).
+    listen_host: str = LISTEN_HOST
+    proxy_port: int | None = None
+    proxy_credentials: tuple[str, str] | None = None  # (username, password)
+    sim_port: int = 0
 
     sim: OkxSimulator = field(init=False)
     proxy: RunningProxy = field(init=False)
@@ -137,8 +147,17 @@ class LocalStack:
         exits.callback(_forget_cached_secrets_and_sessions)
         if self.shared is None:
             self.pki = LocalPKI(self.workdir / "pki")
-            self.sim = exits.enter_context(start_simulator(self.seed, self.pki))
-            self.proxy = start_proxy(self.proxy_kind, self.workdir / f"proxy-{self.proxy_kind.name.lower()}", self.pki)
+            self.sim = exits.enter_context(start_simulator(self.seed, self.pki, port=self.sim_port))
+            username, password = self.proxy_credentials or (None, None)
+            self.proxy = start_proxy(
+                self.proxy_kind,
+                self.workdir / f"proxy-{self.proxy_kind.name.lower()}",
+                self.pki,
+                username=username,
+                password=password,
+                listen_host=self.listen_host,
+                port=self.proxy_port,
+            )
             exits.callback(self.proxy.stop)
             exits.enter_context(patched_environ(_fake_aws_environ()))
             exits.enter_context(MotoAws())

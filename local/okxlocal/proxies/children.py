@@ -188,11 +188,13 @@ def launch_listening(
     build_argv: Callable[[int], list[str]],
     secrets_to_hide: tuple[str, ...],
     host: str = LISTEN_HOST,
+    port: int | None = None,
 ) -> tuple[Child, int]:
-    """Start a program on a free port (retrying with a new port on a bind race); return it and the port."""
+    """Start a program on ``port``, or on a free port (retrying with a new port on a bind race); return it and the
+    port."""
     problems: list[str] = []
-    for _attempt in range(_PORT_ATTEMPTS):
-        port = free_port(host)
+    for _attempt in range(1 if port is not None else _PORT_ATTEMPTS):
+        port = port if port is not None else free_port(host)
         argv = build_argv(port)
         child = spawn(f"{name}-{port}", argv, workdir, secrets_to_hide)
         reason = _wait_listening(child, host, port, START_TIMEOUT_S)

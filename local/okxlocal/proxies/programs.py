@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Self
 from urllib.parse import quote
 
-from okxlocal.pki import LocalPKI
+from okxlocal.pki import LOCAL_NAMES, LocalPKI
 from okxlocal.proxies.children import LISTEN_HOST, LOG_TAIL_LINES, Child, launch_listening, require_program
 
 DEFAULT_EGRESS_IP = "127.0.0.2"
@@ -27,14 +27,17 @@ class ProxyKind(StrEnum):
 
 
 
-def _start_microsocks(workdir: Path, username: str, password: str, egress_ip: str) -> tuple[Child, int]:
+def _start_microsocks(
+    workdir: Path, username: str, password: str, egress_ip: str, listen: tuple[str, int | None] = (LISTEN_HOST, None)
+) -> tuple[Child, int]:
     program = require_program("microsocks", "microsocks")
+    host, fixed_port = listen
 
     def argv(port: int) -> list[str]:
         # -b: source address of outgoing connections (only applied to IPv4 targets, see module doc).
-        return [program, "-i", LISTEN_HOST, "-p", str(port), "-u", username, "-P", password, "-b", egress_ip]
+        return [program, "-i", host, "-p", str(port), "-u", username, "-P", password, "-b", egress_ip]
 
-    return launch_listening("microsocks", workdir, argv, (password,))
+    return launch_listening("microsocks", workdir, argv, (password,), host=host, port=fixed_port)
 
 
 def _start_tinyproxy(workdir: Path, username: str, password: str, egress_ip: str) -> tuple[Child, int]:
@@ -69,9 +72,13 @@ def _start_tinyproxy(workdir: Path, username: str, password: str, egress_ip: str
     return launch_listening("tinyproxy", workdir, argv, (password,))
 
 
-def _start_stunnel(workdir: Path, pki: LocalPKI, backend_port: int) -> tuple[Child, int]:
+def _start_stunnel(
+    workdir: Path, pki: LocalPKI, backend_port: int, listen: tuple[str, int | None] = (LISTEN_HOST, None)
+) -> tuple[Child, int]:
     program = require_program("stunnel", "stunnel4")
-    cert = pki.server_cert("proxy")
+    host, fixed_port = listen
+    # The certificate names the address clients dial (a container dials the Docker bridge's gateway).
+    cert = pki.server_cert("proxy") if host in LOCAL_NAMES else pki.server_cert(f"proxy-{host}", (*LOCAL_NAMES, host))
     tag = secrets.token_hex(4)
 
     def argv(port: int) -> list[str]:
@@ -85,7 +92,7 @@ def _start_stunnel(workdir: Path, pki: LocalPKI, backend_port: int) -> tuple[Chi
                     "debug = 4",  # warnings and worse
                     "",
                     "[shield]",
-                    f"accept = {LISTEN_HOST}:{port}",
+                    f"accept = {host}:{port}",
                     f"connect = {LISTEN_HOST}:{backend_port}",
                     f"cert = {cert.combined_pem_path}",
                     "TIMEOUTclose = 0",
@@ -95,7 +102,7 @@ def _start_stunnel(workdir: Path, pki: LocalPKI, backend_port: int) -> tuple[Chi
         )
         return [program, str(config)]
 
-    return launch_listening("stunnel", workdir, argv, ())
+    return launch_listening("stunnel", workdir, argv, (), host=host, port=fixed_port)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -175,8 +182,13 @@ def start_proxy(
     username: str | None = None,
     password: str | None = None,
     egress_ip: str = DEFAULT_EGRESS_IP,
+    listen_host: str = LISTEN_HOST,
+    port: int | None = None,
 ) -> RunningProxy:
-    """Start one proxy stand-in and return once its client port accepts TCP (RuntimeError otherwise)."""
+    """Start one proxy stand-in and return once its client port accepts TCP (RuntimeError otherwise).
+
+    Clients dial ``listen_host:port`` (default: 127.0.0.1 and a free port); a program behind stunnel stays on
+    127.0.0.1, reached by stunnel only."""
     kind = ProxyKind(kind)
     user = _check_credential("username", username if username is not None else f"shield-{secrets.token_hex(4)}")
     secret = _check_credential("password", password if password is not None else secrets.token_urlsafe(18))
@@ -185,15 +197,18 @@ def start_proxy(
 
     children: list[Child] = []
     try:
+        front_listen = (listen_host, port)
         if kind is ProxyKind.HTTPS:
             backend, backend_port = _start_tinyproxy(workdir, user, secret, egress_ip)
+        elif kind is ProxyKind.SOCKS5:
+            backend, backend_port = _start_microsocks(workdir, user, secret, egress_ip, front_listen)
         else:
             backend, backend_port = _start_microsocks(workdir, user, secret, egress_ip)
         children.append(backend)
-        port = backend_port
+        client_port = backend_port
         ca_path: Path | None = None
         if kind in (ProxyKind.SOCKS5_TLS, ProxyKind.HTTPS):
-            front, port = _start_stunnel(workdir, pki, backend_port)
+            front, client_port = _start_stunnel(workdir, pki, backend_port, front_listen)
             children.insert(0, front)
             ca_path = pki.ca_path
     except BaseException:
@@ -202,8 +217,8 @@ def start_proxy(
         raise
     return RunningProxy(
         kind=kind,
-        host=LISTEN_HOST,
-        port=port,
+        host=listen_host,
+        port=client_port,
         username=user,
         password=secret,
         egress_ip=egress_ip,
