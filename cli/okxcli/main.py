@@ -5,6 +5,8 @@ okx-shield sim                the local OKX simulator, standalone (seed in, URL 
 okx-shield demo               the whole product end to end on the embedded local stack
 okx-shield invoke FUNCTION    one Lambda handler in-process (local stack by default, or real AWS/OKX)
 okx-shield keys ...           change OKX keys through the master key (bind-ips)
+okx-shield serve              the local stack for Lambda containers (sam local invoke), until Ctrl-C
+okx-shield lambda-image       build the stand-in Lambda Python 3.11 image from Debian packages
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from okxcli import call, invoke, keys, orders, sim
+from okxcli import call, containers, invoke, keys, orders, sim
 from okxcli.demo import run as demo
 from okxcore.errors import InvalidInputError, OkxShieldError
 
@@ -25,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="okx-shield", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    for command in (call, sim, demo, invoke, keys, orders):  # each command registers itself and its `run`
+    for command in (call, sim, demo, invoke, keys, orders, containers):  # each command registers itself and its `run`
         command.register(commands)
 
     args = parser.parse_args(argv)
