@@ -1,7 +1,7 @@
 # The two commands of README: `make demo` runs the whole product locally, `make test` runs the tests
 # (ruff, mypy --strict over src/ and cli/ as configured in pyproject.toml, then every test tier in one pytest run).
 # The tiers also run on their own (README "Tests"): a test's tier follows from what it starts (tests/conftest.py).
-.PHONY: setup demo test lint test-unit test-integration test-e2e bench
+.PHONY: setup demo test lint test-unit test-integration test-e2e test-containers bench
 
 setup:
 	@./scripts/bootstrap.sh
@@ -9,8 +9,9 @@ setup:
 demo: setup
 	.venv/bin/okx-shield demo
 
+# The container tier (pytest -m containers) runs with the rest; OKX_SHIELD_SKIP_CONTAINERS=1 skips it (no root/Docker).
 test: setup
-	@./scripts/bootstrap.sh --clients
+	@./scripts/bootstrap.sh --clients --containers
 	.venv/bin/ruff check .
 	.venv/bin/python -m mypy
 	.venv/bin/python -m pytest
@@ -32,6 +33,12 @@ test-integration: setup
 test-e2e: setup
 	@./scripts/bootstrap.sh --clients
 	.venv/bin/python -m pytest -m e2e
+
+# Every function in a Lambda container (sam local) against the served local stack: needs root and Docker
+# (scripts/bootstrap.sh --containers installs it); OKX_SHIELD_SKIP_CONTAINERS=1 skips it in `make test`.
+test-containers: setup
+	@./scripts/bootstrap.sh --containers
+	.venv/bin/python -m pytest -m containers
 
 bench: setup
 	.venv/bin/python bench/run.py

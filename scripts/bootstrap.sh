@@ -41,8 +41,35 @@ if [ ! -f "$tools_stamp" ] || [ requirements-tools.txt -nt "$tools_stamp" ]; the
   touch "$tools_stamp"
 fi
 
+want_clients=false
+want_containers=false
+for option in "$@"; do
+  case "$option" in
+    --clients) want_clients=true ;;
+    --containers) want_containers=true ;;
+    *) echo "unknown option $option (--clients, --containers)" >&2; exit 2 ;;
+  esac
+done
+
+# The container tier (make test): Docker's daemon and CLI, its iptables, and debootstrap for the stand-in Lambda
+# image (tests/containers). Skipped with OKX_SHIELD_SKIP_CONTAINERS=1 (a machine without root or Docker).
+if $want_containers && [ "${OKX_SHIELD_SKIP_CONTAINERS:-}" != "1" ]; then
+  container_packages=()
+  for program in dockerd:docker.io iptables:iptables debootstrap:debootstrap; do
+    command -v "${program%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${program%%:*}" ] || container_packages+=("${program##*:}")
+  done
+  if [ ${#container_packages[@]} -gt 0 ]; then
+    sudo_cmd=""
+    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    echo "installing Debian packages for the container tier: ${container_packages[*]}"
+    $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      "${container_packages[@]}" >/dev/null
+  fi
+fi
+
 # .venv-clients: ccxt and python-okx for the "clients" test tier (make test), apart from the product.
-if [ "${1:-}" = "--clients" ]; then
+if $want_clients; then
   clients_stamp=.venv-clients/.installed
   if [ ! -f "$clients_stamp" ] || [ tests/clients/requirements.txt -nt "$clients_stamp" ]; then
     [ -x .venv-clients/bin/python ] || "$PYTHON" -m venv .venv-clients

@@ -330,3 +330,20 @@ def test_the_example_bot_builds_with_sam_build(tmp_path):
     assert (built / "app.py").exists()
     assert (built / "ccxt" / "__init__.py").exists()  # the bot brings its own ccxt
     assert not (built / "okxcore").exists()  # okx-shield comes from the layer
+
+
+def test_the_shipped_sam_env_vars_file_is_the_served_stack_and_names_only_declared_variables(template):
+    """local/sam-local-env.json (README's `--env-vars`): `sam local invoke` silently ignores a variable the template
+    does not declare, so every one it sets must be declared (in Globals, or by every function it applies to)."""
+    from okxlocal.served import DEFAULT_PORTS, ENV_VARS_FILE, USUAL_GATEWAY, env_vars_document
+
+    document = json.loads(ENV_VARS_FILE.read_text())
+    assert document == env_vars_document(USUAL_GATEWAY, DEFAULT_PORTS)
+    declared_globally = set(template["Globals"]["Function"]["Environment"]["Variables"])
+    for name in document["Parameters"]:
+        users = [
+            function
+            for function, resource in functions(template).items()
+            if name in resource["Properties"].get("Environment", {}).get("Variables", {})
+        ]
+        assert name in declared_globally or users, f"{name} is declared by no function: --env-vars would drop it"
