@@ -24,6 +24,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,10 +108,22 @@ def ensure_base_image(architecture: str | None = None, *, log: bool = True) -> s
     name = base_image(arch)
     if image_label(name) == base_recipe(arch):
         return name
-    if image_label(rootfs_image(arch)) != rootfs_recipe(arch):
-        _build_rootfs_image(arch, log=log)
-    _build_base_image(arch, log=log)
+    with _build_lock(arch):  # two test runs on one machine: one builds, the other waits and reuses
+        if image_label(name) == base_recipe(arch):
+            return name
+        if image_label(rootfs_image(arch)) != rootfs_recipe(arch):
+            _build_rootfs_image(arch, log=log)
+        _build_base_image(arch, log=log)
     return name
+
+
+@contextmanager
+def _build_lock(arch: str) -> Iterator[None]:
+    import fcntl
+
+    with Path(f"/tmp/okx-shield-lambda-image-{arch}.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def _say(log: bool, text: str) -> None:
