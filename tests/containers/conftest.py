@@ -18,7 +18,7 @@ from container_helpers import BUILD_DIR, LambdaHost, Timings
 from okxlocal.containers import sam
 from okxlocal.containers.daemon import bridge_gateway, ensure_daemon
 from okxlocal.containers.image import ensure_base_image, host_architecture
-from okxlocal.demo import demo_seed
+from okxlocal.demo_fleet import demo_seed
 from okxlocal.sim import SimSeed
 
 SKIP_VARIABLE = "OKX_SHIELD_SKIP_CONTAINERS"

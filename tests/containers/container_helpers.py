@@ -14,7 +14,7 @@ from typing import Any
 
 from okxlocal.containers import sam
 from okxlocal.containers.daemon import DockerDaemon, docker_cli
-from okxlocal.demo import DEMO_MASTER_SECRET
+from okxlocal.demo_fleet import DEMO_MASTER_SECRET
 from okxlocal.served import ServedPorts, ServedStack, served_stack, write_env_vars
 from okxlocal.sim import SimSeed
 

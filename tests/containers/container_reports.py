@@ -57,7 +57,7 @@ def comparable(message: ReportMessage) -> Comparable:
 
 
 def parse_cli_reports(stderr: str) -> list[ReportMessage]:
-    """The SNS reports `okx-shield invoke` prints (okxlocal.demo.print_reports), back into messages."""
+    """The SNS reports `okx-shield invoke` prints (okxcli.reports.print_reports), back into messages."""
     out: list[ReportMessage] = []
     for block in stderr.split("=" * 100)[1:]:
         head, _rule, body = block.partition("-" * 100 + "\n")

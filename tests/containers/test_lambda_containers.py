@@ -21,7 +21,8 @@ from container_helpers import ROOT, ContainerStack, LambdaHost, container_stack
 from container_reports import Comparable, comparable, parse_cli_reports
 
 from okxlocal.containers import sam
-from okxlocal.demo import DEMO_MASTER_SECRET, invoke, load_event
+from okxlocal.demo_fleet import DEMO_MASTER_SECRET
+from okxlocal.runner import invoke, load_event
 from okxlocal.sim import SimSeed
 from okxlocal.stack import EGRESS_IP, KEY_SECRET_PREFIX, LocalStack, running_stack
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from container_helpers import BUILD_DIR, ROOT, LambdaHost, container_stack, remove_containers_of
 
 from okxlocal.containers import sam
-from okxlocal.demo import DEMO_MASTER_SECRET, load_event
+from okxlocal.demo_fleet import DEMO_MASTER_SECRET
+from okxlocal.runner import load_event
 from okxlocal.served import DEFAULT_PORTS, served_stack
 from okxlocal.sim import SimSeed
 from okxlocal.stack import EGRESS_IP

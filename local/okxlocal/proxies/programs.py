@@ -26,7 +26,6 @@ class ProxyKind(StrEnum):
     HTTPS = "https"  # stunnel (TLS) -> tinyproxy with BasicAuth, HTTP CONNECT (Shield's port 9294 form)
 
 
-
 def _start_microsocks(
     workdir: Path, username: str, password: str, egress_ip: str, listen: tuple[str, int | None] = (LISTEN_HOST, None)
 ) -> tuple[Child, int]:
