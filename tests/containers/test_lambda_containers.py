@@ -26,6 +26,9 @@ from okxlocal.runner import invoke, load_event
 from okxlocal.sim import SimSeed
 from okxlocal.stack import EGRESS_IP, KEY_SECRET_PREFIX, LocalStack, running_stack
 
+# The Lambda-container tier (tests/containers/conftest.py): its own marker, set before the tiers are assigned.
+pytestmark = pytest.mark.containers
+
 EVENTS = ROOT / "events"
 FUNCTIONS = {"probe": "ProbeFunction", "audit": "AuditFunction", "trade": "TradeFunction", "rotate": "RotateFunction"}
 # The first four meet a fresh stack in both runs (one per function): `okx-shield invoke` is compared with them.

@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from container_helpers import BUILD_DIR, ROOT, LambdaHost, container_stack, remove_containers_of
 
 from okxlocal.containers import sam
@@ -19,6 +20,9 @@ from okxlocal.runner import load_event
 from okxlocal.served import DEFAULT_PORTS, served_stack
 from okxlocal.sim import SimSeed
 from okxlocal.stack import EGRESS_IP
+
+# The Lambda-container tier (tests/containers/conftest.py): its own marker, set before the tiers are assigned.
+pytestmark = pytest.mark.containers
 
 README = ROOT / "README.md"
 PORTS_LOCK = Path("/tmp/okx-shield-served-default-ports.lock")
