@@ -194,16 +194,16 @@ def launch_listening(
     port."""
     problems: list[str] = []
     for _attempt in range(1 if port is not None else _PORT_ATTEMPTS):
-        port = port if port is not None else free_port(host)
-        argv = build_argv(port)
-        child = spawn(f"{name}-{port}", argv, workdir, secrets_to_hide)
-        reason = _wait_listening(child, host, port, START_TIMEOUT_S)
+        chosen = port if port is not None else free_port(host)
+        argv = build_argv(chosen)
+        child = spawn(f"{name}-{chosen}", argv, workdir, secrets_to_hide)
+        reason = _wait_listening(child, host, chosen, START_TIMEOUT_S)
         if reason is None:
-            return child, port
+            return child, chosen
         tail = child.log_tail()
         child.terminate()
         problems.append(
-            f"{name} ({child.command_line()}) on {host}:{port}: {reason}\n--- {child.log_path} (tail) ---\n{tail}"
+            f"{name} ({child.command_line()}) on {host}:{chosen}: {reason}\n--- {child.log_path} (tail) ---\n{tail}"
         )
         port_race = reason == "port taken by another process" or any(
             marker in tail.lower() for marker in _PORT_CONFLICT_MARKERS
