@@ -42,13 +42,30 @@ class Comparable:
 
 
 # A trade that waits for its limit order to fill (fill_wait_s) polls OKX for that time: how many polls fit varies.
-_TRADE_REQUESTS = re.compile(r"^(Requests sent through Shield by this run:) \d+")
+_TRADE_REQUESTS = re.compile(r"^(Requests sent through Shield by this run:) \d+|(\"shield_requests\":) \d+")
+# The probe's direct contrast call leaves from wherever the function runs: 127.0.0.1 in-process, the container's
+# address in a container (where the simulator, on this machine's loopback, is out of reach). Compared apart.
+CONTRAST = re.compile(r"^(For contrast, a direct|The direct contrast call)")
+
+
+def _joined_contrast(body: str) -> list[str]:
+    """The body's lines, with the contrast paragraph's wrapped lines joined into its first one."""
+    out: list[str] = []
+    contrast_indent: int | None = None
+    for raw in body.splitlines():
+        indent = len(raw) - len(raw.lstrip())
+        if contrast_indent is not None and raw.strip() and indent > contrast_indent:
+            out[-1] += " " + raw.strip()
+            continue
+        contrast_indent = indent if CONTRAST.match(raw.strip()) else None
+        out.append(raw)
+    return out
 
 
 def comparable(message: ReportMessage) -> Comparable:
-    lines = (mask(raw) for raw in message.body.splitlines())
+    lines = (mask(raw) for raw in _joined_contrast(message.body))
     if message.attributes.get("report") == "trade":
-        lines = (_TRADE_REQUESTS.sub(r"\1 <n>", line) for line in lines)
+        lines = (_TRADE_REQUESTS.sub(lambda m: (m.group(1) or m.group(2)) + " <n>", line) for line in lines)
     return Comparable(
         subject=mask(message.subject),
         attributes=tuple(sorted(message.attributes.items())),

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from container_helpers import ROOT, ContainerStack, LambdaHost, container_stack
-from container_reports import Comparable, comparable, parse_cli_reports
+from container_reports import CONTRAST, Comparable, comparable, parse_cli_reports
 
 from okxlocal.containers import sam
 from okxlocal.demo_fleet import DEMO_MASTER_SECRET
@@ -47,12 +47,10 @@ SEQUENCE = (
     "trade-limit.json",
     "trade-limit-weekly.json",
     "trade-rebalance.json",
+    "trade-sweep.json",
     "rotate-cleanup.json",
 )
 FIRST_OF_EACH = SEQUENCE[:4]
-# The probe's direct contrast call leaves from wherever the function runs: 127.0.0.1 in-process, the container's
-# address in a container (where the simulator, on this machine's loopback, is out of reach). Compared apart.
-CONTRAST = re.compile(r"^(For contrast, a direct|The direct contrast call)")
 
 
 def function_of(event_file: str) -> str:
