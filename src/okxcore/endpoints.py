@@ -12,6 +12,7 @@ Deployed means running in Lambda (AWS_LAMBDA_FUNCTION_NAME is set) and not under
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -39,6 +40,8 @@ def is_deployed(*, lambda_function_name: str, sam_local: str) -> bool:
     return bool(lambda_function_name) and sam_local.strip().lower() != "true"
 
 
+# Every OKX client checks its base URL (one client per key in a fleet run): the answer for a URL is cached.
+@functools.lru_cache(maxsize=64)
 def okx_base_url(url: str, *, allow_other_hosts: bool, source: str = _SOURCE, field: str = "OKX_BASE_URL") -> str:
     """The base URL in canonical form (https://host[:port]), or NotAnOkxHostError naming the field."""
     try:
