@@ -24,7 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from okxcore.key_secrets import SecretMetadata
 
 UID_TAG = "okx-uid"
-DEFAULT_KEYS_PER_SHARD = 2000
+# template.yaml's AuditKeysPerShard: measured at 256 MB, a 5,000-key shard ends within 34 % of its Timeout at 250 ms
+# per call (bench/RESULTS.md section 11).
+DEFAULT_KEYS_PER_SHARD = 5000
 MAX_KEYS_PER_SHARD = 5000
 # One key costs one signed OKX call; the OKX client's own retries and the secret and state reads add to it.
 CALLS_PER_KEY = 1.2
