@@ -121,7 +121,10 @@ def _outcome(function: str, results: list[dict[str, Any]]) -> dict[str, Any]:
     last = results[-1] if results else {}
     details = last.get("details", {}) if isinstance(last, dict) else {}
     if function == "audit":
-        return {"units": details.get("keys_audited", len(details.get("keys", []))), "overall": last.get("overall")}
+        return {
+            "units": details.get("keys_audited", len(details.get("keys", []))),
+            "severity": last.get("severity", last.get("overall")),
+        }
     if function == "probe":
         rows = last.get("tables", {}).get("Keys", [])[1:]
         checks = details.get("key_checks", {})
@@ -131,10 +134,14 @@ def _outcome(function: str, results: list[dict[str, Any]]) -> dict[str, Any]:
             "keys_not_reached": left,
             "key_checks_s": checks.get("elapsed_s"),
             "budget_s": checks.get("budget_s"),
-            "overall": last.get("overall"),
+            "severity": last.get("severity", last.get("overall")),
         }
     if function == "trade":
-        return {"units": 1, "overall": last.get("overall"), "title": str(last.get("title", ""))[:120]}
+        return {
+            "units": 1,
+            "severity": last.get("severity", last.get("overall")),
+            "title": str(last.get("title", ""))[:120],
+        }
     return {"units": 1, "steps": len(results)}  # rotation: one report per step; all four returned
 
 
