@@ -11,7 +11,14 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from okxcore.errors import UNAVAILABLE_CODE, OkxApiError, ServiceBusyError, error_for, order_error_for
+from okxcore.errors import (
+    UNAVAILABLE_CODE,
+    OkxApiError,
+    ServiceBusyError,
+    error_for,
+    items_error_for,
+    order_error_for,
+)
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -54,6 +61,8 @@ def answer_data(response: HttpAnswer, path: str, item_id: str | None) -> list[di
         if s_code != "0":
             raise order_error_for(s_code, str(item.get("sMsg", "")), cl_ord_id=item_id, path=path)
         return data
+    if code in {"1", "2"} and any("sCode" in item for item in data):  # a batch: each item says why it failed
+        raise items_error_for(code, str(payload.get("msg", "")), data, http_status=response.status_code, path=path)
     if code != "0":
         raise error_for(code, str(payload.get("msg", "")), http_status=response.status_code, path=path)
     return data

@@ -26,7 +26,11 @@ class OkxShieldError(Exception):
         return str(self.args[0]) if self.args else ""
 
     def describe(self) -> str:
-        return f"{self.message} Fix: {self.hint}" if self.hint else self.message
+        """The message as a sentence, then the fix: "<message>. Fix: <hint>"."""
+        if not self.hint:
+            return self.message
+        message = self.message.rstrip()
+        return f"{message}{'' if message.endswith(('.', '!', '?', ')')) else '.'} Fix: {self.hint}"
 
 
 # --- configuration and input -------------------------------------------------------------------
@@ -44,12 +48,13 @@ class InvalidInputError(OkxShieldError, ValueError):
 
     @classmethod
     def from_problems(cls, source: str, problems: list[tuple[str, str]], *, hint: str | None = None) -> Self:
-        """One error for every (field, problem): the message names the first and counts the others."""
+        """One error for every (field, problem): the message names every one ("<source>: field 'a': is missing;
+        field 'b': ..."); `field` and `problem` are the first's."""
         field, problem = problems[0] if problems else ("(whole input)", "is invalid")
-        if len(problems) > 1:
-            problem += f" (and {len(problems) - 1} more problem(s))"
         error = cls(source, field, problem, hint=hint)
         error.problems = list(problems) or [(field, problem)]
+        if len(error.problems) > 1:
+            error.args = (f"{source}: " + "; ".join(f"field '{f}': {p}" for f, p in error.problems),)
         return error
 
 
@@ -234,6 +239,20 @@ class OrderRejectedError(OkxApiError):
         super().__init__(code, msg, **kwargs)  # type: ignore[arg-type]
 
 
+class ItemsRejectedError(OkxApiError):
+    """A batch answer (code 1: every item failed, 2: some did) whose items carry their own sCode and sMsg: the
+    message names each failed item's code and OKX's words, the hint each one's fix from the table below."""
+
+    def __init__(
+        self, code: str, msg: str, items: list[tuple[int, str, str]], *, http_status: int | None = None, path: str = ""
+    ) -> None:
+        self.items = items  # (index, sCode, sMsg) of each failed item
+        failed = "; ".join(f"item {index}: sCode {s_code} {s_msg or 'no message'}" for index, s_code, s_msg in items)
+        fixes = dict.fromkeys(f"sCode {s_code}: {error_for(s_code, s_msg).hint}" for _, s_code, s_msg in items)
+        super().__init__(code, f"{msg or 'operation failed'} ({failed})", http_status=http_status, path=path)
+        self.hint = " ".join(fixes)
+
+
 class InsufficientBalanceError(OrderRejectedError):
     hint = "Not enough balance for this order: top up the account or lower the plan's amount."
 
@@ -260,7 +279,7 @@ class CancelInProgressError(OrderRejectedError):
 
 
 class UnknownInstrumentError(OkxApiError):
-    hint = "OKX does not list this instrument: check the instId (e.g. BTC-USDT) in the plan."
+    hint = "OKX does not list this instrument: check the instId (e.g. BTC-USDT)."
 
 
 class OrderNotFoundError(OkxApiError):
@@ -341,6 +360,18 @@ def error_for(code: str, msg: str, *, http_status: int | None = None, path: str 
     """The typed exception for an OKX error code (the one place codes are mapped)."""
     cls = _ERRORS_BY_CODE.get(code, OkxApiError)
     return cls(code, msg, http_status=http_status, path=path)
+
+
+def items_error_for(
+    code: str, msg: str, data: list[dict[str, object]], *, http_status: int | None = None, path: str = ""
+) -> ItemsRejectedError:
+    """The error for a batch answer whose items say, each, whether it failed (sCode other than 0)."""
+    items = [
+        (index, str(item.get("sCode", "")), str(item.get("sMsg", "")))
+        for index, item in enumerate(data)
+        if str(item.get("sCode", "0")) != "0"
+    ]
+    return ItemsRejectedError(code, msg, items, http_status=http_status, path=path)
 
 
 def order_error_for(s_code: str, s_msg: str, *, cl_ord_id: str, path: str = "") -> OkxApiError:
