@@ -20,11 +20,11 @@ from collections.abc import Collection, Mapping
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BeforeValidator, StrictBool, StrictInt, ValidationError
+from pydantic import AfterValidator, BeforeValidator, StrictBool, StrictInt, ValidationError
 
 from okxcore.errors import InvalidInputError
 
-__all__ = ["DecimalInput", "Flag", "IsoTimeText", "WholeNumber", "input_error", "problems_of"]
+__all__ = ["DecimalInput", "Flag", "IsoTimeText", "WholeNumber", "form", "input_error", "problems_of"]
 
 Flag = StrictBool  # JSON true/false only
 WholeNumber = StrictInt  # a JSON integer only: not "600", not 600.0, not true
@@ -55,6 +55,19 @@ def _iso_text(value: object) -> object:
 
 IsoTimeText = BeforeValidator(_iso_text)  # put before a datetime type in Annotated[...]
 
+
+def form(pattern: str, words: str) -> AfterValidator:
+    """A text's required form, checked with `pattern` and explained in `words` ("must be ... e.g. BTC-USDT"):
+    a person gets the words, never the regular expression."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(words)
+        return value
+
+    return AfterValidator(check)
+
 UNKNOWN_FIELD = "is not a known field (check its spelling)"
 WHOLE_EVENT = "(whole event)"
 WHOLE_SECRET = "(whole secret)"  # noqa: S105 (a field label, not a password)
@@ -68,6 +81,9 @@ _WORDING = {
     "timezone_aware": "must include a time zone, e.g. 2026-01-05T09:00:00Z",
     "bool_type": "must be true or false (a JSON boolean, not a string or number)",
     "int_type": "must be a whole JSON number (not a string)",
+    "tuple_type": 'must be a JSON list, e.g. ["1.2.3.4", "5.6.7.8"], not a single string',
+    "list_type": 'must be a JSON list, e.g. ["a", "b"], not a single string',
+    "string_pattern_mismatch": "does not have the required form (see the hint)",
 }
 
 

@@ -75,6 +75,7 @@ class ShieldEndpoint:
         except ValueError:
             fix = _SCHEME_FIXES.get(scheme_text, "use https://, socks5h+tls:// or socks5h://.")
             raise ShieldUrlError(f"scheme '{scheme_text}' is not supported", hint=fix) from None
+        _check_encoded_credentials(url.split("://", 1)[1])
         try:
             parts = urlsplit(url)
             port = parts.port
@@ -119,3 +120,24 @@ class ShieldEndpoint:
 
     def __repr__(self) -> str:
         return f"ShieldEndpoint({self.redacted_url()!r}, expected_ips={self.expected_ips!r})"
+
+
+# Characters that end the credentials early when a URL carries them unencoded (the rest would read as a path,
+# query or fragment, or the port); the dashboard's URL has them percent-encoded.
+_URL_DELIMITERS = {"#": "%23", "?": "%3F", "/": "%2F"}
+
+
+def _check_encoded_credentials(after_scheme: str) -> None:
+    """A '#', '?' or '/' in the username or password (before the last '@') must be percent-encoded. Names the
+    character, never the password."""
+    if "@" not in after_scheme:
+        return
+    credentials = after_scheme.rsplit("@", 1)[0]
+    found = [char for char in _URL_DELIMITERS if char in credentials]
+    if found:
+        chars = ", ".join(f"'{char}'" for char in found)
+        encoded = ", ".join(f"{char} as {_URL_DELIMITERS[char]}" for char in found)
+        raise ShieldUrlError(
+            f"has {chars} in its username or password, not percent-encoded",
+            hint=f"Percent-encode it in the URL ({encoded}), or copy the Connection URL again from the dashboard.",
+        )

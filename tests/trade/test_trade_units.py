@@ -84,12 +84,14 @@ def test_the_unsubstituted_scheduler_placeholder_does_not_validate():
          "legs", "legs[0].targets must list caps.quote_ccy (USDT)"),
         ({"legs": []}, "legs", "at least 1"),
         ({"caps": {"max_notional": "0"}}, "caps.max_notional", "greater than 0"),
-        ({"plan_id": "has space"}, "plan_id", "pattern"),
+        ({"plan_id": "has space"}, "plan_id", "letters, digits, '.', '_' or '-'"),
+        ({"legs": [{"kind": "market", "inst_id": "BTC/USDT", "side": "buy", "quote_amount": "5"}]},
+         "legs[0].inst_id", "two currencies in capitals joined by '-', e.g. BTC-USDT"),
         ({"legs": [{"kind": "market", "inst_id": "BTC-USDT", "side": "buy", "quote_amount": "NaN"}]},
          "legs[0].quote_amount", ""),
     ],
     ids=["missing-time", "naive-time", "zero-amount", "negative-amount", "zero-size", "weights", "two-amounts",
-         "unknown-kind", "quote-not-in-targets", "no-legs", "zero-cap", "bad-plan-id", "nan-amount"],
+         "unknown-kind", "quote-not-in-targets", "no-legs", "zero-cap", "bad-plan-id", "slash-inst-id", "nan-amount"],
 )  # fmt: skip
 def test_bad_input_is_rejected_naming_the_field(changes, field, words):
     # Given an event with one bad field
@@ -101,6 +103,7 @@ def test_bad_input_is_rejected_naming_the_field(changes, field, words):
     # Then the problem names that field
     assert field in problems, problems
     assert words.lower() in problems[field].lower()
+    assert "^" not in problems[field] and "{" not in problems[field]  # words, not a regular expression
 
 
 MARKET = {"kind": "market", "inst_id": "BTC-USDT", "side": "buy"}
@@ -139,14 +142,16 @@ def test_amounts_as_json_numbers_and_decimal_strings_are_both_accepted():
     assert plan.legs[0].quote_amount == Decimal(100) and plan.caps.max_notional == Decimal("150.5")
 
 
-def test_every_problem_is_listed_and_the_error_names_the_first():
+def test_every_problem_is_listed_and_named_in_the_message():
     raw = event(plan_id="", caps={"max_notional": "-1"})
     raw.pop("key_secret")
     with pytest.raises(PlanValidationError) as caught:
         parse_plan(raw)
     fields = [f for f, _ in caught.value.problems]
     assert set(fields) >= {"plan_id", "key_secret", "caps.max_notional"}
-    assert "more problem" in str(caught.value)
+    for field in ("plan_id", "key_secret", "caps.max_notional"):  # it named one "(and 2 more problem(s))"
+        assert f"field '{field}'" in str(caught.value)
+    assert "more problem" not in str(caught.value)
 
 
 def test_a_non_object_event_is_rejected():

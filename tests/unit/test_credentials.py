@@ -5,7 +5,7 @@ import json
 import pytest
 
 from okxcore.credentials import parse_okx_key_secret, parse_shield_secret
-from okxcore.errors import SecretFormatError, ShieldUrlError
+from okxcore.errors import InvalidInputError, SecretFormatError, ShieldUrlError
 
 SECRET_VALUES = {"api_key": "key-AAA-111", "api_secret": "SECRET-BBB-222", "passphrase": "PASS-CCC-333"}
 
@@ -90,3 +90,11 @@ def test_a_secret_that_is_not_a_json_object_is_one_clear_error(raw):
     with pytest.raises(SecretFormatError) as caught:
         parse_okx_key_secret("okx/bot1", raw)
     assert caught.value.field == "(whole secret)"
+
+
+def test_expected_ips_as_one_string_says_it_must_be_a_list():
+    with pytest.raises(InvalidInputError) as caught:
+        parse_shield_secret("shield", {"url": "https://u:p@h:9294", "expected_ips": "127.0.0.2"})
+    assert caught.value.field == "expected_ips"
+    assert "must be a JSON list" in caught.value.problem  # it said "Input should be a valid tuple"
+    assert "tuple" not in caught.value.describe()

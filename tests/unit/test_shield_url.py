@@ -71,3 +71,18 @@ def test_expected_ips_are_validated_and_canonical():
         ShieldEndpoint.parse("https://u:p@h:9294", expected_ips=["52.1.2.3", "not-an-ip"])
     assert caught.value.field == "expected_ips"
     assert "entry 1" in str(caught.value)
+
+
+@pytest.mark.parametrize("password", ["ab#12", "12#34", "a?b", "a/b"])
+def test_an_unencoded_delimiter_in_the_password_says_to_percent_encode_it(password):
+    # It was "has an invalid port" or "must not have a path, query or fragment": true, and no help.
+    with pytest.raises(ShieldUrlError) as caught:
+        ShieldEndpoint.parse(f"https://user:{password}@proxy.example:9294")
+    text = caught.value.describe()
+    assert "in its username or password, not percent-encoded" in text and "Percent-encode it" in text
+    assert password not in text
+
+
+def test_a_percent_encoded_hash_in_the_password_is_accepted():
+    endpoint = ShieldEndpoint.parse("https://user:ab%2312@proxy.example:9294")
+    assert endpoint.address == "proxy.example:9294"

@@ -71,7 +71,7 @@ def secret_finding(resource: str, error: Exception) -> Finding:
         return subject_finding(
             "audit.secret",
             resource,
-            f"not audited: secret {error.source}: field '{error.field}': {error.problem}",
+            f"not audited: secret {error.message}",
             observed=f"field '{error.field}' {error.problem}",
             expected="a valid okx-shield key secret",
             remediation=error.hint,

@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from okxcore.errors import InvalidInputError
-from okxcore.inputs import WHOLE_EVENT, DecimalInput, Flag, WholeNumber, input_error
+from okxcore.inputs import WHOLE_EVENT, DecimalInput, Flag, WholeNumber, form, input_error
 from okxcore.slot import ScheduledTime, Slot
 
 EVENT_SOURCE = "trade plan (Scheduler Input)"
@@ -38,8 +38,22 @@ MAX_CANCEL_AFTER_S = 30 * 86_400
 PLAN_HINT = "Fix the schedule's Input JSON; the examples in events/trade-*.json show every field."
 
 Side = Literal["buy", "sell"]
-InstId = Annotated[str, Field(pattern=r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}$", description="spot instrument, e.g. BTC-USDT")]
-Ccy = Annotated[str, Field(pattern=r"^[A-Z0-9]{1,20}$")]
+InstId = Annotated[
+    str,
+    form(
+        r"[A-Z0-9]{1,20}-[A-Z0-9]{1,20}",
+        "must be an OKX spot instrument id: two currencies in capitals joined by '-', e.g. BTC-USDT",
+    ),
+    Field(description="spot instrument, e.g. BTC-USDT"),
+]
+Ccy = Annotated[str, form(r"[A-Z0-9]{1,20}", "must be a currency code in capitals, e.g. USDT")]
+PlanId = Annotated[
+    str,
+    form(
+        r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}",
+        "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit, e.g. dca-btc-weekly",
+    ),
+]
 Amount = Annotated[DecimalInput, Field(gt=0, max_digits=30, decimal_places=8, allow_inf_nan=False)]
 Percent = Annotated[DecimalInput, Field(ge=0, lt=50, decimal_places=4, allow_inf_nan=False)]
 
@@ -123,7 +137,7 @@ LEG_KINDS = frozenset({"market", "limit", "rebalance"})
 class TradePlan(_PlanModel):
     """The Scheduler Input. `scheduled_time` is "<aws.scheduler.scheduled-time>" in the schedule's Input."""
 
-    plan_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    plan_id: PlanId
     key_secret: str = Field(min_length=1, max_length=512, description="name or ARN of the key's secret")
     scheduled_time: ScheduledTime
     dry_run: Flag = False
@@ -195,7 +209,7 @@ IDEMPOTENCY_PAYLOAD_JMESPATH = "fingerprint"
 
 
 class PlanValidationError(InvalidInputError):
-    """The event is not a valid plan. `problems` lists every (field, problem); the message names the first."""
+    """The event is not a valid plan. `problems` lists every (field, problem); the message names each."""
 
 
 def parse_plan(event: Any) -> TradePlan:
