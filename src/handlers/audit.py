@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from handlers.fanout_settings import FanoutSettings
 from handlers.observability import add_metrics, logger, metrics
 from handlers.wiring import Wiring
-from okxcore.audit import AuditRequest, AuditSources, invalid_input_report, metric_points, run_audit
+from okxcore.audit import AuditRequest, AuditSources, audit_invalid_input_report, metric_points, run_audit
 from okxcore.audit.event import AuditEvent, parse_event
 from okxcore.audit.fanout import FanoutStart, run_id_for, start_if_large
 from okxcore.audit.reporting import compact_result
@@ -52,7 +52,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         fanout = FanoutSettings.from_environ()
         wiring.shield()  # a malformed Shield secret stops the run here, named, instead of failing every key
     except InvalidInputError as exc:
-        wiring.publish(invalid_input_report(exc, environment=wiring.settings.environment))
+        wiring.publish(audit_invalid_input_report(exc, environment=wiring.settings.environment))
         raise
     if parsed.slot is not None:  # every retry of the slot, in whatever spelling, groups under one id
         logger.set_correlation_id(f"audit:{parsed.slot.iso}")

@@ -15,6 +15,7 @@ from handlers.observability import logger, metrics
 from handlers.rotation_wiring import rotator_for
 from handlers.wiring import Wiring
 from okxcore.errors import InvalidInputError
+from okxcore.invalid_input import invalid_input_report
 from okxcore.keys.rotation.model import RotateEvent, RotationStepEvent
 from okxcore.keys.rotation.run import failure_report, parse_rotate_event, run_rotation
 
@@ -30,7 +31,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         request = parse_rotate_event(event)
     except InvalidInputError as exc:
-        wiring.publish(failure_report(exc.field, "event", exc, environment=environment))
+        wiring.publish(
+            invalid_input_report(
+                "rotation", exc, environment=environment, not_done="No rotation step ran and nothing was changed."
+            )
+        )
         raise
     if isinstance(request, RotationStepEvent):
         # One id for the four steps of one rotation (the token is the new version's id, not a secret).

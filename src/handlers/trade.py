@@ -67,7 +67,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except PlanValidationError as exc:
         logger.error("invalid trade plan", extra={"problems": exc.problems})
         add_metrics([MetricPoint("TradePlanInvalid", "Count", 1)])
-        wiring.publish(invalid_plan_report(exc, environment=wiring.settings.environment, event=event))
+        wiring.publish(invalid_plan_report(exc, environment=wiring.settings.environment))
         raise
     # The slot, not the request: every retry and duplicate delivery of one slot groups under one id.
     logger.set_correlation_id(plan.slot_label)
@@ -88,7 +88,7 @@ def _sweep(event: dict[str, Any], wiring: Wiring) -> dict[str, Any]:
         invalid = input_error(
             exc, source="order sweep event", hint="See events/trade-sweep.json.", error_class=PlanValidationError
         )
-        wiring.publish(invalid_plan_report(invalid, environment=wiring.settings.environment, event=event))
+        wiring.publish(invalid_plan_report(invalid, environment=wiring.settings.environment))
         raise invalid from None
     logger.set_correlation_id(f"order-sweep:{parsed.slot.iso if parsed.slot else 'manual'}")
     guard = read_guard(wiring.state)

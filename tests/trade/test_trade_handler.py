@@ -149,7 +149,7 @@ def test_missing_scheduled_time_is_rejected_naming_the_field(stack, invoke):
     with pytest.raises(PlanValidationError, match="scheduled_time"):
         invoke(event)
     assert stack.sim.stats.total_requests() == 0
-    assert "'scheduled_time' is missing" in only_report(stack).text
+    assert "field 'scheduled_time': is missing" in only_report(stack).text
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from okxcore import errors
-from okxcore.audit.fleet_rules import invalid_event_finding
 from okxcore.audit.models import KeySubject
 from okxcore.audit.rules import call_error_finding
 from okxcore.errors import (
@@ -23,6 +22,7 @@ from okxcore.errors import (
     error_for,
 )
 from okxcore.findings import ERROR_CHECKS, ERROR_RULES, RULES, check_id, error_finding, error_rule, finding
+from okxcore.invalid_input import INVALID_INPUT_CHECK, invalid_input_report
 from okxcore.report import Severity, Status
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -110,13 +110,20 @@ def test_no_module_but_the_table_decides_a_severity():
     assert not offenders
 
 
-def test_an_invalid_event_weighs_the_same_in_every_function():
-    rows = {RULES[key] for key in ("probe.event", "audit.event", "trade.plan:invalid")}
+def test_an_invalid_event_weighs_the_same_and_reads_the_same_in_every_function():
+    rows = {RULES[key] for key in INVALID_INPUT_CHECK.values()}
     assert len(rows) == 1
     [rule] = rows
     assert (rule.severity, rule.status) == (Severity.CRITICAL, Status.ERROR)
-    made = invalid_event_finding(InvalidInputError("audit event", "tag", "is not a string"))
-    assert (made.severity, made.status) == (Severity.CRITICAL, Status.ERROR)
+    error = InvalidInputError.from_problems("audit event", [("tag", "is not a string"), ("prefix", "is missing")])
+    reports = [invalid_input_report(kind, error, environment="dev", not_done="No.") for kind in INVALID_INPUT_CHECK]
+    assert {r.title for r in reports} == {"did not run: invalid audit event, field 'tag', 'prefix'"}
+    for report in reports:  # one format: a finding per field, each naming it, the same severity and fix
+        assert [(f.resource, f.message, f.severity, f.status) for f in report.findings] == [
+            ("tag", "audit event: field 'tag': is not a string", Severity.CRITICAL, Status.ERROR),
+            ("prefix", "audit event: field 'prefix': is missing", Severity.CRITICAL, Status.ERROR),
+        ]
+        assert report.failed
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@ inputs and facts (models), the report and metrics (reporting)."""
 
 from okxcore.audit.fleet import run_audit
 from okxcore.audit.models import AuditRequest, KeySubject, KeyVerdict, Thresholds
-from okxcore.audit.reporting import invalid_input_report, metric_points
+from okxcore.audit.reporting import audit_invalid_input_report, metric_points
 from okxcore.audit.sources import AuditSources
 from okxcore.pacing import FleetRetry, RateGate
 
@@ -15,7 +15,7 @@ __all__ = [
     "KeyVerdict",
     "RateGate",
     "Thresholds",
-    "invalid_input_report",
+    "audit_invalid_input_report",
     "metric_points",
     "run_audit",
 ]

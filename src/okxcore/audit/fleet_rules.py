@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 
 from okxcore.audit.models import OKX_MAX_KEYS_PER_ACCOUNT, Thresholds
-from okxcore.errors import InvalidInputError, OkxShieldError
+from okxcore.errors import OkxShieldError
 from okxcore.findings import finding
 from okxcore.report import Finding
 from okxcore.subaccounts import SubAccountListing
@@ -112,14 +112,4 @@ def no_expected_ips_finding() -> Finding:
         "audit.fleet:no_expected_ips",
         "fleet",
         "the Shield secret lists no expected_ips: bound IPs were not compared with Shield's",
-    )
-
-
-def invalid_event_finding(error: InvalidInputError) -> Finding:
-    return finding(
-        "audit.event",
-        error.source,
-        f"the audit did not run: field '{error.field}': {error.problem}",
-        observed=f"field '{error.field}' {error.problem}",
-        remediation=error.hint or "Fix the schedule's Input (see events/audit*.json for examples).",
     )

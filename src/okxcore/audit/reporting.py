@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from okxcore.audit.fleet_rules import invalid_event_finding
 from okxcore.audit.models import AuditRequest, FleetStats, KeyVerdict
 from okxcore.audit.rules import AUDIT_USE_NOTE
 from okxcore.errors import InvalidInputError
+from okxcore.invalid_input import invalid_input_report
 from okxcore.report import Finding, MetricPoint, Report, Severity
 
 # The table gets at most this share of the text body (Report.render_text budgets ~200 KiB in all).
@@ -218,15 +218,9 @@ def build_report(
     )
 
 
-def invalid_input_report(error: InvalidInputError, *, environment: str) -> Report:
-    """The audit could not start: one ERROR finding naming the field (never its value)."""
-    return Report(
-        report_type="audit",
-        environment=environment,
-        title="Key audit did not run: invalid input",
-        findings=[invalid_event_finding(error)],
-        summary=[error.describe()],
-    )
+def audit_invalid_input_report(error: InvalidInputError, *, environment: str) -> Report:
+    """The audit could not start: one finding per problem, naming the field (never its value)."""
+    return invalid_input_report("audit", error, environment=environment, not_done="No key was audited.")
 
 
 def metric_points(report: Report) -> list[MetricPoint]:

@@ -15,6 +15,7 @@ from okxcore.egress import (
 )
 from okxcore.errors import InvalidInputError, OkxShieldError, ProxyError
 from okxcore.findings import finding
+from okxcore.invalid_input import invalid_input_report
 from okxcore.report import Finding, MetricPoint, Report
 
 if TYPE_CHECKING:
@@ -101,15 +102,7 @@ class ProbeRun(FindingSink):
 
 def invalid_event_report(error: InvalidInputError, *, environment: str) -> Report:
     """The report for an event the probe cannot run with; the handler raises after publishing it."""
-    return Report(
-        report_type="probe",
-        environment=environment,
-        title=f"did not run: invalid event (field '{error.field}')",
-        findings=[
-            finding("probe.event", error.field, f"The probe did not run: {error.message}", remediation=error.hint)
-        ],
-        summary=["Nothing was checked: fix the event (or the schedule's Input) and run again."],
-    )
+    return invalid_input_report("probe", error, environment=environment, not_done="Nothing was checked.")
 
 
 def proxy_failure(run: ProbeRun, error: ProxyError) -> ProbeOutcome:

@@ -9,7 +9,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from okxcore.errors import InvalidInputError
 from okxcore.findings import finding
+from okxcore.invalid_input import invalid_input_report
 from okxcore.models import Order
 from okxcore.report import Finding, Report, shorten
 from okxcore.trading.executor import PLACED_REASON, LegResult, LegStatus, RunStatus, TradeRun
@@ -21,7 +23,7 @@ from okxcore.trading.lifetime_report import (
     canceled_row,
     lifetime_lines,
 )
-from okxcore.trading.plan import PLAN_HINT, PlanValidationError, TradePlan
+from okxcore.trading.plan import PLAN_HINT, TradePlan
 
 ORDER_TABLE = "Orders"
 ORDER_HEADER = [
@@ -82,23 +84,14 @@ def trade_report(run: TradeRun, *, environment: str, simulator: str | None = Non
     return report
 
 
-def invalid_plan_report(error: PlanValidationError, *, environment: str, event: Any) -> Report:
+def invalid_plan_report(error: InvalidInputError, *, environment: str) -> Report:
     """The event is not a plan at all: nothing was sent."""
-    plan_id = event.get("plan_id") if isinstance(event, dict) else None
-    name = plan_id if isinstance(plan_id, str) and plan_id else "(no plan_id)"
-    return Report(
-        report_type="trade",
+    return invalid_input_report(
+        "trade",
+        error,
         environment=environment,
-        title=f"invalid trade plan, no order: {shorten(name, PLAN_ID_WIDTH)}",
-        summary=[
-            "The schedule's Input is not a valid trade plan: nothing was checked at OKX and no order was sent.",
-            "Lambda retries a failed asynchronous invocation twice, so this report may come up to three times.",
-        ],
-        findings=[
-            finding("trade.plan:invalid", field, f"'{field}' {problem}", remediation=error.hint)
-            for field, problem in error.problems
-        ],
-        details={"problems": [{"field": f, "problem": p} for f, p in error.problems]},
+        not_done="Nothing was checked at OKX and no order was sent.",
+        notes=("Lambda retries a failed asynchronous invocation twice, so this report may come up to three times.",),
     )
 
 

@@ -75,8 +75,6 @@ def failure_report(secret: str, step: Step | str, error: Exception, *, environme
     hint = error.hint if isinstance(error, OkxShieldError) else ""
     if refused:
         key = "rotation.master_key"
-    elif step == "event":
-        key = "rotation.event"  # as every function weighs an invalid event
     else:
         key = "rotation.step:failed" if isinstance(error, RotationError) else "rotation.step:error"
     weighed = finding(
@@ -86,7 +84,7 @@ def failure_report(secret: str, step: Step | str, error: Exception, *, environme
         observed=f"step {step}",
         expected="a new key at OKX, tested through Shield, made AWSCURRENT; the old key deleted after the grace period",
         remediation=hint,
-        check=None if refused or step == "event" else f"rotation.{step}",
+        check=None if refused else f"rotation.{step}",
     )
     return Report(
         report_type="rotation",
