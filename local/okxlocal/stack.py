@@ -101,10 +101,15 @@ class SharedPieces:
 @contextmanager
 def start_simulator(seed: SimSeed, pki: LocalPKI, *, port: int = 0) -> Iterator[OkxSimulator]:
     """The simulator on loopback under the name the product uses for it, with a certificate from `pki` (on `port`,
-    or a free one)."""
+    or a free one), and a host per OKX region (a key answers 50119 at another region's host, as at OKX)."""
     cert = pki.server_cert("okx-sim")
     with OkxSimulator(
-        seed, certfile=cert.cert_chain_path, keyfile=cert.key_path, hostname=local_okx_hostname(), port=port
+        seed,
+        certfile=cert.cert_chain_path,
+        keyfile=cert.key_path,
+        hostname=local_okx_hostname(),
+        port=port,
+        regional_hosts=True,
     ) as sim:
         yield sim
 
@@ -176,6 +181,8 @@ class LocalStack:
             "REPORT_TOPIC_ARN": self.topic_arn,
             "STATE_TABLE_NAME": TABLE_NAME,
             "OKX_BASE_URL": self.sim.url,
+            # Each key goes to its region's host, as deployed (this takes precedence over OKX_BASE_URL).
+            "OKX_REGION_BASE_URLS": ",".join(f"{region}={url}" for region, url in self.sim.region_urls.items()),
             "OKX_CA_BUNDLE": str(self.pki.ca_path),
             "SHIELD_CA_BUNDLE": str(self.pki.ca_path),
             "OKX_SHIELD_LOCAL": "true",  # the simulator is not an OKX host: the local/test setting allows it

@@ -36,10 +36,14 @@ class RuntimeSettings(ShieldClientSettings):
     def simulator_host(self) -> str | None:
         """The host standing in for OKX (the local simulator: no real funds), or None when calls go to OKX.
         Words for a report only: whether the target may be used at all is okx_target()'s to say."""
-        if not self.local_overrides or not self.okx_base_url:
+        if not self.local_overrides:
             return None
-        parts = urlsplit(self.okx_base_url.strip())
-        return None if parts.hostname in OKX_HOSTS.values() else parts.netloc
+        regional = [pair.partition("=")[2] for pair in (self.okx_region_base_urls or "").split(",")]
+        for url in (self.okx_base_url or "", *regional):
+            parts = urlsplit(url.strip())
+            if parts.hostname and parts.hostname not in OKX_HOSTS.values():
+                return parts.netloc
+        return None
 
     @staticmethod
     def split(text: str) -> list[str]:

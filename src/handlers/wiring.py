@@ -59,6 +59,7 @@ class Wiring:
         """
         if self._shield is None:
             self.settings.okx_target()
+            self.settings.region_urls()
             endpoint = load_shield(self.settings.shield_secret_name)
             fallback_ips = RuntimeSettings.split(self.settings.shield_expected_ips)
             if not endpoint.expected_ips and fallback_ips:
@@ -100,7 +101,8 @@ class Wiring:
         record_use: bool = True,
         pool_maxsize: int = DEFAULT_POOL_SIZE,
     ) -> OkxClient:
-        """An OKX client through Shield; every authenticated call is recorded as the key's last use.
+        """An OKX client through Shield, to the host of the key's region; every authenticated call is recorded as
+        the key's last use.
 
         `pool_maxsize`: the session's (see session()); concurrent callers pass their worker count."""
 
@@ -110,7 +112,7 @@ class Wiring:
         client = OkxClient(
             self.session(pool_maxsize=pool_maxsize),
             key=key,
-            base_url=self.settings.okx_target(),
+            base_url=self.settings.base_url_for(key.region if key else self.settings.okx_default_region),
             allow_other_hosts=self.settings.local_overrides,
             on_authenticated=remember if (record_use and key is not None and key_name) else None,
         )

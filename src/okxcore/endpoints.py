@@ -86,3 +86,35 @@ def check_local_overrides(
             hint=f"Remove OKX_CA_BUNDLE (OKX's certificate is public), or set {LOCAL_SETTING}=true in a local run.",
         )
     return checked
+
+
+REGION_URLS_SETTING = "OKX_REGION_BASE_URLS"
+
+
+def region_base_urls(text: str | None, *, local: bool, deployed: bool) -> dict[Region, str]:
+    """Each OKX region's base URL: OKX's own hosts, or (local only) the simulator's regional hosts named in
+    OKX_REGION_BASE_URLS as "www=URL,eea=URL,us=URL". Refused in a deployed function, as OKX_BASE_URL's other
+    hosts are; NotAnOkxHostError names the setting."""
+    urls: dict[Region, str] = dict(REGION_BASE_URLS)
+    if not text:
+        return urls
+    if not local or deployed:
+        raise NotAnOkxHostError(
+            _SOURCE,
+            REGION_URLS_SETTING,
+            "is a local/test setting (the simulator's regional hosts) and needs "
+            f"{LOCAL_SETTING}=true outside a deployed function",
+            hint=f"Remove {REGION_URLS_SETTING}: deployed, each key's region picks OKX's own host.",
+        )
+    for part in text.split(","):
+        name, sep, url = part.partition("=")
+        region = name.strip()
+        if not sep or region not in OKX_HOSTS:
+            raise NotAnOkxHostError(
+                _SOURCE,
+                REGION_URLS_SETTING,
+                "must be region=URL pairs, comma-separated, for the regions www, eea and us",
+                hint="e.g. www=https://localhost:8443,eea=https://localhost:8444,us=https://localhost:8445",
+            )
+        urls[region] = okx_base_url(url, allow_other_hosts=True, field=REGION_URLS_SETTING)
+    return urls

@@ -16,7 +16,7 @@ from typing import ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from okxcore.endpoints import check_local_overrides, is_deployed
+from okxcore.endpoints import Region, check_local_overrides, is_deployed, region_base_urls
 from okxcore.inputs import input_error
 
 SOURCE = "function environment"
@@ -40,6 +40,9 @@ class ShieldClientSettings(EnvironmentSettings):
     # OKX_BASE_URL may name one of OKX's hosts; another host (the simulator) and OKX_CA_BUNDLE need the local
     # setting, which a deployed function refuses (okxcore.endpoints). SHIELD_CA_BUNDLE is the proxy's CA.
     okx_base_url: str | None = Field(default=None, alias="OKX_BASE_URL")
+    # Local only: each region's host of the simulator ("www=URL,eea=URL,us=URL"), so that a key's region picks its
+    # host as deployed; it takes precedence over OKX_BASE_URL (okxcore.endpoints.region_base_urls).
+    okx_region_base_urls: str | None = Field(default=None, alias="OKX_REGION_BASE_URLS")
     okx_ca_bundle: str | None = Field(default=None, alias="OKX_CA_BUNDLE")
     shield_ca_bundle: str | None = Field(default=None, alias="SHIELD_CA_BUNDLE")
     local_overrides: bool = Field(default=False, alias="OKX_SHIELD_LOCAL")  # endpoints.LOCAL_SETTING
@@ -65,3 +68,18 @@ class ShieldClientSettings(EnvironmentSettings):
             base_url=self.okx_base_url,
             okx_ca_bundle=self.okx_ca_bundle,
         )
+
+    def region_urls(self) -> dict[Region, str]:
+        """Each region's base URL (OKX's hosts, or locally the simulator's); NotAnOkxHostError names the setting."""
+        return region_base_urls(self.okx_region_base_urls, local=self.local_overrides, deployed=self.deployed)
+
+    def base_url_for(self, region: Region) -> str | None:
+        """Where a key of `region` is called: the region's simulator host (OKX_REGION_BASE_URLS), else
+        OKX_BASE_URL for every key, else None (the client takes OKX's host of the key's region)."""
+        if self.okx_region_base_urls:
+            return self.region_urls()[region]
+        return self.okx_target()
+
+    def other_regions_reachable(self) -> bool:
+        """Whether a key can be tried at the other regions' hosts: not when OKX_BASE_URL sends every key to one."""
+        return bool(self.okx_region_base_urls) or not self.okx_base_url

@@ -188,6 +188,7 @@ class KeyGoneError(OkxAuthError):
     def __init__(self, code: str, msg: str, **kwargs: object) -> None:
         super().__init__(code, msg, **kwargs)  # type: ignore[arg-type]
         self.wrong_region_possible = code == "50119"
+        self.regions_asked: tuple[str, ...] = ()  # every OKX host okxcore.regions asked, none knowing the key
         self.hint = (
             "The key is gone: probably OKX's 14-day deletion of keys not bound to an IP, or it was revoked. "
             "Create a new key bound to both Shield IPs and store it in the secret."
@@ -197,6 +198,17 @@ class KeyGoneError(OkxAuthError):
                 " Or the wrong regional host: EEA accounts use eea.okx.com, US/AU accounts us.okx.com; "
                 "set 'region' in the key's secret."
             )
+
+
+class KeyInOtherRegionError(OkxAuthError):
+    """50119 at the key's own regional host, and another region's host knows the key: the secret's `region` is
+    wrong. Raised by okxcore.regions after asking the other hosts."""
+
+    def __init__(self, gone: KeyGoneError, *, asked: str, region: str, host: str) -> None:
+        super().__init__(gone.code, gone.okx_message, http_status=gone.http_status, path=gone.path)
+        self.region, self.host = region, host
+        self.args = (f"OKX error {gone.code} at {asked}: this key belongs to {host}",)
+        self.hint = f"Set `region` to `{region}` in the key's secret (it names the OKX host the key lives on)."
 
 
 class InvalidSignatureError(OkxAuthError):

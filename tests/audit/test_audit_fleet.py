@@ -87,6 +87,7 @@ def fleet(local_stack):
             "wrong-secret": {"api_secret": "0" * 32},
             "wrong-passphrase": {"passphrase": "not-the-passphrase"},
             "demo-mismatch": {"demo": True},
+            "wrong-region": {"region": None},  # the key lives on eea.okx.com; its secret names no region (www)
             "read-purpose": {"purpose": "read_only"},
             "rotation-due": {"created_at": days_ago_iso(100)},
             "rotation-overdue": {"created_at": days_ago_iso(200)},
@@ -111,7 +112,7 @@ EXPECTED_PROBLEMS = {
     (P + "expiring-idle", "audit.dormancy", "MEDIUM"),
     (P + "withdraw", "audit.permissions.withdraw", "CRITICAL"),
     (P + "deleted", "audit.auth", "CRITICAL"),
-    (P + "wrong-region", "audit.auth", "CRITICAL"),
+    (P + "wrong-region", "audit.auth", "HIGH"),  # the key is intact: its secret names the wrong host
     (P + "one-ip", "audit.shield_ips.missing", "HIGH"),
     (P + "malformed", "audit.secret", "HIGH"),
     (P + "elsewhere", "audit.auth", "HIGH"),
@@ -164,7 +165,10 @@ def test_each_key_gets_exactly_its_findings_and_the_report_reaches_sns_without_s
 
     # And the messages say what the user needs to know
     assert "14-day deletion" in by_check(result, P + "deleted", "audit.auth")["message"]
-    assert "wrong regional host" in by_check(result, P + "wrong-region", "audit.auth")["message"]
+    # (50119 at www.okx.com: the key was tried at the other regions' hosts, and eea.okx.com knows it)
+    assert by_check(result, P + "wrong-region", "audit.auth")["message"] == (
+        "wrong region: this key belongs to eea.okx.com: set `region` to `eea` in its secret"
+    )
     assert "wrong regional host" not in by_check(result, P + "deleted", "audit.auth")["message"]
     assert "127.0.0.2" in by_check(result, P + "elsewhere", "audit.auth")["message"]
     assert "127.0.0.3" in by_check(result, P + "one-ip", "audit.shield_ips.missing")["message"]

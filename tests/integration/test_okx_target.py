@@ -75,6 +75,34 @@ def test_settings_refuse_overrides_that_a_deployment_must_not_have(env, field):
     assert caught.value.field == field
 
 
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"OKX_REGION_BASE_URLS": "eea=https://localhost:8444"},  # without the local setting
+        {"OKX_REGION_BASE_URLS": "eea=https://x:1", "OKX_SHIELD_LOCAL": "true", "AWS_LAMBDA_FUNCTION_NAME": "f"},
+        {"OKX_REGION_BASE_URLS": "europe=https://localhost:8444", "OKX_SHIELD_LOCAL": "true"},  # not a region
+    ],
+)
+def test_the_simulators_regional_hosts_are_a_local_setting_only(env):
+    settings = RuntimeSettings.from_environ({**BASE, **env})
+    with pytest.raises(NotAnOkxHostError) as caught:
+        settings.region_urls()
+    assert caught.value.field == "OKX_REGION_BASE_URLS"
+
+
+def test_a_local_run_sends_each_key_to_its_regions_host_and_knows_when_other_regions_cannot_be_asked():
+    local = {**BASE, "OKX_SHIELD_LOCAL": "true"}
+    regional = RuntimeSettings.from_environ(
+        {**local, "OKX_BASE_URL": "https://localhost:8443", "OKX_REGION_BASE_URLS": "eea=https://localhost:8444"}
+    )
+    assert regional.base_url_for("eea") == "https://localhost:8444"
+    assert regional.base_url_for("us") == "https://us.okx.com"  # a region the setting does not name: OKX's host
+    assert regional.other_regions_reachable()
+    one_host = RuntimeSettings.from_environ({**local, "OKX_BASE_URL": "https://localhost:8443"})
+    assert one_host.base_url_for("eea") == "https://localhost:8443" and not one_host.other_regions_reachable()
+    assert RuntimeSettings.from_environ(BASE).base_url_for("eea") is None  # the client takes eea.okx.com
+
+
 def test_sam_local_is_not_a_deployment_and_a_local_run_may_use_the_simulator():
     env = {**BASE, "OKX_SHIELD_LOCAL": "true", "AWS_LAMBDA_FUNCTION_NAME": "f", "AWS_SAM_LOCAL": "true"}
     settings = RuntimeSettings.from_environ({**env, "OKX_BASE_URL": "https://localhost:8443"})

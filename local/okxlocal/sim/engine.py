@@ -174,8 +174,8 @@ class Exchange(PublicApi, AccountApi, TradeApi, TradeQueryApi, SubAccountApi, As
             found = self.state.key(api_key)
             key = found.model_copy(deep=True) if found is not None else None
         if key is None or key.deleted:
-            raise OkxError("50111")
-        if key.region != self.state.region:
+            raise OkxError(self.faults.gone_key_code)
+        if key.region != (req.region or self.state.region):  # a key is known only at its own region's host
             raise OkxError("50119")
         # http.server decodes header values and the request line as ISO-8859-1: re-encode to raw bytes.
         if not hmac.compare_digest(passphrase.encode("latin-1"), key.passphrase.encode("utf-8")):

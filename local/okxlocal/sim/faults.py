@@ -21,6 +21,8 @@ class SimFaults:
       ``expTime``, order times).
     - ``echo_ip_override``: echo name -> IP reported instead of the real peer.
     - ``echo_down``: echo names that answer 503.
+    - ``gone_key_code``: what an unknown or deleted key answers: ``50111`` (invalid key), or ``50119`` ("API key
+      doesn't exist", which OKX also answers for a key of another region) at every regional host.
     """
 
     latency_s: float = 0.0
@@ -31,6 +33,7 @@ class SimFaults:
     clock_offset_ms: int = 0
     echo_ip_override: dict[str, str] = field(default_factory=dict)
     echo_down: set[str] = field(default_factory=set)
+    gone_key_code: str = "50111"
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def _take(self, name: str) -> bool:
@@ -73,3 +76,4 @@ class SimFaults:
             self.clock_offset_ms = 0
             self.echo_ip_override = {}
             self.echo_down = set()
+            self.gone_key_code = "50111"

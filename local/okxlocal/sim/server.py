@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from .engine import ApiRequest, ApiResponse, Exchange
 from .errors import OkxError
 from .faults import SimFaults
-from .state import SimKey, SimSeed
+from .state import Region, SimKey, SimSeed
 from .stats import RequestRecord, SimStats
 
 logger = logging.getLogger("okxlocal.sim")
@@ -32,6 +32,7 @@ logger = logging.getLogger("okxlocal.sim")
 HANDSHAKE_TIMEOUT_S = 10.0
 IDLE_TIMEOUT_S = 120.0
 MAX_BODY_BYTES = 1 << 20
+REGIONS: tuple[Region, ...] = ("www", "eea", "us")
 
 
 class _BadRequest(Exception):
@@ -49,9 +50,11 @@ class _SimHTTPServer(ThreadingHTTPServer):
         address: tuple[str, int],
         sim: OkxSimulator,
         ssl_context: ssl.SSLContext,
+        region: Region | None = None,
     ) -> None:
         self.sim = sim
         self.ssl_context = ssl_context
+        self.region = region  # the OKX region this listener stands for (None: the seed's)
         self._active: set[ssl.SSLSocket] = set()
         self._active_lock = threading.Lock()
         if ":" in address[0]:
@@ -223,6 +226,7 @@ class _Handler(BaseHTTPRequestHandler):
                 headers={k.lower(): v for k, v in self.headers.items()},
                 body=body,
                 peer_ip=peer,
+                region=self.server.region,
             )
             try:
                 response = sim.exchange.handle(request)
@@ -275,7 +279,10 @@ class OkxSimulator:
         host: str = "127.0.0.1",
         port: int = 0,
         hostname: str = "localhost",
+        regional_hosts: bool = False,
     ) -> None:
+        """`regional_hosts`: also listen once per OKX region (www, eea, us: `region_urls`), each answering as that
+        region's host does: a key of another region gets 50119, as on OKX's wrong host."""
         self.host = host
         self.hostname = hostname
         self._requested_port = port
@@ -287,6 +294,8 @@ class OkxSimulator:
         self._ssl.set_alpn_protocols(["http/1.1"])
         self._server: _SimHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._regional = regional_hosts
+        self._regional_servers: dict[Region, _SimHTTPServer] = {}
 
     # ---- lifecycle --------------------------------------------------------------------------------
 
@@ -298,9 +307,20 @@ class OkxSimulator:
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="okx-sim", daemon=True
         )
         self._thread.start()
+        for region in REGIONS if self._regional else ():
+            regional = _SimHTTPServer((self.host, 0), self, self._ssl, region)
+            self._regional_servers[region] = regional
+            threading.Thread(
+                target=regional.serve_forever, kwargs={"poll_interval": 0.05}, name=f"okx-sim-{region}", daemon=True
+            ).start()
         return self
 
     def stop(self) -> None:
+        for regional in self._regional_servers.values():
+            regional.shutdown()
+            regional.server_close()
+            regional.close_active_connections()
+        self._regional_servers = {}
         server, thread = self._server, self._thread
         if server is None:
             return
@@ -335,6 +355,14 @@ class OkxSimulator:
     def url(self) -> str:
         """``https://<hostname>:<port>`` (the server listens on ``host``)."""
         return f"https://{self.hostname}:{self.port}"
+
+    @property
+    def region_urls(self) -> dict[Region, str]:
+        """Each OKX region's host (with `regional_hosts`): ``{"www": url, "eea": url, "us": url}``. The seed's own
+        region is the main listener (`url`), so that its keys and the echo services share one tunnel."""
+        servers = self._regional_servers.items()
+        urls = {region: f"https://{self.hostname}:{server.server_address[1]}" for region, server in servers}
+        return {**urls, self.state.region: self.url} if urls else {}
 
     def reset(self, seed: SimSeed) -> None:
         """Start over from `seed` while serving: a new exchange, every fault off, no statistics."""

@@ -89,6 +89,7 @@ class ApiRequest:
     headers: dict[str, str]  # lower-cased names
     body: bytes
     peer_ip: str
+    region: str | None = None  # the regional host it came to (www, eea, us; None: the seed's, the main listener)
 
     def header(self, name: str) -> str:
         return self.headers.get(name.lower(), "")

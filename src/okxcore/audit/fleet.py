@@ -45,10 +45,13 @@ from okxcore.audit.rotation_rules import rotation_view
 from okxcore.audit.rules import evaluate_key
 from okxcore.audit.sources import AuditSources
 from okxcore.credentials import OkxKeySecret
+from okxcore.endpoints import Region
+from okxcore.errors import KeyGoneError
 from okxcore.key_secrets import SecretMetadata
 from okxcore.keys.rotation.record import RotationRecord
 from okxcore.models import AccountConfig, SubAccountApiKey, fingerprint
 from okxcore.pacing import Tracker, with_fleet_retry
+from okxcore.regions import locate_key
 from okxcore.report import Finding, Report
 
 
@@ -103,9 +106,19 @@ def _observe(
         observation.last_use_ms = pre.last_use_ms if pre is not None and known else sources.last_key_use_ms(name)
         client = sources.client_for(key, name)
         observation.config = with_fleet_retry(client.account_config, sources, tracker)
+    except KeyGoneError as gone:  # 50119 may be the wrong region: the key is tried at the other regions' hosts
+        observation.call_error = (
+            locate_key(gone, key.region, lambda region: _config_at(sources, key, name, region))
+            if sources.other_regions_reachable()
+            else gone
+        )
     except Exception as exc:
         observation.call_error = exc
     return observation
+
+
+def _config_at(sources: AuditSources, key: OkxKeySecret, name: str, region: Region) -> AccountConfig:
+    return sources.client_for(key.model_copy(update={"region": region}), name).account_config()
 
 
 def _ms(value: object) -> int | None:

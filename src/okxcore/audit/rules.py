@@ -20,6 +20,7 @@ from okxcore.errors import (
     InvalidSignatureError,
     IpNotAllowedError,
     KeyGoneError,
+    KeyInOtherRegionError,
     OkxShieldError,
     PassphraseError,
     ProxyError,
@@ -89,8 +90,14 @@ def call_error_finding(subject: KeySubject, error: Exception, age_days: float | 
     observed = error.message if isinstance(error, OkxShieldError) else type(error).__name__
     expected = "the key authenticates"
     remediation = None  # the error's own hint
-    if isinstance(error, KeyGoneError):
-        message = "key gone: probably OKX's 14-day deletion, or revoked"
+    if isinstance(error, KeyInOtherRegionError):
+        message = f"wrong region: this key belongs to {error.host}: set `region` to `{error.region}` in its secret"
+        expected = f"the key authenticates at the host its secret names ({error.host} knows it)"
+    elif isinstance(error, KeyGoneError):
+        if error.regions_asked:
+            message = "key gone: no OKX region knows this key: deleted (OKX's 14-day deletion, or revoked)"
+        else:
+            message = "key gone: probably OKX's 14-day deletion, or revoked"
         if error.wrong_region_possible:
             message += ", or the wrong regional host"
         if age_days is not None:

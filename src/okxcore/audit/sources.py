@@ -40,8 +40,12 @@ class AuditSources(Protocol):
     def describe_secret(self, name: str) -> SecretMetadata | None: ...
     def load_key(self, name: str) -> OkxKeySecret: ...
     def client_for(self, key: OkxKeySecret, name: str) -> OkxClient:
-        """An OKX client through Shield for the key held in the named secret."""
+        """An OKX client through Shield for the key held in the named secret, to the host of `key.region`."""
         ...
+
+    def other_regions_reachable(self) -> bool:
+        """Whether a key that got 50119 can be tried at the other regions' hosts (okxcore.regions)."""
+        return True
 
     def last_key_use_ms(self, name: str) -> int | None:
         """The last authenticated use okx-shield recorded for the named secret's key (epoch ms)."""

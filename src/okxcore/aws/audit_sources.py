@@ -19,6 +19,7 @@ from okxcore.transport import DEFAULT_POOL_SIZE
 if TYPE_CHECKING:
     from okxcore.aws.state import DynamoStateStore
     from okxcore.credentials import OkxKeySecret
+    from okxcore.endpoints import Region
     from okxcore.errors import InvalidInputError
     from okxcore.keys.repair.binding import RepairRecorder
     from okxcore.shield import ShieldEndpoint
@@ -30,7 +31,8 @@ class AuditWiringSettings(Protocol):
     def state_table_name(self) -> str: ...
     @property
     def local_overrides(self) -> bool: ...
-    def okx_target(self) -> str | None: ...
+    def base_url_for(self, region: Region) -> str | None: ...
+    def other_regions_reachable(self) -> bool: ...
 
 
 class AuditWiring(Protocol):
@@ -63,7 +65,6 @@ class AwsAuditSources(AuditSources):
         self._session = session
         self._state = wiring.state
         self._secrets = secrets_client
-        self._base_url = wiring.settings.okx_target()
         self._ledger = DynamoRotationLedger(wiring.settings.state_table_name)
         self._selection = selection
 
@@ -86,7 +87,11 @@ class AwsAuditSources(AuditSources):
         # Not recorded as the key's use: the record must show the bots' use, or a daily audit would hide a dead
         # bot from every later audit. (OKX does count this call as use; the report says so.)
         allow = self._wiring.settings.local_overrides
-        return OkxClient(self._session, key=key, base_url=self._base_url, allow_other_hosts=allow)
+        base_url = self._wiring.settings.base_url_for(key.region)
+        return OkxClient(self._session, key=key, base_url=base_url, allow_other_hosts=allow)
+
+    def other_regions_reachable(self) -> bool:
+        return self._wiring.settings.other_regions_reachable()
 
     def last_key_use_ms(self, name: str) -> int | None:
         return self._state.last_key_use(name)

@@ -47,6 +47,7 @@ from okxcore.errors import (
     InvalidSignatureError,
     IpNotAllowedError,
     KeyGoneError,
+    KeyInOtherRegionError,
     OkxApiError,
     OkxShieldError,
     OkxTransportError,
@@ -79,6 +80,10 @@ ERROR_CHECKS = frozenset({"probe.keys.okx", "audit.auth"})
 
 # Most specific first: the first row whose class the error is an instance of decides.
 ERROR_RULES: tuple[tuple[type[BaseException], ErrorRule], ...] = (
+    (
+        KeyInOtherRegionError,
+        ErrorRule("wrong region", r(H, FAIL, "another OKX region's host knows the key: its secret names another")),
+    ),
     (KeyGoneError, ErrorRule("key gone", r(C, FAIL, "OKX does not know this key: deleted, revoked, or wrong region"))),
     (IpNotAllowedError, ErrorRule("not bound", r(H, FAIL, "OKX saw the call from an IP not bound to the key"))),
     (InvalidSignatureError, ErrorRule("rejected", r(H, FAIL, "OKX rejected the API secret"))),

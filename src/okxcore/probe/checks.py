@@ -15,6 +15,8 @@ from okxcore.egress import (
 from okxcore.errors import (
     InvalidInputError,
     IpNotAllowedError,
+    KeyGoneError,
+    KeyInOtherRegionError,
     OkxApiError,
     OkxShieldError,
     ProxyError,
@@ -24,6 +26,7 @@ from okxcore.findings import error_finding, error_rule
 from okxcore.ips import canonical_ip
 from okxcore.probe.event import MAX_KEYS_PER_RUN
 from okxcore.probe.reporting import FindingSink
+from okxcore.regions import locate_key
 from okxcore.report import Finding
 from okxcore.transport import DEFAULT_POOL_SIZE
 
@@ -140,19 +143,23 @@ def check_key(
     check.label = label
     resource = label if label == secret_name else f"{label} ({secret_name})"
     check.resource = resource
-    try:
+    def client_for(region_key: OkxKeySecret) -> OkxClient:
         # A health check is not the bot's use: recording it would hide a dead bot from the audit's dormancy
         # check. OKX still counts it as use; the audit's countdown reads the bot's own record (conservative).
-        config = call(wiring.client(key, key_name=secret_name, record_use=False, pool_maxsize=pool_maxsize))
+        return wiring.client(region_key, key_name=secret_name, record_use=False, pool_maxsize=pool_maxsize)
+
+    try:
+        config = call(client_for(key))
     except ProxyError:
         raise
     except IpNotAllowedError as exc:
         _ip_not_allowed(check, exc, resource, yardstick, configured)
         return check
     except Exception as exc:  # any failure (OKX, the state table recording use) is this key's, not the run's
-        check.result = error_rule(exc).result
-        observed = exc.message if isinstance(exc, OkxShieldError) else ""
-        check.findings.append(error_finding("probe.keys.okx", exc, resource, _okx_words(exc), observed=observed))
+        error = _located(exc, wiring, key, lambda other: call(client_for(other)))
+        check.result = error_rule(error).result
+        observed = error.message if isinstance(error, OkxShieldError) else ""
+        check.findings.append(error_finding("probe.keys.okx", error, resource, _okx_words(error), observed=observed))
         return check
     check.checked = True
     check.config = config
@@ -160,6 +167,16 @@ def check_key(
     check.binding = compare_binding(config.ip, yardstick)
     _binding_findings(check, key, config, resource, yardstick, configured)
     return check
+
+
+def _located(
+    error: Exception, wiring: ProbeWiring, key: OkxKeySecret, ask: Callable[[OkxKeySecret], object]
+) -> Exception:
+    """A 50119 after the key was tried at the other regions' hosts (okxcore.regions), when they can be reached:
+    the wrong region, or no region knows the key. Any other error as it is."""
+    if not isinstance(error, KeyGoneError) or not wiring.settings.other_regions_reachable():
+        return error
+    return locate_key(error, key.region, lambda region: ask(key.model_copy(update={"region": region})))
 
 
 def _ip_not_allowed(
@@ -275,6 +292,10 @@ def _okx_words(error: Exception) -> str:
     """What the probe says when account/config did not answer; the table (okxcore.findings) weighs it."""
     code = getattr(error, "code", "")
     result = error_rule(error).result
+    if isinstance(error, KeyInOtherRegionError):
+        return f"OKX's {error.host} knows this key, not the host its secret names ({code}): wrong region."
+    if isinstance(error, KeyGoneError) and error.regions_asked:
+        return f"No OKX region knows this key ({code} at {', '.join(error.regions_asked)}): it was deleted."
     if result == "key gone":
         return f"OKX does not know this key ({code})."
     if result == "rejected":

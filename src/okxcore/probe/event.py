@@ -118,6 +118,7 @@ class ProbeSettings(Protocol):
     def key_repair_mode(self) -> RepairMode: ...
     @property
     def master_key_secret_name(self) -> str: ...
+    def other_regions_reachable(self) -> bool: ...  # may a key that got 50119 be tried at the other regions?
 
 
 @dataclass(frozen=True)
