@@ -48,7 +48,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except Exception as exc:
         wiring.publish(failure_report(getattr(request, "secret_id", "cleanup"), "setup", exc, environment=environment))
         raise
-    outcome = run_rotation(request, rotator, environment=environment)
+    outcome = run_rotation(request, rotator, environment=environment, shield_requests=wiring.shield_requests)
     logger.info("rotation", extra={"rotation": outcome.result})
     if outcome.report is not None:
         wiring.publish(outcome.report)

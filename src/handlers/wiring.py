@@ -125,7 +125,10 @@ class Wiring:
 
     def count_requests(self, report: Report) -> None:
         """Put the requests this run sent through Shield into the report (and the ShieldRequests metric)."""
-        sent = self.shield_requests() + int(report.details.get("shield_requests_by_shards", 0))
+        # A fanned-out audit's shards and a rotation's earlier steps ran in other invocations: their requests
+        # reach the report with it.
+        earlier = sum(int(report.details.get(name, 0)) for name in EARLIER_REQUESTS)
+        sent = self.shield_requests() + earlier
         report.details["shield_requests"] = sent
         report.summary.append(f"Requests sent through Shield by this run: {sent}.")
         add_metrics([MetricPoint("ShieldRequests", "Count", sent)])
@@ -137,6 +140,7 @@ class Wiring:
         return publish_report(report, self.settings.report_topic_arn)
 
 
+EARLIER_REQUESTS = ("shield_requests_by_shards", "shield_requests_by_earlier_steps")
 LOG_EVENT_BUDGET_BYTES = 200 * 1024  # CloudWatch Logs takes at most 256 KB per event
 
 

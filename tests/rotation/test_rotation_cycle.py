@@ -34,6 +34,7 @@ def test_a_full_rotation_with_every_step_run_twice_replaces_the_key_and_keeps_th
     before = {k.api_key for k in rotation.live_sub_keys()}
 
     done = rotation.rotate("bot-sub", invoke=twice(rotation))
+    sent = len(rotation.sim.stats.requests)  # every step's, each its own invocation (the proxy carried them all)
 
     assert done.succeeded, done.error
     new = rotation.value("bot-sub")
@@ -62,6 +63,7 @@ def test_a_full_rotation_with_every_step_run_twice_replaces_the_key_and_keeps_th
     reports = rotation.stack.reports()
     assert [r.attributes["severity"] for r in reports] == ["OK"]
     assert "rotated" in reports[0].subject
+    assert sent > 0 and f"Requests sent through Shield by this run: {sent}." in reports[0].text  # it said 0
     # a bot (probe) picks the new key up once its cached secret expires: no redeploy
     from aws_lambda_powertools.utilities import parameters
 

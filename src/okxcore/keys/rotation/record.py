@@ -42,6 +42,9 @@ class RotationRecord(BaseModel):
     tested_token: str = ""
     updated_ms: int = 0
     last_rotated_ms: int | None = None
+    # Requests the rotation of `token` sent through Shield so far, summed over its steps (each step is its own
+    # invocation; the report at finishSecret states them all).
+    shield_requests: int = 0
     pending_deletions: list[PendingDeletion] = Field(default_factory=list)
 
     def cleanup_after_ms(self) -> int | None:

@@ -7,6 +7,8 @@ four steps per rotation, and a success before the last one says little.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +26,7 @@ from okxcore.keys.rotation.model import (
     describe_error,
 )
 from okxcore.keys.rotation.ports import RotationLedger, StepResult
+from okxcore.keys.rotation.record import RotationRecord
 from okxcore.keys.rotation.rotator import Rotator
 from okxcore.report import Finding, Report, Status, secret_label
 
@@ -57,17 +60,45 @@ def parse_rotate_event(event: object) -> CleanupEvent | RotationStepEvent:
         ) from None
 
 
-def run_rotation(event: CleanupEvent | RotationStepEvent, rotator: Rotator, *, environment: str) -> RotationOutcome:
+def run_rotation(
+    event: CleanupEvent | RotationStepEvent,
+    rotator: Rotator,
+    *,
+    environment: str,
+    shield_requests: Callable[[], int] = lambda: 0,
+) -> RotationOutcome:
+    """One step (or the cleanup). `shield_requests`: this invocation's requests through Shield so far; a step adds
+    them to its rotation's record, and the report of the rotation's end states what every step sent."""
     if isinstance(event, CleanupEvent):
         return _cleanup(rotator.ledger, rotator, environment, dry_run=event.dry_run)
     step = Step(event.step)
     try:
         result = rotator.run_step(event.secret_id, event.token, step)
     except Exception as exc:
-        failure = failure_report(getattr(exc, "secret", event.secret_id), step, exc, environment=environment)
+        secret = getattr(exc, "secret", event.secret_id)
+        failure = failure_report(secret, step, exc, environment=environment)
+        _count_steps_requests(rotator.ledger, secret, event.token, shield_requests(), failure)
         return RotationOutcome(failure, failure.as_result(), error=exc)
     report = finished_report(result, environment=environment) if step is Step.FINISH and result.changed else None
+    _count_steps_requests(rotator.ledger, result.secret, event.token, shield_requests(), report)
     return RotationOutcome(report, {"secret": result.secret, "step": result.step, "done": result.done})
+
+
+def _count_steps_requests(ledger: RotationLedger, secret: str, token: str, sent: int, report: Report | None) -> None:
+    """Add this step's requests to its rotation's record; a report gets the earlier steps' (the wiring adds this
+    invocation's own when it publishes). The count is a nicety: a record that cannot be written stops nothing."""
+    earlier = 0
+
+    def add(record: RotationRecord) -> None:
+        nonlocal earlier
+        if record.token == token:
+            earlier = record.shield_requests
+            record.shield_requests += sent
+
+    with contextlib.suppress(Exception):
+        ledger.update(secret, add)
+    if report is not None:
+        report.details["shield_requests_by_earlier_steps"] = earlier
 
 
 def failure_report(secret: str, step: Step | str, error: Exception, *, environment: str) -> Report:

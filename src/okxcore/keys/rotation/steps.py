@@ -42,6 +42,8 @@ def create_secret(ports: RotationPorts, info: SecretVersions, token: str) -> Ste
     label = rotation_label(info.name, token)
 
     def begin(record: RotationRecord) -> None:
+        if record.token != token:
+            record.shield_requests = 0  # a new rotation: its steps' requests are counted from here
         record.status, record.token, record.step, record.failed_step, record.error = (
             "in_progress",
             token,
