@@ -10,9 +10,11 @@ from typing import Any
 
 from okxcore.aws.secretstore import fetch_secret_text
 from okxcore.client import OkxClient
-from okxcore.credentials import parse_okx_key_secret, parse_shield_secret, read_secret_file
-from okxcore.errors import InvalidInputError
-from okxcore.transport import build_session
+from okxcore.credentials import OkxKeySecret, parse_okx_key_secret, parse_shield_secret, read_secret_file
+from okxcore.endpoints import Region
+from okxcore.errors import InvalidInputError, KeyGoneError
+from okxcore.regions import locate_key
+from okxcore.transport import ShieldSession, build_session
 
 
 def register(commands: Any) -> None:
@@ -34,7 +36,17 @@ def register(commands: Any) -> None:
     call.set_defaults(run=run)
 
 
+API_PREFIX = "/api/v5/"
+
+
 def run(args: argparse.Namespace) -> int:
+    if not args.path.startswith(API_PREFIX):  # before anything is sent: a wrong path is input, not the network
+        raise InvalidInputError(
+            "okx-shield call",
+            "PATH",
+            f"must start with {API_PREFIX}",
+            hint=f"Write the whole path with its leading slash, e.g. {API_PREFIX}public/time.",
+        )
     shield_name = args.shield_secret or os.environ.get("SHIELD_SECRET_NAME")
     if args.shield_file:
         _secret, endpoint = parse_shield_secret(str(args.shield_file), read_secret_file(args.shield_file))
@@ -71,7 +83,13 @@ def run(args: argparse.Namespace) -> int:
     session = build_session(endpoint, ca_bundle=args.ca_bundle, proxy_ca_bundle=args.proxy_ca_bundle)
     # The operator named --base-url explicitly (the simulator): that is the local setting for this one call.
     client = OkxClient(session, key=key, base_url=args.base_url, allow_other_hosts=True)
-    data = client.raw_call(args.method.upper(), args.path, params=params or None, body=body, auth=key is not None)
+    try:
+        data = client.raw_call(args.method.upper(), args.path, params=params or None, body=body, auth=key is not None)
+    except KeyGoneError as gone:
+        if key is None or args.base_url:
+            raise
+        # 50119 may be the wrong region: ask the other regions' hosts, as the probe and the audit do.
+        raise locate_key(gone, key.region, lambda region: _config_at(session, key, region)) from None
     print(json.dumps(data, indent=2))
     return 0
 
@@ -81,3 +99,7 @@ def _param(text: str) -> tuple[str, str]:
     if not sep or not name:
         raise InvalidInputError("okx-shield call", "--param", "must be NAME=VALUE")
     return name, value
+
+
+def _config_at(session: ShieldSession, key: OkxKeySecret, region: Region) -> object:
+    return OkxClient(session, key=key.model_copy(update={"region": region})).account_config()

@@ -19,11 +19,12 @@ from typing import Any
 
 from okxcli.logs import handler_logs_to
 from okxcli.reports import print_reports
+from okxcli.wiring import check_shell_settings
 from okxcore.errors import InvalidInputError
 from okxlocal.demo_fleet import demo_stack
 from okxlocal.fanout import FanoutOutcome, execution_input_for, run_fanout, started_execution_input
 from okxlocal.proxies import ProxyKind
-from okxlocal.runner import invoke, load_event
+from okxlocal.runner import invoke, load_event, read_event
 
 
 def register(commands: Any) -> None:
@@ -45,10 +46,10 @@ def run(args: argparse.Namespace) -> int:
     """Like `sam local invoke`: the function's logs (and here its SNS reports) on stderr, its result on stdout."""
     if args.shards is not None and (args.function != "audit" or args.real):
         raise InvalidInputError("okx-shield invoke", "--shards", "applies to the audit on the local stack only")
-    try:
-        event = load_event(args.event) if not args.real else json.loads(args.event.read_text())
-    except (OSError, ValueError) as exc:
-        raise InvalidInputError("okx-shield invoke", "--event", f"cannot be read as JSON ({exc})") from None
+    # Deployed, an event's scheduled_time is the Scheduler's; on the local stack a fresh slot (load_event).
+    event = read_event(args.event) if args.real else load_event(args.event)
+    if args.real:
+        check_shell_settings("okx-shield invoke --real")
     with contextlib.ExitStack() as scope:
         scope.enter_context(handler_logs_to(sys.stderr))
         scope.enter_context(contextlib.redirect_stdout(sys.stderr))  # EMF metrics are printed
@@ -88,3 +89,4 @@ def _with_map_run(outcome: FanoutOutcome) -> dict[str, Any]:
         "map_run": {"items": run.items, "failed_items": run.failed, "attempts": run.attempts},
         "report": outcome.merged,
     }
+

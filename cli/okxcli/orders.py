@@ -18,6 +18,7 @@ import time
 from typing import Any, TextIO
 
 from handlers.wiring import Wiring
+from okxcli.exits import EXIT_FAILED, EXIT_OK
 from okxcli.wiring import wiring_for
 from okxcore.errors import InvalidInputError
 from okxcore.trading.lifetimes import Canceled
@@ -26,8 +27,6 @@ from okxcore.trading.sweep import KeyClients
 from okxlocal.proxies import ProxyKind
 
 SOURCE = "okx-shield orders"
-EXIT_OK = 0
-EXIT_NOT_DONE = 3  # a cancel failed
 
 
 def register(commands: Any) -> None:
@@ -69,7 +68,7 @@ def show_and_cancel(
     clients = KeyClients(wiring, (key_secret, client))
     canceled = cancel_expired(wiring.orders, clients, plan_id, now_ms=int(time.time() * 1000))
     print_canceled(canceled, out)
-    return EXIT_OK if all(c.ok for c in canceled) else EXIT_NOT_DONE
+    return EXIT_OK if all(c.ok for c in canceled) else EXIT_FAILED
 
 
 def print_orders(shown: list[OpenOrder], key_secret: str, plan_id: str | None, out: TextIO) -> None:

@@ -13,7 +13,9 @@ import contextlib
 import sys
 from collections.abc import Iterator
 
+from handlers.settings import RuntimeSettings
 from handlers.wiring import Wiring
+from okxcore.errors import InvalidInputError
 from okxlocal.demo_fleet import demo_stack
 from okxlocal.proxies import ProxyKind
 
@@ -22,7 +24,23 @@ from okxlocal.proxies import ProxyKind
 def wiring_for(args: argparse.Namespace) -> Iterator[Wiring]:
     """The local stack unless `args.real`, with `args.proxy` as the local proxy's Shield form."""
     with contextlib.ExitStack() as scope:
-        if not args.real:
+        if args.real:
+            check_shell_settings(f"okx-shield {args.command} --real")
+        else:
             scope.enter_context(demo_stack(ProxyKind(args.proxy)))
             print("(local stack: the demo fleet, gone when this command ends)", file=sys.stderr)
         yield Wiring.from_environ()
+
+
+def check_shell_settings(command: str) -> None:
+    """--real reads this shell's environment as a function reads its own: every missing or invalid variable is
+    named at once, with where to set it here (not template.yaml)."""
+    try:
+        RuntimeSettings.from_environ()
+    except InvalidInputError as exc:
+        raise InvalidInputError.from_problems(
+            f"this shell's environment ({command})",
+            exc.problems,
+            hint="Export them here, as the deployed functions have them (the stack's outputs name the topic, the "
+            "table and the secrets), e.g. export SHIELD_SECRET_NAME=okx-shield/shield.",
+        ) from None

@@ -8,7 +8,6 @@ events of events/ with a fresh slot, and the handler module by its function's na
 from __future__ import annotations
 
 import importlib
-import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -17,6 +16,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from okxcore.errors import InvalidInputError
+from okxcore.inputs import json_file
 from okxlocal.template import ROOT
 
 EVENTS = ROOT / "events"
@@ -39,9 +40,19 @@ def scheduled_now() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def read_event(path: Path) -> dict[str, Any]:
+    """An event file as it is; InvalidInputError (naming --event and the file) when it is missing, not JSON, or
+    not a JSON object."""
+    event = json_file(path, option="--event")
+    if not isinstance(event, dict):
+        raise InvalidInputError("okx-shield", "--event", f"{path} is not a JSON object", hint="See events/*.json.")
+    return event
+
+
 def load_event(path: Path) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads(path.read_text())
-    if "scheduled_time" in event:  # a fresh slot, as the Scheduler would give
+    """An event file with a fresh slot, as the Scheduler would give."""
+    event = read_event(path)
+    if "scheduled_time" in event:
         event["scheduled_time"] = scheduled_now()
     return event
 

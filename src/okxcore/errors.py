@@ -30,7 +30,7 @@ class OkxShieldError(Exception):
         if not self.hint:
             return self.message
         message = self.message.rstrip()
-        return f"{message}{'' if message.endswith(('.', '!', '?', ')')) else '.'} Fix: {self.hint}"
+        return f"{message}{'' if message.endswith(('.', '!', '?')) else '.'} Fix: {self.hint}"
 
 
 # --- configuration and input -------------------------------------------------------------------

@@ -15,16 +15,27 @@ says how many unknown fields there are and which known fields are missing.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection, Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BeforeValidator, StrictBool, StrictInt, ValidationError
 
 from okxcore.errors import InvalidInputError
 
-__all__ = ["DecimalInput", "Flag", "IsoTimeText", "WholeNumber", "form", "input_error", "problems_of"]
+__all__ = [
+    "DecimalInput",
+    "Flag",
+    "IsoTimeText",
+    "WholeNumber",
+    "form",
+    "input_error",
+    "json_file",
+    "problems_of",
+]
 
 Flag = StrictBool  # JSON true/false only
 WholeNumber = StrictInt  # a JSON integer only: not "600", not 600.0, not true
@@ -171,3 +182,24 @@ def input_error(
         whole=whole or (WHOLE_SECRET if secret else WHOLE_EVENT),
     )
     return error_class.from_problems(source, problems, hint=hint)
+
+
+def json_file(path: Path, *, option: str, source: str = "okx-shield") -> Any:
+    """A JSON file a person named (an event, a seed): its value, or an InvalidInputError naming the option and the
+    file, with what is wrong in words (no such file; not JSON, at line and column), never a traceback."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidInputError(source, option, f"{path}: no such file", hint="Check the path.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc.__class__.__name__
+        raise InvalidInputError(source, option, f"{path} cannot be read ({why})", hint="Check the file.") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError(
+            source,
+            option,
+            f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
+            hint="Fix the JSON (a missing comma or quote, a trailing comma), or restore the file.",
+        ) from None

@@ -40,7 +40,7 @@ def test_45_secrets_are_read_in_batches_of_20_and_a_bad_one_is_named_without_its
     assert sum(1 for v in loaded.values() if not isinstance(v, Exception)) == 44
     bad, missing = loaded["okx-shield/keys/k07"], loaded["okx-shield/keys/missing"]
     assert isinstance(bad, Exception) and "passphrase" in bad.describe()
-    assert isinstance(missing, Exception) and "cannot be read from Secrets Manager" in missing.describe()
+    assert isinstance(missing, Exception) and "does not exist in Secrets Manager" in missing.describe()
     # And no error text carries a secret value
     assert all(SECRET_VALUE not in str(v.describe()) for v in (bad, missing))
     assert loaded["okx-shield/keys/k03"].label == "k3"

@@ -81,6 +81,28 @@ def test_call_prints_a_typed_error_in_words(tmp_path, proxy_stack, sim, ca_path,
     assert "wrong-passphrase-123" not in done.stderr
 
 
+def test_call_names_each_failed_items_code_and_its_fix(tmp_path, proxy_stack, sim, ca_path, trade_key):
+    # Given an order the account cannot pay for
+    key_file, shield_file = write_secrets(tmp_path, trade_key, proxy_stack.get(ProxyKind.HTTPS))
+    order = {"instId": "BTC-USDT", "tdMode": "cash", "side": "buy", "ordType": "market", "sz": "99000000"}
+    # When it is sent with `okx-shield call`
+    done = run_call(
+        "POST",
+        "/api/v5/trade/order",
+        "--body",
+        json.dumps(order),
+        key_file=key_file,
+        shield_file=shield_file,
+        sim=sim,
+        ca_path=ca_path,
+    )
+    # Then the one error line names the item's sCode and OKX's words, and the fix from the error table
+    assert done.returncode == 3
+    [line] = done.stderr.strip().splitlines()
+    assert "OKX error 1 on /api/v5/trade/order" in line  # what it said, and all it said, before
+    assert "item 0: sCode 51008" in line and "Fix: sCode 51008: Not enough balance for this order" in line
+
+
 def test_call_refuses_a_socks5_url_naming_the_fix(tmp_path, sim, ca_path, trade_key):
     shield_file = tmp_path / "shield.json"
     shield_file.write_text(json.dumps({"url": "socks5://u:pw-xyz@127.0.0.1:1080"}))

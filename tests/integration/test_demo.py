@@ -54,6 +54,7 @@ def test_demo_shows_every_case_and_only_the_static_ip_reached_okx():
     assert "received" in text
     # The fan-out step: 3 shards, the second crashing on every attempt, merged into one report
     assert "attempts shard 1: 1, shard 2: 3, shard 3: 1" in text
+    assert "failed after every attempt: shard 2;" in text  # it said "failed: 2" (a count, or which?)
     assert re.search(r"shard 2 of 3 failed after its retries: \d key\(s\) not audited", text)
     # The fan-out's merged report: its worst finding's severity, the run failed, the unaudited keys need attention
     assert re.search(

@@ -34,7 +34,8 @@ def fanout_step(stack: LocalStack, out: TextIO) -> int:
     waits = ", ".join(f"{w:.0f} s" for w in run.waits_s)
     out.write(
         f"    Map: {run.items} shard(s); attempts {attempts}; retry waits {waits} (recorded, not slept here);\n"
-        f"    failed: {', '.join(str(i + 1) for i in run.failed) or 'none'}; the merge published one report:\n"
+        f"    failed after every attempt: {', '.join(f'shard {i + 1}' for i in run.failed) or 'no shard'}; "
+        "the merge published one report:\n"
     )
     print_reports(stack, out)
     return 0

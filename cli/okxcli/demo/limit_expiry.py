@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
@@ -20,7 +19,7 @@ from okxcli.orders import show_and_cancel
 from okxcli.reports import print_reports
 from okxcore.slot import Slot
 from okxcore.trading.order_ids import derive_cl_ord_id
-from okxlocal.runner import EVENTS, invoke
+from okxlocal.runner import EVENTS, invoke, read_event
 from okxlocal.stack import LocalStack
 
 KEY_SECRET = "okx-shield/keys/bot-main"  # noqa: S105 - the name of a secret, not its value
@@ -33,7 +32,7 @@ def show_limit_expiry(stack: LocalStack, out: TextIO) -> int:
     now = datetime.now(UTC).replace(microsecond=0)
     first_slot = now - timedelta(seconds=60)
     failures = 0
-    template = json.loads((EVENTS / "trade-limit.json").read_text())
+    template = read_event(EVENTS / "trade-limit.json")
     for step, slot in enumerate((first_slot, now)):
         event = {**template, "scheduled_time": slot.isoformat().replace("+00:00", "Z"), "fill_wait_s": "0.5"}
         event["legs"] = [{**template["legs"][0], "cancel_after_s": LIFETIME_S}]

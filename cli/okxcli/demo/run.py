@@ -19,12 +19,13 @@ from okxcli.demo.fanout import fanout_step
 from okxcli.demo.ip_repair import show_ip_repair
 from okxcli.demo.limit_expiry import show_limit_expiry
 from okxcli.demo.rotation import show_rotation
+from okxcli.exits import EXIT_FAILED
 from okxcli.logs import handler_logs_to
 from okxcli.reports import print_reports
 from okxcore.aws.state import DynamoStateStore
 from okxlocal.demo_fleet import demo_stack
 from okxlocal.proxies import ProxyKind
-from okxlocal.runner import EVENTS, invoke, load_event
+from okxlocal.runner import EVENTS, invoke, load_event, read_event
 from okxlocal.stack import EGRESS_IP, KEY_SECRET_PREFIX, SECOND_SHIELD_IP, TABLE_NAME, LocalStack, patched_environ
 from okxlocal.template import ROOT
 
@@ -64,7 +65,13 @@ def run_demo(out: TextIO = sys.stdout, proxy_kind: ProxyKind = ProxyKind.HTTPS) 
         return _run_demo(out, proxy_kind)
 
 
+# The events/ files the demo runs, read before anything starts: an edited one stops the demo at once, named.
+DEMO_EVENTS = ("probe.json", "audit.json", "trade-dca.json", "trade-limit.json")
+
+
 def _run_demo(out: TextIO, proxy_kind: ProxyKind) -> int:
+    for name in DEMO_EVENTS:
+        read_event(EVENTS / name)
     out.write(
         "okx-shield demo: the Lambdas on the embedded local stack\n"
         f"  OKX simulator (HTTPS, throwaway CA), a real {proxy_kind.value} proxy standing in for Shield with\n"
@@ -101,4 +108,4 @@ def _run_demo(out: TextIO, proxy_kind: ProxyKind) -> int:
             f"Orders at the simulator: {len(stack.sim.orders())}.\n"
         )
     out.write("Everything was stopped; nothing is left running.\n")
-    return 1 if failures else 0
+    return EXIT_FAILED if failures else 0

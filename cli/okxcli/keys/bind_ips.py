@@ -11,14 +11,12 @@ import sys
 from typing import Any, TextIO
 
 from handlers.wiring import Wiring
+from okxcli.exits import EXIT_FAILED, EXIT_OK
 from okxcli.keys.options import add_common_options, master_secret_name, run_in_wiring
 from okxcore.errors import InvalidInputError
 from okxcore.keys.repair.binding import Outcome, RepairResult
 from okxcore.keys.repair.locate import KeyToLocate, repair_secret_key
 from okxcore.keys.repair.modes import RepairMode
-
-EXIT_OK = 0
-EXIT_NOT_DONE = 3  # the change is needed but was not made (refused, failed, manual steps)
 
 
 def register(subcommands: Any) -> None:
@@ -45,7 +43,7 @@ def bind_ips(args: argparse.Namespace, wiring: Wiring) -> int:
     )
     print_result(result, args.secret, sys.stdout)
     done = {Outcome.UNCHANGED, Outcome.PLANNED, Outcome.APPLIED}
-    return EXIT_OK if all(item.outcome in done for item in result.items) else EXIT_NOT_DONE
+    return EXIT_OK if all(item.outcome in done for item in result.items) else EXIT_FAILED
 
 
 def bind_ips_with(

@@ -18,18 +18,20 @@ import time
 from collections.abc import Iterator
 from typing import Any, TextIO
 
+from botocore.exceptions import ClientError
+
 from handlers.rotation_wiring import rotator_for
 from handlers.wiring import Wiring
+from okxcli.exits import EXIT_FAILED, EXIT_OK
 from okxcli.keys.options import add_common_options, master_secret_name, run_in_wiring
 from okxcore.aws.clients import aws_client
 from okxcore.aws.rotation_state import DynamoRotationLedger
+from okxcore.aws.secretstore import secret_not_found
 from okxcore.errors import OkxShieldError
 from okxlocal import rotation as sm
 from okxlocal.runner import invoke
 from okxlocal.stack import patched_environ
 
-EXIT_OK = 0
-EXIT_NOT_DONE = 3
 REAL_WAIT_S = 120
 
 
@@ -44,6 +46,7 @@ def register(subcommands: Any) -> None:
 
 
 def rotate_command(args: argparse.Namespace, wiring: Wiring) -> int:
+    _require_secret(args.secret)
     master = master_secret_name(args, wiring)
     with patched_environ({"MASTER_KEY_SECRET_NAME": master}):
         if args.dry_run:
@@ -71,7 +74,7 @@ def rotate_local(secret: str, out: TextIO) -> int:
         out.write(f"  {step}: {result.get('done', '')}\n")
     if not done.succeeded:
         out.write(f"  {done.failed_step}: FAILED: {_text(done.error)}\n")
-        return EXIT_NOT_DONE
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -108,7 +111,17 @@ def rotate_real(secret: str, out: TextIO) -> int:
         out.write(f"  failed at {record.failed_step}: {record.error}\n")
     else:
         out.write(f"  not finished after {REAL_WAIT_S} s: see the rotation report and the function's log\n")
-    return EXIT_NOT_DONE
+    return EXIT_FAILED
+
+
+def _require_secret(secret: str) -> None:
+    """A secret that does not exist is the input's fault, said as for every command (okx-shield keys bind-ips)."""
+    try:
+        aws_client("secretsmanager").describe_secret(SecretId=secret)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            raise secret_not_found(secret) from None
+        raise
 
 
 @contextlib.contextmanager

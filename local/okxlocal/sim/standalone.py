@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import signal
 import threading
 from pathlib import Path
 from types import FrameType
 
+from pydantic import ValidationError
+
+from okxcore.errors import InvalidInputError
+from okxcore.inputs import input_error, json_file
 from okxlocal.pki import LocalPKI
 
 from .server import OkxSimulator
@@ -16,9 +21,24 @@ from .state import SimSeed
 EXAMPLE_SEED = Path(__file__).with_name("example_seed.json")
 
 
+def read_seed(seed_path: Path) -> SimSeed:
+    """The seed file's simulator state; InvalidInputError naming --seed and every problem (never a traceback)."""
+    raw = json_file(Path(seed_path), option="--seed", source="okx-shield sim")
+    try:
+        return SimSeed.model_validate(raw)
+    except ValidationError as exc:
+        raise input_error(
+            exc,
+            source=f"seed file {seed_path}",
+            hint=f"Start from the bundled example ({EXAMPLE_SEED.name}): accounts, keys (api_key, secret, "
+            "passphrase, uid, ...), instruments and tickers.",
+            whole="(whole seed)",
+        ) from None
+
+
 def run_standalone(seed_path: Path, out_dir: Path, port: int = 0) -> None:
     """Start a simulator from a seed file, print its URL and CA path, run until SIGINT/SIGTERM."""
-    seed = SimSeed.model_validate_json(Path(seed_path).read_text())
+    seed = read_seed(seed_path)
     pki = LocalPKI(Path(out_dir))
     cert = pki.server_cert("sim")
     stop = threading.Event()
@@ -28,7 +48,15 @@ def run_standalone(seed_path: Path, out_dir: Path, port: int = 0) -> None:
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with OkxSimulator(seed, certfile=cert.cert_chain_path, keyfile=cert.key_path, port=port) as sim:
+        try:
+            sim = OkxSimulator(seed, certfile=cert.cert_chain_path, keyfile=cert.key_path, port=port).start()
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise InvalidInputError(
+                "okx-shield sim", "--port", f"{port} is in use", hint="Choose another port, or 0 for any free one."
+            ) from None
+        with sim:
             print(f"url: {sim.url}", flush=True)
             print(f"ca: {pki.ca_path}", flush=True)
             while not stop.wait(0.5):

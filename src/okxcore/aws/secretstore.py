@@ -32,13 +32,7 @@ def fetch_secret_text(name: str, *, max_age_s: int = DEFAULT_MAX_AGE_S) -> str:
         value = parameters.get_secret(name, max_age=max_age_s, VersionStage="AWSCURRENT")
     except parameters.exceptions.GetParameterError as exc:
         # botocore's message names the error code (ResourceNotFound, AccessDenied), never a value.
-        cause = str(exc.__cause__ or exc)[:300]
-        raise SecretUnavailableError(
-            name,
-            "(whole secret)",
-            f"cannot be read from Secrets Manager ({cause})",
-            hint=_READ_HINT,
-        ) from None
+        raise _unreadable(name, str(exc.__cause__ or exc)) from None
     if isinstance(value, bytes):
         return value.decode()
     return str(value)
@@ -107,7 +101,19 @@ def load_okx_keys(
     return out
 
 
+def secret_not_found(name: str) -> SecretUnavailableError:
+    """The one error for a secret that does not exist, whichever command or function looked for it."""
+    return SecretUnavailableError(
+        name,
+        "(whole secret)",
+        "does not exist in Secrets Manager",
+        hint="Check the secret's name (or ARN) and the AWS region it is in.",
+    )
+
+
 def _unreadable(name: str, cause: str) -> SecretUnavailableError:
+    if "ResourceNotFoundException" in cause:  # the one cause a person fixes by the name, not by permissions
+        return secret_not_found(name)
     return SecretUnavailableError(
         name, "(whole secret)", f"cannot be read from Secrets Manager ({cause[:300]})", hint=_READ_HINT
     )
