@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import socket
 import subprocess
 import time
@@ -43,15 +44,25 @@ class LambdaHost:
     timings: Timings
 
 
+# Below Linux's ephemeral range (32768-60999): the kernel never hands these to an outgoing connection, so a port
+# found free here stays free until the served stack binds it (SAM's and Docker's many connections raced for ports
+# taken from the ephemeral range: "Address already in use" when the simulator bound its port).
+_FIXED_PORTS = range(20_000, 32_000)
+
+
 def free_ports(host: str, count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for held in sockets:
-            held.bind((host, 0))
-        return [int(held.getsockname()[1]) for held in sockets]
-    finally:
-        for held in sockets:
-            held.close()
+    """`count` ports free on `host` now, outside the ephemeral range."""
+    found: list[int] = []
+    for port in random.sample(_FIXED_PORTS, len(_FIXED_PORTS)):
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+        found.append(port)
+        if len(found) == count:
+            return found
+    raise OSError(f"no {count} free ports on {host} in {_FIXED_PORTS}")
 
 
 @dataclass
