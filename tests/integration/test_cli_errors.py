@@ -135,6 +135,12 @@ def test_an_unknown_command_is_argparses_usage_line_and_exit_2(capsys):
     assert "Traceback" not in capsys.readouterr().err
 
 
+def _as_a_foreground_job() -> None:
+    """Ctrl-C as a terminal delivers it: a suite started in the background (`make test &`, a CI runner) has SIGINT
+    ignored, its children inherit that, and Python then never raises KeyboardInterrupt (the demo ran to its end)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.e2e
 def test_ctrl_c_during_the_demo_stops_everything_and_ends_in_one_line():
     # Given the demo running as a program, in its own process group as a shell runs it
@@ -145,6 +151,7 @@ def test_ctrl_c_during_the_demo_stops_everything_and_ends_in_one_line():
         text=True,
         start_new_session=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=_as_a_foreground_job,
     )
     assert demo.stdout is not None
     deadline = time.monotonic() + 120
