@@ -112,3 +112,35 @@ def _fp(api_key: str) -> str:
     from okxcore.models import fingerprint
 
     return fingerprint(api_key)
+
+
+class FakeClock:
+    """The rotation's clock in a test: starts at the real time, moves only when told (or when the code sleeps),
+    so that grace periods pass without waiting for them."""
+
+    def __init__(self) -> None:
+        import time
+
+        self.ms = int(time.time() * 1000)
+
+    def now_ms(self) -> int:
+        return self.ms
+
+    def sleep(self, seconds: float) -> None:
+        self.ms += int(seconds * 1000)
+
+    def advance(self, seconds: float) -> None:
+        self.ms += int(seconds * 1000)
+
+
+def run_on_clock(monkeypatch: Any, clock: FakeClock) -> None:
+    """The real rotation handler, with its Rotator's clock and sleep replaced by `clock`."""
+    import dataclasses
+
+    import handlers.rotate
+    from handlers.rotation_wiring import rotator_for
+
+    def clocked(wiring: Any) -> Any:
+        return dataclasses.replace(rotator_for(wiring), now_ms=clock.now_ms, sleep=clock.sleep)
+
+    monkeypatch.setattr(handlers.rotate, "rotator_for", clocked)

@@ -11,7 +11,7 @@ from typing import Any
 
 from okxcore.aws.clients import aws_client
 from okxcore.keys.rotation.model import CURRENT, PENDING
-from okxcore.keys.rotation.ports import SecretStoreError, SecretVersions
+from okxcore.keys.rotation.ports import SecretGoneError, SecretStoreError, SecretVersions
 
 
 def versions_from(entry: Mapping[str, Any]) -> SecretVersions:
@@ -27,6 +27,7 @@ def versions_from(entry: Mapping[str, Any]) -> SecretVersions:
         rotation_days=int(days) if days else None,
         last_rotated=entry.get("LastRotatedDate"),
         next_rotation=entry.get("NextRotationDate"),
+        deleted=entry.get("DeletedDate") is not None,
     )
 
 
@@ -40,6 +41,8 @@ class SecretsManagerVersions:
         try:
             return versions_from(self._client.describe_secret(SecretId=secret_id))
         except Exception as exc:
+            if _code(exc) == "ResourceNotFoundException":
+                raise SecretGoneError(f"secret {secret_id} does not exist (deleted)") from None
             raise SecretStoreError(f"describing secret {secret_id} failed: {_cause(exc)}") from None
 
     def value(self, secret_id: str, *, stage: str, version_id: str | None = None) -> str | None:

@@ -3,6 +3,12 @@ RotationRecord (okxcore.keys.rotation.record).
 
 Writes are optimistic (a revision number): the cleanup and a rotation may touch one item at the same time.
 
+A second item per secret, `rotationlease#<secret name>`, is its lease: a rotation step and the cleanup of one
+secret take it (a conditional write) before they read what to keep and act on it, so that neither can move
+AWSCURRENT or delete a key while the other is deciding (okxcore.keys.rotation.lease). It expires by itself
+(`expires_ms`), so a process that died holding it blocks the secret only until then; DynamoDB's TTL
+(`expiration`) removes the item later.
+
 The hourly cleanup reads only the records that have work for it: an item that needs the cleanup carries
 `cleanup` and `cleanup_after` (the earliest instant it has work), which the sparse index CLEANUP_INDEX keys
 on; a finished rotation with nothing left to delete carries neither, so a fleet of healthy keys costs the
@@ -21,6 +27,7 @@ from okxcore.errors import OkxShieldError
 from okxcore.keys.rotation.record import RotationRecord
 
 ROTATION_PREFIX = "rotation#"
+LEASE_PREFIX = "rotationlease#"
 CLEANUP_INDEX = "RotationCleanup"  # template.yaml StateTable GlobalSecondaryIndexes
 CLEANUP_PARTITION = "rotation"
 BACKFILL_MARKER = "rotation-cleanup-index#v1"
@@ -63,6 +70,47 @@ class DynamoRotationLedger:
             if self._write(record, revision):
                 return record
         raise RotationStateError(f"the rotation record of {secret} kept changing under concurrent writes")
+
+    def acquire_lease(self, secret: str, holder: str, *, now_ms: int, ttl_ms: int) -> str | None:
+        """Takes the secret's lease for `holder` until now + ttl (or renews it). None when taken; otherwise who
+        holds it, as that holder named itself."""
+        expires = now_ms + ttl_ms
+        item = {"id": LEASE_PREFIX + secret, "holder": holder, "expires_ms": expires}
+        try:
+            self._client.put_item(
+                TableName=self.table_name,
+                Item=to_item({**item, "expiration": expires // 1000 + 86_400}),  # DynamoDB's TTL, a day later
+                ConditionExpression="attribute_not_exists(id) OR expires_ms < :now OR holder = :me",
+                ExpressionAttributeValues=to_item({":now": now_ms, ":me": holder}),
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return self._lease_holder(secret) or "another run"
+        except Exception as exc:
+            raise RotationStateError(f"taking the rotation lease of {secret} failed: {str(exc)[:300]}") from None
+        return None
+
+    def release_lease(self, secret: str, holder: str) -> None:
+        """Gives the lease back if `holder` still holds it (an expired lease may belong to another run by now)."""
+        try:
+            self._client.delete_item(
+                TableName=self.table_name,
+                Key=to_item({"id": LEASE_PREFIX + secret}),
+                ConditionExpression="holder = :me",
+                ExpressionAttributeValues=to_item({":me": holder}),
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return
+        except Exception as exc:
+            raise RotationStateError(f"releasing the rotation lease of {secret} failed: {str(exc)[:300]}") from None
+
+    def _lease_holder(self, secret: str) -> str:
+        try:
+            item = self._client.get_item(
+                TableName=self.table_name, Key=to_item({"id": LEASE_PREFIX + secret}), ConsistentRead=True
+            ).get("Item")
+        except Exception:  # who holds it only words the message; the lease itself was refused either way
+            return ""
+        return str(from_item(item)["holder"]) if item else ""
 
     def secrets_to_clean(self, now_ms: int) -> list[str]:
         """The secrets whose records have work for the cleanup at `now_ms` (its work list), from the index."""

@@ -5,5 +5,6 @@
 - `model.py`: the vocabulary (events, steps, errors, the derivations every retry agrees on);
 - `record.py`: the rotation's record of each secret (kept in the state table by okxcore.aws.rotation_state);
 - `okx.py`: the master's view of one sub-account's keys; `sweep.py`: deleting keys that no longer belong;
+- `retire.py`: when a key stops being the secret's and may be deleted; `lease.py`: one actor per secret;
 - `ports.py`: what the rotation is given (Secrets Manager, the state table, OKX clients).
 """

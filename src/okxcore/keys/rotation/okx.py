@@ -2,7 +2,8 @@
 
 OKX allows one create/modify/delete per second per master (okx.md). Writes are spaced by that, and a
 `50011` answer to a write is retried: a rate-limited request was refused before OKX did anything, so
-resending it cannot create a second key.
+resending it cannot create a second key. A delete asks, right before each attempt, whether Secrets Manager
+holds the key (`HeldKeys`, retire.py's rule 2): no delete goes out on what was read earlier in the run.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from okxcore.client import OkxClient
 from okxcore.credentials import OkxKeySecret
@@ -23,6 +24,13 @@ if TYPE_CHECKING:
     from okxcore.keys.rotation.ports import OkxClients
 
 T = TypeVar("T")
+
+
+class HeldKeys(Protocol):
+    """What must not be deleted, read at the moment of asking (okxcore.keys.rotation.retire, rule 2)."""
+
+    def held(self) -> frozenset[str]: ...
+
 
 WRITE_SPACING_S = 1.05  # OKX: 1 request per second for create / modify / delete of sub-account keys
 WRITE_ATTEMPTS = 4
@@ -42,24 +50,39 @@ class MasterKeys:
         return self.master.subaccount_api_keys(self.sub_acct)
 
     def create(self, *, label: str, passphrase: str, perm: str, ips: list[str]) -> CreatedSubAccountApiKey:
-        return self._write(
+        created = self._write(
             lambda: self.master.create_subaccount_api_key(
                 self.sub_acct, label=label, passphrase=passphrase, perm=perm, ips=ips
             )
         )
+        assert created is not None  # _write returns None only when its skip_if says so, and none is given
+        return created
 
-    def delete(self, key: SubAccountApiKey) -> None:
+    def delete(self, key: SubAccountApiKey, *, unless: HeldKeys) -> bool:
+        """Deletes the key at OKX unless `unless.held()`, asked right before each attempt (after the wait for
+        OKX's write budget), names it. True when it is gone; False when it was kept because it is held."""
+        fp = fingerprint(key.api_key) if key.api_key else ""
+        held = False
+
+        def is_held() -> bool:
+            nonlocal held
+            held = fp in unless.held()
+            return held
+
         try:
-            self._write(lambda: self.master.delete_subaccount_api_key(self.sub_acct, key.api_key))
+            self._write(lambda: self.master.delete_subaccount_api_key(self.sub_acct, key.api_key), skip_if=is_held)
         except KeyGoneError:
-            return  # already gone: what deleting wanted
+            return True  # already gone: what deleting wanted
+        return not held
 
-    def _write(self, call: Callable[[], T]) -> T:
+    def _write(self, call: Callable[[], T], *, skip_if: Callable[[], bool] | None = None) -> T | None:
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             if self._last_write is not None:
                 wait = WRITE_SPACING_S - (self.clock() - self._last_write)
                 if wait > 0:
                     self.sleep(wait)
+            if skip_if is not None and skip_if():
+                return None
             try:
                 return call()
             except RateLimitedError:

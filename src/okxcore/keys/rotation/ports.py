@@ -25,6 +25,10 @@ class SecretStoreError(OkxShieldError):
     )
 
 
+class SecretGoneError(SecretStoreError):
+    """The secret does not exist (deleted without a recovery window, or past it)."""
+
+
 @dataclass(frozen=True)
 class SecretVersions:
     """A secret's metadata and its versions' staging labels (no values)."""
@@ -37,6 +41,7 @@ class SecretVersions:
     rotation_days: int | None = None
     last_rotated: datetime | None = None
     next_rotation: datetime | None = None
+    deleted: bool = False  # scheduled for deletion: no version can be read until it is restored
 
     def version_with(self, stage: str) -> str | None:
         return next((version for version, labels in self.stages.items() if stage in labels), None)
@@ -61,6 +66,8 @@ class RotationLedger(Protocol):
     def load(self, secret: str) -> RotationRecord: ...
     def update(self, secret: str, change: Callable[[RotationRecord], None]) -> RotationRecord: ...
     def secrets_to_clean(self, now_ms: int) -> list[str]: ...
+    def acquire_lease(self, secret: str, holder: str, *, now_ms: int, ttl_ms: int) -> str | None: ...
+    def release_lease(self, secret: str, holder: str) -> None: ...
 
 
 class OkxClients(Protocol):

@@ -3,6 +3,9 @@
 Reports: a finished rotation (what changed at OKX), every failure (the step, what is wrong, how to fix it),
 and a cleanup that deleted something or failed. The steps in between publish nothing: Secrets Manager runs
 four steps per rotation, and a success before the last one says little.
+
+What a report states about Secrets Manager and OKX is read back after the step (Rotator.state_after, the
+cleanup's listing after its deletes), never what the code path assumed had happened.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pydantic import ValidationError
 from okxcore.errors import OkxShieldError
 from okxcore.findings import finding
 from okxcore.inputs import input_error
+from okxcore.keys.rotation.lease import RotationBusy
 from okxcore.keys.rotation.model import (
     CleanupEvent,
     MasterKeyRotationRefused,
@@ -28,6 +32,7 @@ from okxcore.keys.rotation.model import (
 from okxcore.keys.rotation.ports import RotationLedger, StepResult
 from okxcore.keys.rotation.record import RotationRecord
 from okxcore.keys.rotation.rotator import Rotator
+from okxcore.keys.rotation.sweep import Swept
 from okxcore.report import Finding, Report, Status, secret_label
 
 
@@ -76,7 +81,11 @@ def run_rotation(
         result = rotator.run_step(event.secret_id, event.token, step)
     except Exception as exc:
         secret = getattr(exc, "secret", event.secret_id)
-        failure = failure_report(secret, step, exc, environment=environment)
+        if isinstance(exc, RotationBusy):
+            busy = busy_report(secret, step, exc, environment=environment)
+            return RotationOutcome(busy, busy.as_result(), error=exc)
+        after = rotator.state_after(event.secret_id, event.token)
+        failure = failure_report(secret, step, exc, environment=environment, after=after)
         _count_steps_requests(rotator.ledger, secret, event.token, shield_requests(), failure)
         return RotationOutcome(failure, failure.as_result(), error=exc)
     report = finished_report(result, environment=environment) if step is Step.FINISH and result.changed else None
@@ -101,7 +110,10 @@ def _count_steps_requests(ledger: RotationLedger, secret: str, token: str, sent:
         report.details["shield_requests_by_earlier_steps"] = earlier
 
 
-def failure_report(secret: str, step: Step | str, error: Exception, *, environment: str) -> Report:
+def failure_report(
+    secret: str, step: Step | str, error: Exception, *, environment: str, after: list[str] | None = None
+) -> Report:
+    """`after`: what is true after the step, read back (Rotator.state_after); None when no step ran."""
     refused = isinstance(error, MasterKeyRotationRefused)
     hint = error.hint if isinstance(error, OkxShieldError) else ""
     if refused:
@@ -122,7 +134,20 @@ def failure_report(secret: str, step: Step | str, error: Exception, *, environme
         environment=environment,
         title=f"{'refused' if refused else 'failed at ' + str(step)}: {secret_label(secret)}",
         findings=[weighed],
-        summary=["AWSCURRENT still holds the key that worked before this rotation; nothing else changed."],
+        summary=after if after is not None else ["No rotation step ran: nothing was read or changed."],
+    )
+
+
+def busy_report(secret: str, step: Step | str, error: RotationBusy, *, environment: str) -> Report:
+    """Another run holds the secret: nothing was done, and Secrets Manager retries the step."""
+    return Report(
+        report_type="rotation",
+        environment=environment,
+        title=f"busy at {step}, retried: {secret_label(secret)}",
+        findings=[
+            finding("rotation.step:busy", secret, error.problem, remediation=error.hint, check=f"rotation.{step}")
+        ],
+        summary=["Nothing was read or changed by this step; Secrets Manager retries it."],
     )
 
 
@@ -142,7 +167,10 @@ def _cleanup(ledger: RotationLedger, rotator: Rotator, environment: str, *, dry_
     deleted: dict[str, list[str]] = {}
     for name in ledger.secrets_to_clean(rotator.now_ms()):
         try:
-            labels = rotator.cleanup(name, dry_run=dry_run)
+            swept = rotator.cleanup(name, dry_run=dry_run)
+        except RotationBusy:
+            findings.append(finding("rotation.cleanup:busy", name, "a rotation step of this secret is running now"))
+            continue
         except Exception as exc:  # one secret's problem never stops the others' cleanup
             findings.append(
                 finding(
@@ -153,10 +181,9 @@ def _cleanup(ledger: RotationLedger, rotator: Rotator, environment: str, *, dry_
                 )
             )
             continue
-        if labels:
-            deleted[name] = labels
-            verb = "would delete" if dry_run else "deleted"
-            findings.append(finding("rotation.cleanup:ok", name, f"{verb} old key(s) at OKX: {', '.join(labels)}"))
+        if swept.deleted:
+            deleted[name] = swept.deleted
+        findings.extend(_swept_findings(name, swept, dry_run=dry_run))
     result: dict[str, Any] = {"cleanup": True, "dry_run": dry_run, "deleted": deleted}
     if not findings:
         return RotationOutcome(None, result)
@@ -165,6 +192,7 @@ def _cleanup(ledger: RotationLedger, rotator: Rotator, environment: str, *, dry_
         environment=environment,
         title=_cleanup_title(deleted, len([f for f in findings if f.fails_run]), dry_run=dry_run),
         findings=findings,
+        summary=[f"{f.resource}: {f.message}" for f in findings if f.status is Status.PASS],
         details=result,
     )
     failed = [f for f in findings if f.status is Status.ERROR]
@@ -175,6 +203,48 @@ def _cleanup(ledger: RotationLedger, rotator: Rotator, environment: str, *, dry_
 def _cleanup_title(deleted: dict[str, list[str]], failed: int, *, dry_run: bool) -> str:
     keys = sum(len(labels) for labels in deleted.values())
     done = f"{keys} old key(s) {'would be ' if dry_run else ''}deleted"
-    return (f"{failed} secret(s) failed, " if failed else "") + f"{done}: cleanup of retired keys" + (
-        " (dry run)" if dry_run else ""
+    return (
+        (f"{failed} secret(s) failed, " if failed else "")
+        + f"{done}: cleanup of retired keys"
+        + (" (dry run)" if dry_run else "")
     )
+
+
+def _swept_findings(name: str, swept: Swept, *, dry_run: bool) -> list[Finding]:
+    """What the cleanup did to one secret's keys, as OKX lists them afterwards."""
+    out: list[Finding] = []
+    gone = (
+        "; the secret is deleted in Secrets Manager: the state table's record named them" if swept.secret_gone else ""
+    )
+    if swept.left:
+        out.append(
+            finding(
+                "rotation.cleanup:left",
+                name,
+                f"the secret is deleted in Secrets Manager; the key it held last ({', '.join(swept.left)}) is left "
+                "at OKX",
+            )
+        )
+    if swept.deleted:
+        if dry_run:
+            message = f"would delete old key(s) at OKX: {', '.join(swept.deleted)}"
+        else:
+            message = f"deleted old key(s) at OKX (no longer listed, read back): {', '.join(swept.deleted)}"
+        out.append(finding("rotation.cleanup:ok", name, message + gone))
+    if swept.still_listed:
+        out.append(
+            finding(
+                "rotation.cleanup:unconfirmed",
+                name,
+                f"OKX accepted deleting {', '.join(swept.still_listed)}, but still lists it (read back)",
+            )
+        )
+    if swept.held:
+        out.append(
+            finding(
+                "rotation.cleanup:held",
+                name,
+                f"kept {', '.join(swept.held)}: Secrets Manager holds it (AWSCURRENT or AWSPENDING) right now",
+            )
+        )
+    return out

@@ -26,7 +26,8 @@ from okxcore.keys.rotation.model import (
 )
 from okxcore.keys.rotation.okx import MasterKeys, by_fingerprint, by_label, locate
 from okxcore.keys.rotation.ports import RotationPorts, SecretVersions, StepResult
-from okxcore.keys.rotation.record import PendingDeletion, RotationRecord
+from okxcore.keys.rotation.record import RotationRecord
+from okxcore.keys.rotation.retire import Holders, SecretHolders, holders_of, observe, read_holders, remembered
 from okxcore.keys.rotation.sweep import sweep
 from okxcore.models import SubAccountApiKey, fingerprint
 
@@ -54,6 +55,8 @@ def create_secret(ports: RotationPorts, info: SecretVersions, token: str) -> Ste
         record.sub_acct, record.sub_uid = keys.sub_acct, sub_uid
         record.old_fingerprint, record.old_label, record.new_label = current_fp, old.label, label
         record.new_perm, record.updated_ms = sorted(perm), ports.now_ms()
+        if record.current_fingerprint == current_fp:
+            record.current_label = old.label
 
     ports.ledger.update(info.name, begin)
     created = keys.create(label=label, passphrase=new_passphrase(), perm=perm_text(perm), ips=ips)
@@ -67,10 +70,15 @@ def create_secret(ports: RotationPorts, info: SecretVersions, token: str) -> Ste
     try:
         ports.versions.put_pending(info.arn, token, json.dumps(body))
     except Exception as exc:
-        keys.delete(created)  # the key's secret is lost with this attempt: it must not outlive it
-        raise RotationError(
-            info.name, Step.CREATE, f"storing the new key failed, so it was deleted at OKX again ({exc})"
-        ) from None
+        # The key's secret is lost with this attempt, so the key must not outlive it, unless the version was
+        # stored after all (a lost answer): the delete reads AWSPENDING first and keeps a key it holds.
+        if keys.delete(created, unless=SecretHolders(ports.versions, info.arn, Step.CREATE)):
+            raise RotationError(
+                info.name,
+                Step.CREATE,
+                f"storing the new key failed ({describe_error(exc)}); read back, AWSPENDING does not hold it, so "
+                "it was deleted at OKX again",
+            ) from None
     return StepResult(
         info.name,
         Step.CREATE,
@@ -101,8 +109,7 @@ def test_secret(ports: RotationPorts, info: SecretVersions, token: str) -> StepR
         problems = [f"the signed call with the new key failed: {describe_error(exc)}"]
     if problems:
         try:
-            _abandon(ports, info, token, record)
-            cleaned = "The new key was deleted at OKX"
+            cleaned = _abandon(ports, info, token, record)
         except Exception as exc:  # the test's failure is the news; the next run deletes what is left
             cleaned = f"Deleting the new key failed too ({describe_error(exc)}); the next run deletes it"
         raise RotationError(
@@ -121,7 +128,9 @@ def test_secret(ports: RotationPorts, info: SecretVersions, token: str) -> StepR
 
 
 def finish_secret(ports: RotationPorts, info: SecretVersions, token: str) -> StepResult:
-    """AWSCURRENT moves to the tested key; the old key is recorded for deletion after the grace period first."""
+    """AWSCURRENT moves to the tested key. Where it is afterwards is read back, and only that read starts the
+    old key's grace period (retire.py, rule 1); the new key is tracked from before the move, so that a crash
+    between the move and its record can never make it look like an orphan."""
     record = ports.ledger.load(info.name)
     if record.tested_token != token:
         raise RotationError(
@@ -130,37 +139,69 @@ def finish_secret(ports: RotationPorts, info: SecretVersions, token: str) -> Ste
             "the new key has not passed testSecret: AWSCURRENT stays where it is",
             hint="Let Secrets Manager run testSecret first (or start a new rotation).",
         )
-    _raw, old = read_current(ports, info, Step.FINISH)
-    old_fp = fingerprint(old.api_key.get_secret_value())
-    due = ports.now_ms() + ports.settings.grace_period_s * 1000
+    before = holders_of(ports.versions, info, Step.FINISH)
+    if before.current is None or before.current_version is None:
+        raise RotationError(info.name, Step.FINISH, "the secret has no AWSCURRENT value")
+    if before.pending is None:
+        raise RotationError(info.name, Step.FINISH, "the token's AWSPENDING version has no value")
+    grace = ports.settings.grace_period_s
+    new_fp = before.pending
 
-    def retire(r: RotationRecord) -> None:
-        # Recorded before AWSCURRENT moves, so the old key can never be forgotten; deletion re-checks that
-        # a key is not AWSCURRENT's, so a record written by a finish that then failed is harmless.
-        if not any(p.fingerprint == old_fp for p in r.pending_deletions):
-            r.pending_deletions.append(
-                PendingDeletion(
-                    fingerprint=old_fp, sub_acct=r.sub_acct, label=r.old_label, due_ms=due, retired_by=token
-                )
-            )
+    def moving(r: RotationRecord) -> None:
+        observe(r, before, now_ms=ports.now_ms(), grace_period_s=grace)
+        r.promoting_fingerprint, r.promoting_label = new_fp, r.new_label
+        r.step, r.updated_ms = Step.FINISH, ports.now_ms()
 
-    ports.ledger.update(info.name, retire)
-    ports.versions.promote(info.arn, token, info.current_version)
+    ports.ledger.update(info.name, moving)
+    move_error: Exception | None = None
+    try:
+        ports.versions.promote(info.arn, token, before.current_version)
+    except Exception as exc:  # the answer is not the outcome: the read below is
+        move_error = exc
+    after = read_holders(ports.versions, info.arn, Step.FINISH)
+    moved = after.current_version == token
 
-    def succeeded(r: RotationRecord) -> None:
-        r.status, r.step, r.failed_step, r.error = "succeeded", Step.FINISH, "", ""
-        r.last_rotated_ms = r.updated_ms = ports.now_ms()
+    def settled(r: RotationRecord) -> None:
+        if not moved:  # read right after this move's own attempt, under the lease: it did not take effect
+            r.promoting_fingerprint = r.promoting_label = ""
+        observe(r, after, now_ms=ports.now_ms(), grace_period_s=grace)
+        if moved:
+            r.status, r.step, r.failed_step, r.error = "succeeded", Step.FINISH, "", ""
+            r.last_rotated_ms = r.updated_ms = ports.now_ms()
 
-    record = ports.ledger.update(info.name, succeeded)
-    when = datetime.fromtimestamp(due / 1000, tz=UTC).isoformat(timespec="seconds")
+    record = ports.ledger.update(info.name, settled)
+    if not moved:
+        why = describe_error(move_error) if move_error is not None else "Secrets Manager shows another version"
+        raise RotationError(
+            info.name,
+            Step.FINISH,
+            f"AWSCURRENT was not moved to the new key ({why}); read back, it holds "
+            + ("the key from before this rotation" if after.current == before.current else "another key"),
+            hint="Secrets Manager retries finishSecret; the old key stays until a move has been read back.",
+        )
+    old = next((p for p in record.pending_deletions if p.fingerprint == before.current), None)
+    when = _iso(old.due_ms) if old is not None and old.due_ms is not None else "(not scheduled)"
+    old_label = (old.label if old is not None else "") or "(unlabelled)"
     return StepResult(
         info.name,
         Step.FINISH,
-        f"AWSCURRENT is the new key {record.new_label}; the old key {record.old_label or '(unlabelled)'} "
-        f"stays valid for the grace period and is deleted after {when}",
+        f"AWSCURRENT holds the new key {record.current_label} (read back from Secrets Manager); the old key "
+        f"{old_label} is deleted at OKX after {when}, {grace} s after this move",
         changed=True,
-        details={"new_label": record.new_label, "old_label": record.old_label, "old_key_deleted_after": when},
+        details={"new_label": record.current_label, "old_label": old_label, "old_key_deleted_after": when},
     )
+
+
+def settle_finished(ports: RotationPorts, info: SecretVersions, step: Step) -> None:
+    """The token's version is AWSCURRENT already: the record is brought up to what Secrets Manager holds (a
+    retry of a finishSecret whose move worked but whose record failed ends here, and so does its HIGH)."""
+    holders = holders_of(ports.versions, info, step)
+    grace = ports.settings.grace_period_s
+    ports.ledger.update(info.name, lambda r: observe(r, holders, now_ms=ports.now_ms(), grace_period_s=grace))
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -192,9 +233,10 @@ def prepare(ports: RotationPorts, info: SecretVersions, step: Step, *, dry_run: 
             f"the current key is not among sub-account {keys.sub_acct}'s keys",
             hint="Check that the master key belongs to this sub-account's main account.",
         )
-    deleted = sweep(
-        ports.ledger, keys, info.name, keep={current_fp}, keep_token=None, now_ms=ports.now_ms(), dry_run=dry_run
-    )
+    record, _holders = observed(ports, info, step, write=not dry_run)
+    unless = SecretHolders(ports.versions, info.arn, step, remembered(record))
+    swept = sweep(ports.ledger, keys, record, unless, keep_token=None, now_ms=ports.now_ms(), dry_run=dry_run)
+    deleted = swept.deleted
     live = len(keys.keys()) - (len(deleted) if dry_run else 0)
     if live >= OKX_MAX_KEYS_PER_ACCOUNT:
         raise RotationError(
@@ -206,6 +248,20 @@ def prepare(ports: RotationPorts, info: SecretVersions, step: Step, *, dry_run: 
     perm = new_permissions(old.perm, current.allowed_permissions)
     ips = bind_list(ports.settings.shield_ips, old.ip)
     return Prepared(raw, current_fp, sub_uid, keys, old, perm, ips, deleted, live)
+
+
+def observed(ports: RotationPorts, info: SecretVersions, step: Step, *, write: bool) -> tuple[RotationRecord, Holders]:
+    """The record brought up to date with what AWSCURRENT and AWSPENDING hold now (written, unless a dry run)."""
+    holders = holders_of(ports.versions, info, step)
+    grace = ports.settings.grace_period_s
+    if write:
+        record = ports.ledger.update(
+            info.name, lambda r: observe(r, holders, now_ms=ports.now_ms(), grace_period_s=grace)
+        )
+    else:
+        record = ports.ledger.load(info.name)
+        observe(record, holders, now_ms=ports.now_ms(), grace_period_s=grace)
+    return record, holders
 
 
 def read_current(ports: RotationPorts, info: SecretVersions, step: Step) -> tuple[dict[str, Any], OkxKeySecret]:
@@ -254,14 +310,19 @@ def _test_problems(
     return problems
 
 
-def _abandon(ports: RotationPorts, info: SecretVersions, token: str, record: RotationRecord) -> None:
-    """A failed test: delete the new key at OKX and take AWSPENDING away, so nothing half-made remains."""
-    if record.sub_acct:
-        keys = MasterKeys(ports.clients.master_client(), record.sub_acct, sleep=ports.sleep)
-        found = by_label(keys.keys(), rotation_label(info.name, token))
-        if found is not None:
-            keys.delete(found)
+def _abandon(ports: RotationPorts, info: SecretVersions, token: str, record: RotationRecord) -> str:
+    """A failed test: AWSPENDING is taken away first, then the new key is deleted at OKX (a key a stage holds is
+    never deleted), so that nothing half-made remains. Returns what happened, in words."""
     ports.versions.drop_pending(info.arn, token)
+    if not record.sub_acct:
+        return "The new key's sub-account is not recorded; the next run deletes it"
+    keys = MasterKeys(ports.clients.master_client(), record.sub_acct, sleep=ports.sleep)
+    found = by_label(keys.keys(), rotation_label(info.name, token))
+    if found is None:
+        return "OKX does not list the new key any more"
+    if not keys.delete(found, unless=SecretHolders(ports.versions, info.arn, Step.TEST, remembered(record))):
+        return "The new key was kept at OKX: Secrets Manager still holds it; the next run deletes it"
+    return "The new key was deleted at OKX"
 
 
 def _step_done(record: RotationRecord, step: Step, now: int) -> None:

@@ -1,58 +1,81 @@
-"""Deleting a secret's OKX keys that no longer belong: old keys past their grace period, and orphans.
+"""Deleting a secret's OKX keys that no longer belong: retired keys past their grace period, and orphans.
 
-An orphan is a key labelled for this secret by a rotation (`rotation_label`) that is neither the key
-AWSCURRENT holds nor the key of the rotation running now: an attempt that failed or was abandoned.
-The keys in `keep` (AWSCURRENT's) are never deleted, whatever the records say.
+Which keys those are is retire.py's rules; this applies them to the master's listing of the sub-account:
+- a retired key (the record's `pending_deletions`) once its due time has passed;
+- an orphan: a key labelled for this secret by a rotation (`rotation_label`) that the record does not track
+  and that is not the running rotation's (`keep_token`): an attempt that failed or was abandoned.
+The keys the record saw AWSCURRENT hold (or being made current) are never candidates, and every delete asks
+Secrets Manager again right before it goes out (`MasterKeys.delete(unless=...)`).
+
+What it reports as deleted is what OKX's listing shows afterwards, read again: not what the deletes answered.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from okxcore.keys.rotation.model import rotation_label, secret_label_prefix
-from okxcore.keys.rotation.okx import MasterKeys
+from okxcore.keys.rotation.okx import HeldKeys, MasterKeys
 from okxcore.keys.rotation.ports import RotationLedger
 from okxcore.keys.rotation.record import RotationRecord
-from okxcore.models import fingerprint
+from okxcore.keys.rotation.retire import remembered
+from okxcore.models import SubAccountApiKey, fingerprint
+
+
+@dataclass
+class Swept:
+    deleted: list[str] = field(default_factory=list)  # labels OKX no longer lists (would delete, on a dry run)
+    held: list[str] = field(default_factory=list)  # kept: Secrets Manager held them when the delete was due
+    still_listed: list[str] = field(default_factory=list)  # OKX accepted the delete but still lists them
+    secret_gone: bool = False  # the secret is deleted: the keys it held last are left (`left`), retire.py rule 2
+    left: list[str] = field(default_factory=list)
 
 
 def sweep(
     ledger: RotationLedger,
     keys: MasterKeys,
-    name: str,
+    record: RotationRecord,
+    unless: HeldKeys,
     *,
-    keep: set[str],
     keep_token: str | None,
     now_ms: int,
     dry_run: bool = False,
-) -> list[str]:
-    """Deletes due old keys and orphans of this secret; returns their labels. `keep` is never deleted.
-
-    With dry_run, returns what it would delete and changes nothing."""
-    record = ledger.load(name)
-    now = now_ms
+) -> Swept:
+    """Deletes this secret's due retired keys and orphans (with dry_run: lists them and changes nothing)."""
+    name = record.secret
     prefix = secret_label_prefix(name)
     keep_label = rotation_label(name, keep_token) if keep_token else None
+    protected = remembered(record)
     pending = {p.fingerprint: p for p in record.pending_deletions}
-    deleted: list[str] = []
+    out = Swept()
+    asked: list[SubAccountApiKey] = []
     live = keys.keys()
     for key in live:
         fp = fingerprint(key.api_key) if key.api_key else ""
-        if fp in keep:
+        if fp in protected:
             continue
         if fp in pending:
-            if pending[fp].due_ms <= now:
-                if not dry_run:
-                    keys.delete(key)
-                deleted.append(key.label or "(unlabelled)")
+            due = pending[fp].due_ms
+            if due is None or due > now_ms:
+                continue
+        elif not key.label.startswith(prefix) or key.label == keep_label:
             continue
-        if key.label.startswith(prefix) and key.label != keep_label:
-            if not dry_run:
-                keys.delete(key)  # created by an attempt that never became current
-            deleted.append(key.label)
-    live_fps = {fingerprint(k.api_key) for k in live if k.api_key}
-    finished = {fp for fp, p in pending.items() if fp not in keep and (fp not in live_fps or p.due_ms <= now)}
-    if finished and not dry_run:
+        if dry_run:
+            out.deleted.append(key.label or "(unlabelled)")
+        elif keys.delete(key, unless=unless):
+            asked.append(key)
+        else:
+            out.held.append(key.label or "(unlabelled)")
+    if dry_run:
+        return out
+    listed = {fingerprint(k.api_key) for k in (keys.keys() if asked else live) if k.api_key}
+    for key in asked:
+        target = out.still_listed if fingerprint(key.api_key) in listed else out.deleted
+        target.append(key.label or "(unlabelled)")
+    finished = {fp for fp in pending if fp not in listed}
+    if finished:
         ledger.update(name, lambda r: _forget(r, finished))
-    return deleted
+    return out
 
 
 def _forget(record: RotationRecord, fingerprints: set[str]) -> None:
