@@ -3,12 +3,14 @@ the local stack on the session's pieces."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, Phase, settings
 
 from okxlocal.moto_aws import MotoAws
 from okxlocal.pki import LocalPKI, local_okx_hostname
@@ -28,11 +30,57 @@ EGRESS_IP = "127.0.0.2"
 # - unit: the rest, in this process with nothing listening (moto in memory included).
 # A test marked with a tier keeps it; so does one of the Lambda-container tier (its own marker and budget).
 TIERS = ("unit", "integration", "e2e")
+
+# Hypothesis settings of the stateful tests (a RuleBasedStateMachine run with the `stateful_settings` fixture), by
+# profile: `ci` (the default, what make test runs: tens of seconds) and `long` (a local search far larger, no
+# time limit), chosen with OKX_SHIELD_STATEFUL=long, e.g.
+#     OKX_SHIELD_STATEFUL=long .venv/bin/python -m pytest tests/rotation/test_rotation_stateful.py
+# The ci profile is derandomized, so that make test runs the same examples every time, and does not shrink a
+# failure (it is printed as found); the long one searches at random, shrinks what it finds and prints the blob
+# that replays it (@reproduce_failure).
+_STATEFUL_HEALTH = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+STATEFUL_PROFILES: dict[str, settings] = {
+    "ci": settings(
+        max_examples=8,
+        stateful_step_count=25,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],  # a failure is printed as found: shrinking it could take minutes
+        suppress_health_check=_STATEFUL_HEALTH,
+    ),
+    "long": settings(
+        max_examples=100,
+        stateful_step_count=40,
+        deadline=None,
+        print_blob=True,
+        suppress_health_check=_STATEFUL_HEALTH,
+    ),
+}
+STATEFUL_VARIABLE = "OKX_SHIELD_STATEFUL"
+
+
+def stateful_profile() -> str:
+    name = os.environ.get(STATEFUL_VARIABLE, "ci")
+    if name not in STATEFUL_PROFILES:
+        raise ValueError(f"{STATEFUL_VARIABLE}={name!r}: the profiles are {', '.join(STATEFUL_PROFILES)}")
+    return name
+
+
+@pytest.fixture
+def stateful_settings() -> settings:
+    """The settings of the profile OKX_SHIELD_STATEFUL names (default ci); an unknown name is an error."""
+    return STATEFUL_PROFILES[stateful_profile()]
+
+
 STACK_FIXTURES = frozenset({"sim", "proxy", "proxy_stack", "local_stack", "stack_pieces"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    long_search = stateful_profile() != "ci"
     for item in items:
+        if long_search and "stateful_settings" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.timeout(0))  # pytest-timeout's 120 s is for the ci profile
         if any(item.get_closest_marker(name) for name in (*TIERS, "containers")):
             continue
         if item.get_closest_marker("clients"):

@@ -26,7 +26,7 @@ from okxcore.keys.rotation.ports import RotationPorts
 
 LEASE_TTL_S = 300
 STEP_WAIT_S = 60  # well inside the function's 120 s; a cleanup of one secret takes a few seconds
-POLL_S = 1.0
+POLL_FIRST_S, POLL_MAX_S = 1.0, 15.0  # asks again after 1, 2, 4, 8, 15, 15, ... s: 7 writes in 60 s, not 60
 
 
 class RotationBusy(RotationError):
@@ -39,7 +39,7 @@ class RotationBusy(RotationError):
 def exclusive(ports: RotationPorts, secret: str, step: Step | str, *, wait_s: float) -> Iterator[None]:
     """Holds the secret's lease for the block; raises RotationBusy when another run keeps it past `wait_s`."""
     holder = f"{step} {uuid.uuid4().hex[:12]}"
-    waited = 0.0
+    waited, attempt = 0.0, 0
     while True:
         other = ports.ledger.acquire_lease(secret, holder, now_ms=ports.now_ms(), ttl_ms=LEASE_TTL_S * 1000)
         if other is None:
@@ -50,8 +50,10 @@ def exclusive(ports: RotationPorts, secret: str, step: Step | str, *, wait_s: fl
                 step,
                 f"another run ({other}) is working on this secret; nothing was read or changed, and this is retried",
             )
-        ports.sleep(POLL_S)
-        waited += POLL_S
+        pause = min(POLL_MAX_S, POLL_FIRST_S * 2**attempt, wait_s - waited)
+        ports.sleep(pause)
+        waited += pause
+        attempt += 1
     try:
         yield
     finally:
