@@ -23,6 +23,7 @@ from requests.adapters import HTTPAdapter
 
 from okxlocal.pki import LocalPKI
 from okxlocal.sim import OkxSimulator, SimAccount, SimInstrument, SimKey, SimSeed, SimTicker, sign
+from okxlocal.sim.errors import OkxError
 
 pytestmark = pytest.mark.integration  # starts simulators of its own
 
@@ -1066,3 +1067,32 @@ def test_standalone_with_example_seed(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
+
+
+def test_request_hooks_act_at_an_exact_moment_of_a_routes_requests(client: Client, sim: OkxSimulator) -> None:
+    sim.state.rate_limits_enabled = False
+    modify = "/api/v5/users/subaccount/modify-apikey"
+    seen: list[str] = []
+
+    def someone_else_edits(_request: object) -> None:
+        with sim.exchange.lock:
+            sim.exchange.state.key("k-sub").ips = ["10.9.9.9"]
+
+    def refuse(_request: object) -> None:
+        raise OkxError("50011")
+
+    sim.faults.hook("GET subaccount/apikey", "after", someone_else_edits, matches=lambda r: "k-sub" in r.raw_path)
+    sim.faults.hook("POST subaccount/modify-apikey", "before", refuse, times=2)
+    sim.faults.hook("POST subaccount/modify-apikey", "after", lambda r: seen.append(r.body.decode()))
+
+    # an "after" hook runs once the handler answered, once, and only for the requests it matches
+    client.call(MASTER, "GET", "/api/v5/users/subaccount/apikey?subAcct=bot01")
+    assert sim.key("k-sub").ips == []
+    listed = client.call(MASTER, "GET", "/api/v5/users/subaccount/apikey?subAcct=bot01&apiKey=k-sub").json()
+    assert listed["data"][0]["ip"] == ""  # the answer was made before the edit
+    assert sim.key("k-sub").ips == ["10.9.9.9"]
+    # a "before" hook that raises answers with its error and the request does nothing, `times` times
+    body = {"subAcct": "bot01", "apiKey": "k-sub", "ip": "127.0.0.2"}
+    assert [client.call(MASTER, "POST", modify, body).json()["code"] for _ in range(3)] == ["50011", "50011", "0"]
+    assert sim.key("k-sub").ips == ["127.0.0.2"]
+    assert len(seen) == 1 and sim.faults.hooks == []

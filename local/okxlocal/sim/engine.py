@@ -142,10 +142,12 @@ class Exchange(PublicApi, AccountApi, TradeApi, TradeQueryApi, SubAccountApi, As
                 if self.faults.take_rate_limit_storm():
                     raise OkxError("50011")
             self._check_rate_limit(route, req, key)
+            self.faults.run_hooks(route.name, "before", req)
             handler: Callable[[ApiRequest, SimKey | None], ApiResponse] = getattr(self, route.handler)
             response = handler(req, key)
         except OkxError as err:
             return self._error(err)
+        self.faults.run_hooks(route.name, "after", req)
         if route.name == "POST trade/order" and self.faults.take_drop_after_order():
             response.drop = True
         if route.name == "POST trade/cancel-order" and self.faults.take_drop_after_cancel():

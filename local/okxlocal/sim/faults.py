@@ -3,7 +3,30 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .wire import ApiRequest
+
+
+@dataclass
+class RequestHook:
+    """Something that happens at OKX around one request, as if done by someone else at that moment (a user
+    editing a key's IP list in OKX's web UI between a repair's read and its write, say).
+
+    `route` is the route's name ("GET subaccount/apikey", "POST subaccount/modify-apikey", ...). A "before" hook
+    runs after the request was authenticated and rate-limited, before its handler; it may raise OkxError, and
+    the request is answered with that error and does nothing. An "after" hook runs once the handler answered.
+    `matches` picks the requests it applies to (all of the route's by default); it runs `times` times.
+    """
+
+    route: str
+    when: Literal["before", "after"]
+    action: Callable[[ApiRequest], None]
+    matches: Callable[[ApiRequest], bool] = lambda _request: True
+    times: int = 1
 
 
 @dataclass
@@ -23,6 +46,7 @@ class SimFaults:
     - ``echo_down``: echo names that answer 503.
     - ``gone_key_code``: what an unknown or deleted key answers: ``50111`` (invalid key), or ``50119`` ("API key
       doesn't exist", which OKX also answers for a key of another region) at every regional host.
+    - ``hooks``: one-shot actions around a route's requests (:class:`RequestHook`).
     """
 
     latency_s: float = 0.0
@@ -34,6 +58,7 @@ class SimFaults:
     echo_ip_override: dict[str, str] = field(default_factory=dict)
     echo_down: set[str] = field(default_factory=set)
     gone_key_code: str = "50111"
+    hooks: list[RequestHook] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def _take(self, name: str) -> bool:
@@ -60,6 +85,30 @@ class SimFaults:
         """Consume one ``rate_limit_storm`` if any is left."""
         return self._take("rate_limit_storm")
 
+    def hook(
+        self,
+        route: str,
+        when: Literal["before", "after"],
+        action: Callable[[ApiRequest], None],
+        *,
+        matches: Callable[[ApiRequest], bool] = lambda _request: True,
+        times: int = 1,
+    ) -> RequestHook:
+        added = RequestHook(route, when, action, matches, times)
+        with self._lock:
+            self.hooks.append(added)
+        return added
+
+    def run_hooks(self, route: str, when: str, request: ApiRequest) -> None:
+        """Runs the hooks due for this request (outside the faults' lock: an action may take the exchange's)."""
+        with self._lock:
+            due = [h for h in self.hooks if h.route == route and h.when == when and h.times > 0 and h.matches(request)]
+            for hook in due:
+                hook.times -= 1
+            self.hooks = [h for h in self.hooks if h.times > 0]
+        for hook in due:
+            hook.action(request)
+
     def echo_view(self, name: str) -> tuple[bool, str | None]:
         """(is the echo ``name`` down, override IP or None), read consistently."""
         with self._lock:
@@ -77,3 +126,4 @@ class SimFaults:
             self.echo_ip_override = {}
             self.echo_down = set()
             self.gone_key_code = "50111"
+            self.hooks = []

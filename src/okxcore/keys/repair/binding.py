@@ -1,12 +1,19 @@
 """IP-binding repair: the master key binds both Shield IPs to a sub-account key (modify-apikey).
 
 Why it is built this way:
-- OKX's modify-apikey replaces the key's whole IP list. So a repair reads the list fresh from OKX right before
-  writing (never an older view from the audit or probe), keeps every IP the key has, appends the Shield IPs
-  it lacks, and removes an IP only when the caller names it. A list that would pass OKX's 20 IPs is not
-  written at all: the finding says which IPs to remove.
+- OKX's modify-apikey replaces the key's whole IP list, and offers no conditional write. So every write is
+  based on a read made immediately before it: after the wait for OKX's 1-per-second write budget, and again
+  before any resend after a 50011 (never the plan's older read, nor the audit's or probe's view). It keeps
+  every IP that read shows, appends the Shield IPs it lacks, and removes an IP only when the caller names it;
+  a named IP the key does not have is an error naming it, and nothing is written. A list that would pass
+  OKX's 20 IPs is not written at all: the finding says which IPs to remove.
+- Every write is checked by a read right after it. When that read shows another list than the one written
+  (someone changed the key meanwhile), the repair plans again from what it shows, at most WRITE_ATTEMPTS
+  writes in all, and then reports the conflict. What remains possible is a change made by someone else within
+  the one round trip between the read and the write: OKX cannot refuse a stale write.
 - Opt-in. `off` (the default) does nothing, `plan` reads and reports exactly what would change, `apply` writes.
-- Only a re-read that shows the new list counts as repaired: OKX's answer to the write is not proof.
+- Only a re-read that shows the new list counts as repaired: OKX's answer to the write is not proof. The report
+  names an IP as kept, or removed, only when that re-read shows it so.
 - Every write is recorded (who, when, key label, old and new list). Nothing here ever holds a secret: the
   key's public id (`api_key`) is needed for the call and is kept out of every report, record and message.
 - OKX allows one modify-apikey per second per user: writes pass one shared gate.
@@ -86,6 +93,7 @@ class BindingPlan:
     after: tuple[str, ...]
     added: tuple[str, ...]
     removed: tuple[str, ...]
+    not_bound: tuple[str, ...] = ()  # named for removal, but the key does not have them: nothing is written
 
     @property
     def changes(self) -> bool:
@@ -98,7 +106,8 @@ class BindingPlan:
 
 def plan_binding(current: Sequence[str], shield_ips: Sequence[str], *, remove: Iterable[str] = ()) -> BindingPlan:
     """The new IP list: every current entry (in OKX's order) but those named in `remove`, then each Shield IP
-    that no remaining entry covers (an entry may be a CIDR block that already covers it)."""
+    that no remaining entry covers (an entry may be a CIDR block that already covers it). An entry named in
+    `remove` must be one of the key's, written as OKX lists it (`not_bound` otherwise)."""
     before = tuple(dict.fromkeys(entry.strip() for entry in current if entry.strip()))
     removal = {entry.strip() for entry in remove}
     kept = tuple(entry for entry in before if entry not in removal)
@@ -108,6 +117,7 @@ def plan_binding(current: Sequence[str], shield_ips: Sequence[str], *, remove: I
         after=kept + added,
         added=added,
         removed=tuple(entry for entry in before if entry in removal),
+        not_bound=tuple(entry for entry in dict.fromkeys(e.strip() for e in remove) if entry not in before),
     )
 
 
@@ -219,14 +229,10 @@ class BindingRepairer:
         except OkxShieldError as exc:
             return _failed(ref, "its IP list could not be read through the master key; nothing was changed", exc)
         if current is None:
-            return RepairItem(
-                ref.resource,
-                ref.label,
-                Outcome.FAILED,
-                f"the master key finds no such key under sub-account {ref.sub_acct}; nothing was changed",
-                remediation=SubAccountKeyNotFoundError.hint,
-            )
+            return _gone(ref)
         plan = plan_binding(current.ip, self.shield_ips, remove=self.remove)
+        if plan.not_bound:
+            return _not_bound(ref, plan)
         if not plan.changes:
             return RepairItem(
                 ref.resource, ref.label, Outcome.UNCHANGED, "bound to every Shield IP: nothing to change", plan.before
@@ -237,54 +243,143 @@ class BindingRepairer:
             return _planned(ref, plan)
         return self._apply(ref, plan)
 
-    def _write(self, ref: SubKeyRef, plan: BindingPlan) -> None:
-        # A 50011 answer means OKX did nothing (another writer used this second, e.g. a rotation): try again in
-        # the next second. Writing the same list twice is harmless, but a lost answer is never resent blindly.
+    def _apply(self, ref: SubKeyRef, first: BindingPlan) -> RepairItem:
+        """Writes, each write based on a read made right before it and checked by a read right after it."""
+        written: BindingPlan | None = None  # the last plan written, once OKX accepted one
+        shown: tuple[str, ...] | None = None
         for attempt in range(1, WRITE_ATTEMPTS + 1):
-            self.gate.acquire()
+            self.gate.acquire()  # the wait comes first: the read below is the one the write is based on
+            try:
+                now = read_sub_key(self.master, ref)
+            except OkxShieldError as exc:
+                return self._ended(
+                    ref,
+                    first,
+                    written,
+                    shown,
+                    _failed(ref, "reading it right before writing failed; nothing more was written", exc),
+                )
+            if now is None:
+                return self._ended(ref, first, written, shown, _gone(ref))
+            plan = plan_binding(now.ip, self.shield_ips, remove=self.remove)
+            if plan.not_bound:
+                return self._ended(ref, first, written, now.ip, _not_bound(ref, plan))
+            if not plan.changes:
+                return self._settled(ref, first, written, plan)
+            if plan.over_limit:
+                return self._ended(ref, first, written, now.ip, _over_limit(ref, plan))
             try:
                 self.master.modify_subaccount_api_key(ref.sub_acct, ref.api_key, ips=plan.after)
-                return
-            except RateLimitedError:
+            except RateLimitedError as exc:
+                # OKX did nothing (another writer used this second, e.g. a rotation). The next attempt waits for
+                # the next second and reads the key again: the list may have changed by then.
                 if attempt == WRITE_ATTEMPTS:
-                    raise
-
-    def _apply(self, ref: SubKeyRef, plan: BindingPlan) -> RepairItem:
-        try:
-            self._write(ref, plan)
-        except OkxTransportError as exc:
-            return _failed(ref, "no answer to modify-apikey: the change may or may not have taken", exc, plan)
-        except InvalidInputError as exc:
-            return _failed(ref, "the new IP list was refused before sending; nothing was changed", exc, plan)
-        except OkxShieldError as exc:
-            return _failed(ref, "modify-apikey did not go through; nothing was changed", exc, plan)
-        try:
-            reread = read_sub_key(self.master, ref)
-        except OkxShieldError:
-            reread = None
-        shown = reread.ip if reread is not None else None
-        confirmed = shown is not None and set(shown) == set(plan.after)
-        record_problem = self._record(ref, plan, shown, confirmed)
-        if not confirmed:
-            return RepairItem(
+                    return self._ended(
+                        ref,
+                        first,
+                        written,
+                        plan.before,
+                        _failed(ref, f"OKX rate-limited all {WRITE_ATTEMPTS} writes; nothing was changed", exc),
+                    )
+                continue
+            except OkxTransportError as exc:
+                shown = _reread(self.master, ref)
+                if shown is None or set(shown) != set(plan.after):
+                    problem = "no answer to modify-apikey, and " + _shown(shown)
+                    return self._ended(ref, first, written, shown, _failed(ref, problem, exc, plan))
+                written = plan  # the re-read shows it took
+            except InvalidInputError as exc:
+                return self._ended(
+                    ref,
+                    first,
+                    written,
+                    plan.before,
+                    _failed(ref, "the new IP list was refused before sending; nothing was changed", exc, plan),
+                )
+            except OkxShieldError as exc:
+                return self._ended(
+                    ref,
+                    first,
+                    written,
+                    plan.before,
+                    _failed(ref, "modify-apikey did not go through; nothing was changed", exc, plan),
+                )
+            else:
+                written = plan
+                shown = _reread(self.master, ref)
+            if shown is not None and set(shown) == set(plan.after):
+                return self._done(ref, first, plan, shown)
+            # Another list than the one written: someone changed the key right after (or OKX did not apply it).
+            # The next attempt plans again from what OKX shows then.
+        return self._ended(
+            ref,
+            first,
+            written,
+            shown,
+            RepairItem(
                 ref.resource,
                 ref.label,
                 Outcome.UNCONFIRMED,
-                "OKX accepted modify-apikey, but reading the key again does not show the new IP list" + record_problem,
-                plan.before,
+                f"the key's IP list kept changing while the repair wrote it ({WRITE_ATTEMPTS} attempts): "
+                + _shown(shown),
+                first.before,
                 shown,
-                remediation="Check the key in OKX's API management; run the repair again to retry.",
-            )
-        added = ", ".join(plan.added)
-        removed = f"; removed {', '.join(plan.removed)} as asked" if plan.removed else ""
+                remediation="Someone else is editing this key's IPs: check it in OKX's API management, then run "
+                "the repair again.",
+            ),
+        )
+
+    def _done(self, ref: SubKeyRef, first: BindingPlan, plan: BindingPlan, shown: tuple[str, ...]) -> RepairItem:
+        """The re-read shows the list written. What it says was kept or removed is what the re-read shows."""
+        record_problem = self._record(ref, first, shown, True)
+        changed = ""
+        if plan.before != first.before:
+            again = ", ".join(plan.before) or "(no IP)"
+            changed = f" (the key's IP list changed after it was first read: planned again from {again})"
         return RepairItem(
             ref.resource,
             ref.label,
             Outcome.APPLIED,
-            f"bound Shield IP(s) {added}, kept every other IP{removed}; confirmed by reading the key again"
-            + record_problem,
-            plan.before,
+            _verified(plan, shown) + changed + "; confirmed by reading the key again" + record_problem,
+            first.before,
             shown,
+        )
+
+    def _settled(self, ref: SubKeyRef, first: BindingPlan, written: BindingPlan | None, now: BindingPlan) -> RepairItem:
+        """The read before a write shows every Shield IP bound: by this repair's earlier write, or by someone else."""
+        if written is None:
+            return RepairItem(
+                ref.resource,
+                ref.label,
+                Outcome.UNCHANGED,
+                "bound to every Shield IP (the key's IP list changed since it was first read): nothing to change",
+                now.before,
+            )
+        lost = [ip for ip in written.before if ip not in written.removed and ip not in now.before]
+        if lost:
+            return self._ended(ref, first, written, now.before, _lost(ref, first, now.before, lost))
+        return self._done(ref, first, written, now.before)
+
+    def _ended(
+        self,
+        ref: SubKeyRef,
+        first: BindingPlan,
+        written: BindingPlan | None,
+        shown: tuple[str, ...] | None,
+        item: RepairItem,
+    ) -> RepairItem:
+        """An attempt that stopped: after a write OKX accepted, the report says what the last read showed."""
+        if written is None:
+            return item
+        record_problem = self._record(ref, first, shown, False)
+        return RepairItem(
+            item.resource,
+            item.label,
+            Outcome.UNCONFIRMED if item.outcome is not Outcome.FAILED else item.outcome,
+            item.message + "; an earlier write of this repair went through, and " + _shown(shown) + record_problem,
+            first.before,
+            shown,
+            remediation=item.remediation or "Check the key in OKX's API management; run the repair again to retry.",
         )
 
     def _record(self, ref: SubKeyRef, plan: BindingPlan, shown: tuple[str, ...] | None, confirmed: bool) -> str:
@@ -315,6 +410,68 @@ def read_sub_key(master: OkxClient, ref: SubKeyRef) -> SubAccountApiKey | None:
     except SubAccountKeyNotFoundError:
         return None
     return next((key for key in listed if key.api_key == ref.api_key), None)
+
+
+def _reread(master: OkxClient, ref: SubKeyRef) -> tuple[str, ...] | None:
+    """The key's IP list as OKX shows it now, or None when it cannot be read (never a guess)."""
+    try:
+        found = read_sub_key(master, ref)
+    except OkxShieldError:
+        return None
+    return found.ip if found is not None else None
+
+
+def _shown(shown: tuple[str, ...] | None) -> str:
+    if shown is None:
+        return "reading the key again failed, so what it holds now is not known"
+    return "reading the key again shows " + (", ".join(shown) or "(no IP)")
+
+
+def _verified(plan: BindingPlan, shown: tuple[str, ...]) -> str:
+    """What the re-read shows of the plan: the Shield IPs bound, the IPs kept and the IPs removed."""
+    kept = [ip for ip in plan.before if ip not in plan.removed and ip in shown]
+    removed = [ip for ip in plan.removed if ip not in shown]
+    text = f"bound Shield IP(s) {', '.join(plan.added)}" if plan.added else "the Shield IPs stay bound"
+    if kept:
+        text += f", kept {', '.join(kept)}"
+    if removed:
+        text += f"; removed {', '.join(removed)} as asked"
+    return text
+
+
+def _gone(ref: SubKeyRef) -> RepairItem:
+    return RepairItem(
+        ref.resource,
+        ref.label,
+        Outcome.FAILED,
+        f"the master key finds no such key under sub-account {ref.sub_acct}; nothing was changed",
+        remediation=SubAccountKeyNotFoundError.hint,
+    )
+
+
+def _not_bound(ref: SubKeyRef, plan: BindingPlan) -> RepairItem:
+    return RepairItem(
+        ref.resource,
+        ref.label,
+        Outcome.FAILED,
+        f"asked to remove {', '.join(plan.not_bound)}, which the key does not have (it has "
+        f"{', '.join(plan.before) or 'no IP'}); nothing was changed",
+        plan.before,
+        remediation="Name each IP to remove exactly as the key lists it (see 'before'), or leave it out.",
+    )
+
+
+def _lost(ref: SubKeyRef, first: BindingPlan, shown: tuple[str, ...], lost: list[str]) -> RepairItem:
+    return RepairItem(
+        ref.resource,
+        ref.label,
+        Outcome.UNCONFIRMED,
+        f"the Shield IPs are bound, but {', '.join(lost)} no longer is: someone changed the key's IPs while the "
+        "repair wrote them",
+        first.before,
+        shown,
+        remediation=f"If {', '.join(lost)} should stay, add it again in OKX's API management.",
+    )
 
 
 def manual_item(resource: str, label: str, reason: str, shield_ips: Sequence[str]) -> RepairItem:
