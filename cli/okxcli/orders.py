@@ -13,6 +13,7 @@ environment variables of template.yaml and real OKX.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from typing import Any, TextIO
@@ -23,6 +24,7 @@ from okxcli.wiring import wiring_for
 from okxcore.errors import InvalidInputError
 from okxcore.trading.lifetimes import Canceled
 from okxcore.trading.open_orders import OpenOrder, cancel_expired, plan_orders, tagged_orders
+from okxcore.trading.plan import PLAN_ID_PATTERN
 from okxcore.trading.sweep import KeyClients
 from okxlocal.proxies import ProxyKind
 
@@ -33,7 +35,7 @@ def register(commands: Any) -> None:
     """Adds `orders` to the top-level parser's subcommands."""
     orders = commands.add_parser("orders", help="okx-shield's open orders for a key; cancel a plan's expired ones")
     orders.add_argument("--key-secret", required=True, help="the key's secret name in Secrets Manager")
-    orders.add_argument("--plan", help="this plan's orders, from the order ledger")
+    orders.add_argument("--plan", type=plan_id_arg, help="this plan's orders, from the order ledger")
     orders.add_argument("--cancel-expired", action="store_true", help="cancel the plan's expired orders (needs --plan)")
     orders.add_argument("--real", action="store_true", help="real AWS and OKX, configured by the environment")
     orders.add_argument(
@@ -52,6 +54,15 @@ def register(commands: Any) -> None:
             return show_and_cancel(wiring, args.key_secret, plan_id=args.plan, cancel=args.cancel_expired)
 
     orders.set_defaults(run=run)
+
+
+def plan_id_arg(text: str) -> str:
+    """--plan's value: a plan id as plans spell them, or argparse's error naming the option (exit 2)."""
+    if not re.fullmatch(PLAN_ID_PATTERN, text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a plan id (1-64 letters, digits, '.', '_' or '-', starting with a letter or digit)"
+        )
+    return text
 
 
 def show_and_cancel(

@@ -238,6 +238,15 @@ def fingerprint(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()
 
 
+def is_ip_entry(text: str) -> bool:
+    """An entry of a key's IP list as OKX takes it: an IPv4/IPv6 address or a CIDR block (no leading zeros)."""
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
 def ip_list_text(ips: Sequence[str], *, source: str) -> str:
     """A key's IP list as OKX's `ip` field: comma-separated IPv4/IPv6 addresses or CIDR blocks, at most 20.
 
@@ -246,10 +255,8 @@ def ip_list_text(ips: Sequence[str], *, source: str) -> str:
     """
     entries = list(dict.fromkeys(entry.strip() for entry in ips))
     for position, entry in enumerate(entries, start=1):
-        try:
-            ipaddress.ip_network(entry, strict=False)
-        except ValueError:
-            raise InvalidInputError(source, "ip", f"entry {position} is not an IP address or CIDR block") from None
+        if not is_ip_entry(entry):
+            raise InvalidInputError(source, "ip", f"entry {position} is not an IP address or CIDR block")
     if len(entries) > OKX_MAX_IPS_PER_KEY:
         raise InvalidInputError(
             source,

@@ -110,3 +110,49 @@ def test_a_write_refused_by_okx_rate_limit_is_tried_again_in_the_next_second(loc
     assert codes == ["0", "50011", "0"]
     assert item.outcome is Outcome.APPLIED
     assert stack.sim.key(keys["half"].api_key).ips == [USER_IP, "127.0.0.2", "127.0.0.3"]
+
+
+@pytest.mark.parametrize("typo", ["203.0.113.09", "not-an-ip", "", "198.51.100.7,127.0.0.3"])
+def test_a_remove_ip_that_is_not_an_ip_is_exit_2_naming_the_option_and_nothing_is_applied(local_stack, capsys, typo):
+    stack, keys = start(local_stack)
+
+    with pytest.raises(SystemExit) as exited:
+        bind("half", "--apply", "--remove-ip", typo)
+
+    assert exited.value.code == 2
+    assert "--remove-ip" in capsys.readouterr().err
+    assert stack.sim.key(keys["half"].api_key).ips == [USER_IP, "127.0.0.2"]
+    assert modifies(stack) == 0
+
+
+@pytest.mark.parametrize("absent", [f"{USER_IP}/32", "198.51.100.8"])
+def test_a_remove_ip_the_key_does_not_have_is_an_error_naming_it_and_nothing_is_applied(local_stack, capsys, absent):
+    stack, keys = start(local_stack)
+
+    code = bind("half", "--apply", "--remove-ip", absent)
+
+    printed = capsys.readouterr().out
+    assert code == 3
+    assert absent in printed and "nothing was changed" in printed
+    assert "removed" not in printed
+    assert stack.sim.key(keys["half"].api_key).ips == [USER_IP, "127.0.0.2"]  # the Shield IP was not added either
+    assert modifies(stack) == 0
+
+
+def test_a_removed_ip_is_reported_removed_only_as_the_re_read_shows_it(local_stack, capsys):
+    stack, keys = start(local_stack)
+
+    assert bind("half", "--apply", "--remove-ip", USER_IP) == 0
+
+    printed = capsys.readouterr().out
+    assert stack.sim.key(keys["half"].api_key).ips == ["127.0.0.2", "127.0.0.3"]
+    assert f"removed {USER_IP} as asked" in printed and "after:  127.0.0.2, 127.0.0.3" in printed
+
+
+@pytest.mark.parametrize("bad", ["", "my plan", "-x", "a" * 65, "plan/1"])
+def test_orders_plan_takes_only_a_valid_plan_id(capsys, bad):
+    with pytest.raises(SystemExit) as exited:
+        main(["orders", "--key-secret", P + "half", f"--plan={bad}"])
+
+    assert exited.value.code == 2
+    assert "--plan" in capsys.readouterr().err

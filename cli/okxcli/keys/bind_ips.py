@@ -1,7 +1,8 @@
 """`okx-shield keys bind-ips --secret NAME [--apply] [--remove-ip IP]...`: bind both Shield IPs to a sub-account key.
 
 It keeps every IP the key has, and removes only an IP named with --remove-ip. Without --apply it only prints
-what would change.
+what would change. An --remove-ip that is not an IP address or CIDR block stops the command before anything is
+read (exit 2, naming --remove-ip); one the key does not have stops it before anything is written (exit 3).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from okxcore.errors import InvalidInputError
 from okxcore.keys.repair.binding import Outcome, RepairResult
 from okxcore.keys.repair.locate import KeyToLocate, repair_secret_key
 from okxcore.keys.repair.modes import RepairMode
+from okxcore.models import is_ip_entry
 
 
 def register(subcommands: Any) -> None:
@@ -30,10 +32,19 @@ def register(subcommands: Any) -> None:
         action="append",
         default=[],
         metavar="IP",
-        help="also remove this IP from the key (repeatable); nothing is removed unless named here",
+        type=ip_entry,
+        help="also remove this IP from the key, written as the key lists it (repeatable); nothing is removed "
+        "unless named here",
     )
     add_common_options(bind)
     bind.set_defaults(run=lambda args: run_in_wiring(args, bind_ips))
+
+
+def ip_entry(text: str) -> str:
+    """--remove-ip's value: an IP address or CIDR block, or argparse's error naming the option (exit 2)."""
+    if not is_ip_entry(text.strip()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address or CIDR block")
+    return text.strip()
 
 
 def bind_ips(args: argparse.Namespace, wiring: Wiring) -> int:

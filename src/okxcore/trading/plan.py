@@ -47,10 +47,11 @@ InstId = Annotated[
     Field(description="spot instrument, e.g. BTC-USDT"),
 ]
 Ccy = Annotated[str, form(r"[A-Z0-9]{1,20}", "must be a currency code in capitals, e.g. USDT")]
+PLAN_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"  # a plan's id, wherever one is taken (the CLI's --plan too)
 PlanId = Annotated[
     str,
     form(
-        r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}",
+        PLAN_ID_PATTERN,
         "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit, e.g. dca-btc-weekly",
     ),
 ]
