@@ -3,6 +3,9 @@
 On the local stack by default (the demo fleet), or with `--real` against real AWS and OKX. Like `sam local
 invoke`, the function's logs (and here its SNS reports) go to stderr and its result to stdout.
 
+The event's `scheduled_time` is kept, as a deployed function gets it: a trade plan whose slot is older than its
+caps.max_delay_s is skipped here as it would be there. `--now` replaces it with the current time (a fresh slot).
+
 `--shards N` (audit, local stack only): the fanned-out audit as Step Functions runs it, planned, sharded and
 merged into about N shards. Without --shards, when the scheduled audit starts the state machine (the fleet is
 larger than AUDIT_KEYS_PER_SHARD), the execution it started in moto is run here, in-process.
@@ -24,7 +27,7 @@ from okxcore.errors import InvalidInputError
 from okxlocal.demo_fleet import demo_stack
 from okxlocal.fanout import FanoutOutcome, execution_input_for, run_fanout, started_execution_input
 from okxlocal.proxies import ProxyKind
-from okxlocal.runner import invoke, load_event, read_event
+from okxlocal.runner import invoke, load_event
 
 
 def register(commands: Any) -> None:
@@ -37,6 +40,11 @@ def register(commands: Any) -> None:
         help="use real AWS and OKX with this shell's AWS credentials and environment variables "
         "(SHIELD_SECRET_NAME, REPORT_TOPIC_ARN, STATE_TABLE_NAME, ...) instead of the local stack",
     )
+    invoke.add_argument(
+        "--now",
+        action="store_true",
+        help="replace the event's scheduled_time with the current time (a fresh slot); without it the file's is kept",
+    )
     invoke.add_argument("--proxy", choices=[k.value for k in ProxyKind], default="https")
     invoke.add_argument("--shards", type=int, help="audit only: run the fan-out state machine with about N shards")
     invoke.set_defaults(run=run)
@@ -46,8 +54,7 @@ def run(args: argparse.Namespace) -> int:
     """Like `sam local invoke`: the function's logs (and here its SNS reports) on stderr, its result on stdout."""
     if args.shards is not None and (args.function != "audit" or args.real):
         raise InvalidInputError("okx-shield invoke", "--shards", "applies to the audit on the local stack only")
-    # Deployed, an event's scheduled_time is the Scheduler's; on the local stack a fresh slot (load_event).
-    event = read_event(args.event) if args.real else load_event(args.event)
+    event = load_event(args.event, fresh_slot=args.now)
     if args.real:
         check_shell_settings("okx-shield invoke --real")
     with contextlib.ExitStack() as scope:

@@ -2,7 +2,7 @@
 
 The Docker-free counterpart of `sam local invoke`, used by `okx-shield invoke`, the demo, the fan-out's
 state machine (okxlocal.fanout) and the tests: the real LambdaContext class with its fields set, the
-events of events/ with a fresh slot, and the handler module by its function's name.
+events of events/ (with a fresh slot when asked), and the handler module by its function's name.
 """
 
 from __future__ import annotations
@@ -49,10 +49,13 @@ def read_event(path: Path) -> dict[str, Any]:
     return event
 
 
-def load_event(path: Path) -> dict[str, Any]:
-    """An event file with a fresh slot, as the Scheduler would give."""
+def load_event(path: Path, *, fresh_slot: bool = True) -> dict[str, Any]:
+    """The event in `path`; with `fresh_slot`, its scheduled_time is now, as the Scheduler would give.
+
+    The demo and the tests want a slot that runs; `okx-shield invoke` keeps the file's time unless --now, so that
+    a plan whose time is wrong fails locally as it would deployed."""
     event = read_event(path)
-    if "scheduled_time" in event:
+    if fresh_slot and "scheduled_time" in event:
         event["scheduled_time"] = scheduled_now()
     return event
 

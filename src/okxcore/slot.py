@@ -87,3 +87,18 @@ OptionalScheduledTime = Annotated[
 
 def slot_of(instant: datetime | None) -> Slot | None:
     return Slot.of(instant) if instant is not None else None
+
+
+def spoken_duration(seconds: float) -> str:
+    """A time span as a person says it, to the largest two units: "45 s", "10 minutes", "333 days 5 hours"."""
+    remaining = round(abs(seconds))
+    if remaining < 60:
+        return f"{remaining} s"
+    parts: list[str] = []
+    for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
+        count, remaining = divmod(remaining, size)
+        if count or parts:
+            parts.append(f"{count} {unit}{'' if count == 1 else 's'}")
+        if len(parts) == 2:
+            break
+    return " ".join(part for part in parts if not part.startswith("0 "))

@@ -176,7 +176,8 @@ def test_what_the_sequence_shows_beyond_equality(in_containers: dict[str, Outcom
 
 @pytest.mark.parametrize("event_file", FIRST_OF_EACH)
 def test_okx_shield_invoke_gives_the_same_reports(event_file: str, in_containers: dict[str, Outcome]):
-    """`okx-shield invoke FUNCTION --event FILE` (its own fresh stack) and the container's run agree."""
+    """`okx-shield invoke FUNCTION --event FILE --now` (its own fresh stack) and the container's run agree (both
+    give the event a slot of now: okx-shield invoke keeps the file's time without --now)."""
     done = subprocess.run(
         [
             str(ROOT / ".venv" / "bin" / "okx-shield"),
@@ -184,6 +185,7 @@ def test_okx_shield_invoke_gives_the_same_reports(event_file: str, in_containers
             function_of(event_file),
             "--event",
             str(EVENTS / event_file),
+            "--now",
         ],
         capture_output=True,
         text=True,

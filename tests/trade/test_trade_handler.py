@@ -5,11 +5,14 @@ Exactly-once is asserted on the simulator's own order book (sim.orders()), never
 
 from __future__ import annotations
 
+import json
+import re
 import threading
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from trade_helpers import KEY_SECRET, UID, load_event, orders_with
+from trade_helpers import EVENTS_DIR, KEY_SECRET, UID, load_event, orders_with
 
 from okxcore.aws.state import DynamoStateStore
 from okxcore.trading import TradePlanRejectedError, TradeRunFailedError
@@ -363,13 +366,33 @@ def test_proxy_down_means_no_order_a_critical_report_and_a_failed_invocation(sta
 
 
 def test_late_delivery_beyond_max_delay_trades_nothing(stack, invoke):
-    # Given a delivery an hour after its slot (caps.max_delay_s 600)
-    event = load_event("trade-dca.json", scheduled_time="2020-01-01T00:00:00Z")
-    # When it arrives, Then nothing is sent and a CRITICAL report says why; no raise (a retry cannot help)
+    # Given a delivery an hour and a half after its slot (caps.max_delay_s 600)
+    slot = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1, minutes=30)
+    event = load_event("trade-dca.json", scheduled_time=slot.isoformat())
+    # When it arrives, Then nothing is sent and a CRITICAL report says why in words; no raise (a retry cannot help)
     result = invoke(event)
     assert result["status"] == "TOO_LATE"
     assert stack.sim.stats.total_requests() == 0
-    assert "caps.max_delay_s" in only_report(stack).text
+    body = only_report(stack).text
+    assert "came 1 hour 30 minutes after its slot" in body
+    assert "within caps.max_delay_s (10 minutes)" in body and "nothing was sent" in body
+    assert "put the current time in scheduled_time" in body
+
+
+def test_a_dry_run_of_an_old_slot_says_in_words_why_it_did_nothing(stack, invoke):
+    # Given the shipped dry-run example as written, its slot months in the past
+    event = json.loads((EVENTS_DIR / "trade-dca-demo-dry-run.json").read_text())
+    event["key_secret"] = KEY_SECRET
+    event.pop("demo")
+    # When it is delivered now
+    result = invoke(event)
+    # Then it was skipped before any OKX call, and the report says so in days, not seconds
+    assert result["status"] == "TOO_LATE"
+    assert stack.sim.stats.total_requests() == 0
+    body = only_report(stack).text
+    assert re.search(r"came \d+ days( \d+ hours?)? after its slot \(2026-01-05T09:00:00.000Z\)", body), body
+    assert "nothing was checked nor sent" in body
+    assert not re.search(r"\d{5,} s", body)
 
 
 DEMO_SECRET = "okx-shield/keys/bot-demo"
@@ -433,4 +456,4 @@ def test_a_slot_far_in_the_future_is_rejected_before_any_call_to_okx(stack, invo
         invoke(event)
     assert stack.sim.stats.total_requests() == 0
     body = only_report(stack).body
-    assert "scheduled_time: is" in body and "s in the future" in body
+    assert "scheduled_time: is" in body and "days" in body and "in the future" in body

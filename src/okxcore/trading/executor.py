@@ -40,6 +40,7 @@ from decimal import Decimal
 
 from okxcore.credentials import OkxKeySecret
 from okxcore.errors import OkxShieldError
+from okxcore.slot import spoken_duration
 from okxcore.trading.execute import Execution, execute, poll_fills, read_guard
 from okxcore.trading.lifetimes import (
     REASON_EXPIRED,
@@ -197,10 +198,22 @@ def _gate(plan: TradePlan, wiring: TradeWiring, guard: GuardReader, clock: Clock
             plan,
             RunStatus.TOO_LATE,
             demo=_demo_of(wiring, plan),
-            error=f"this delivery came {late_by:.0f} s after its slot, over caps.max_delay_s "
-            f"({plan.caps.max_delay_s} s); the slot is skipped so that a stale retry cannot trade.",
+            error=too_late_text(plan, late_by),
         ), late_by
     return None, late_by
+
+
+def too_late_text(plan: TradePlan, late_by: float) -> str:
+    """Why a delivery after its slot's caps.max_delay_s did nothing, in words: the typical case is an event file
+    run by hand long after the time written in it."""
+    allowed = plan.caps.max_delay_s
+    what = "checked nor sent" if plan.dry_run else "sent"
+    return (
+        f"this delivery came {spoken_duration(late_by)} after its slot ({plan.slot}), and a plan runs only within "
+        f"caps.max_delay_s ({spoken_duration(allowed)}) of its slot, so that a late retry cannot trade at a stale "
+        f"price: nothing was {what}. A hand-run event keeps the time written in it: to run the plan now, put the "
+        "current time in scheduled_time (okx-shield invoke --now does that)."
+    )
 
 
 def _final_status(legs: list[LegResult], executed: Execution) -> tuple[RunStatus, str]:
@@ -227,7 +240,8 @@ def _plan_vs_key_and_clock(plan: TradePlan, key: OkxKeySecret, late_by: float) -
         problems.append(
             Problem(
                 "scheduled_time",
-                f"is {-late_by:.0f} s in the future; running it now would use up that future slot's order ids",
+                f"is {spoken_duration(-late_by)} in the future; running it now would use up that future slot's "
+                "order ids",
                 "Let EventBridge Scheduler fill in <aws.scheduler.scheduled-time>, or use the current time.",
             )
         )
