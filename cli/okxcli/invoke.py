@@ -5,6 +5,7 @@ invoke`, the function's logs (and here its SNS reports) go to stderr and its res
 
 The event's `scheduled_time` is kept, as a deployed function gets it: a trade plan whose slot is older than its
 caps.max_delay_s is skipped here as it would be there. `--now` replaces it with the current time (a fresh slot).
+`--plan FILE` (trade) delivers a plan file of plans/ as its schedule would, for a slot of now.
 
 `--shards N` (audit, local stack only): the fanned-out audit as Step Functions runs it, planned, sharded and
 merged into about N shards. Without --shards, when the scheduled audit starts the state machine (the fleet is
@@ -21,19 +22,26 @@ from pathlib import Path
 from typing import Any
 
 from okxcli.logs import handler_logs_to
+from okxcli.plans.files import check_plans
 from okxcli.reports import print_reports
 from okxcli.wiring import check_shell_settings
 from okxcore.errors import InvalidInputError
 from okxlocal.demo_fleet import demo_stack
 from okxlocal.fanout import FanoutOutcome, execution_input_for, run_fanout, started_execution_input
 from okxlocal.proxies import ProxyKind
-from okxlocal.runner import invoke, load_event
+from okxlocal.runner import invoke, load_event, scheduled_now
 
 
 def register(commands: Any) -> None:
     invoke = commands.add_parser("invoke", help="run one Lambda handler in-process (Docker-free sam local invoke)")
     invoke.add_argument("function", choices=["probe", "audit", "trade", "rotate"])
-    invoke.add_argument("--event", type=Path, required=True, help="event JSON, e.g. events/probe.json")
+    source = invoke.add_mutually_exclusive_group(required=True)
+    source.add_argument("--event", type=Path, help="event JSON, e.g. events/probe.json")
+    source.add_argument(
+        "--plan",
+        type=Path,
+        help="trade only: a plan file, e.g. plans/dca-btc-daily.json, delivered as its schedule would deliver it now",
+    )
     invoke.add_argument(
         "--real",
         action="store_true",
@@ -54,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
     """Like `sam local invoke`: the function's logs (and here its SNS reports) on stderr, its result on stdout."""
     if args.shards is not None and (args.function != "audit" or args.real):
         raise InvalidInputError("okx-shield invoke", "--shards", "applies to the audit on the local stack only")
-    event = load_event(args.event, fresh_slot=args.now)
+    if args.plan is not None:
+        event = plan_event(args)
+    else:
+        event = load_event(args.event, fresh_slot=args.now)
     if args.real:
         check_shell_settings("okx-shield invoke --real")
     with contextlib.ExitStack() as scope:
@@ -72,6 +83,16 @@ def run(args: argparse.Namespace) -> int:
                 print_reports(stack, sys.stderr)
     print(json.dumps(result, indent=2, default=str))
     return 0
+
+
+def plan_event(args: argparse.Namespace) -> dict[str, Any]:
+    """The Input a plan file's schedule would deliver for a slot of now (a plan file has no time of its own)."""
+    if args.function != "trade":
+        raise InvalidInputError("okx-shield invoke", "--plan", "applies to the trade function only")
+    checked = check_plans([args.plan])
+    checked.raise_for_problems()
+    [plan] = checked.plans
+    return plan.event_at(scheduled_now())
 
 
 def invoke_sharded(event: dict[str, Any], shards: int) -> dict[str, Any]:

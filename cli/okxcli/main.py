@@ -8,6 +8,7 @@ okx-shield keys ...           change OKX keys through the master key (bind-ips, 
 okx-shield orders             a plan's recorded limit orders and their state at OKX
 okx-shield serve              the local stack for Lambda containers (sam local invoke), until Ctrl-C
 okx-shield lambda-image       build the stand-in Lambda Python 3.11 image from Debian packages
+okx-shield plans ...          trade plans in plans/*.json: check them, deploy them as schedules
 
 Every command ends with one line on stderr when it fails, never a traceback, and one of these exit codes.
 """
@@ -20,7 +21,7 @@ import sys
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from okxcli import call, containers, invoke, keys, orders, sim
+from okxcli import call, containers, invoke, keys, orders, plans, sim
 from okxcli.demo import run as demo
 from okxcli.exits import (
     EXIT_CODES_HELP,
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawTextHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    for command in (call, sim, demo, invoke, keys, orders, containers):  # each command registers itself and its `run`
+    for command in (call, sim, demo, invoke, keys, orders, plans, containers):  # each registers itself and its `run`
         command.register(commands)
 
     args = parser.parse_args(argv)  # a usage error exits 2 with argparse's one line

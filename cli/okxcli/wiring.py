@@ -22,12 +22,12 @@ from okxlocal.proxies import ProxyKind
 
 @contextlib.contextmanager
 def wiring_for(args: argparse.Namespace) -> Iterator[Wiring]:
-    """The local stack unless `args.real`, with `args.proxy` as the local proxy's Shield form."""
+    """The local stack unless `args.real`, with `args.proxy` (default https) as the local proxy's Shield form."""
     with contextlib.ExitStack() as scope:
         if args.real:
             check_shell_settings(f"okx-shield {args.command} --real")
         else:
-            scope.enter_context(demo_stack(ProxyKind(args.proxy)))
+            scope.enter_context(demo_stack(ProxyKind(getattr(args, "proxy", ProxyKind.HTTPS.value))))
             print("(local stack: the demo fleet, gone when this command ends)", file=sys.stderr)
         yield Wiring.from_environ()
 

@@ -39,6 +39,12 @@ KEY_SECRET_TAG = ("okx-shield", "managed")
 TABLE_NAME = "okx-shield-state"
 TOPIC_NAME = "okx-shield-reports"
 RUN_BUCKET = "okx-shield-audit-runs"
+# Where `okx-shield plans deploy` puts the plans' schedules on the local stack: what a deployed stack's outputs
+# PlanScheduleGroupName, TradeFunctionArn, PlanSchedulerRoleArn and DeadLetterQueueArn name (moto's account).
+PLAN_SCHEDULE_GROUP = "okx-shield-plans"
+TRADE_FUNCTION_ARN = f"arn:aws:lambda:{AWS_REGION}:123456789012:function:okx-shield-trade"
+PLAN_SCHEDULER_ROLE_ARN = "arn:aws:iam::123456789012:role/okx-shield-plan-scheduler"
+DEAD_LETTER_QUEUE_ARN = f"arn:aws:sqs:{AWS_REGION}:123456789012:okx-shield-dead-letters"
 EGRESS_IP = "127.0.0.2"
 # Shield has two static IPs; locally only 127.0.0.2 carries traffic, 127.0.0.3 is "the other one".
 SECOND_SHIELD_IP = "127.0.0.3"
@@ -233,6 +239,7 @@ class LocalStack:
         )["stateMachineArn"]
         dynamodb = boto3.client("dynamodb", region_name=AWS_REGION)
         dynamodb.create_table(**state_table_definition(TABLE_NAME))
+        boto3.client("scheduler", region_name=AWS_REGION).create_schedule_group(Name=PLAN_SCHEDULE_GROUP)
 
     def put_secret(self, name: str, body: dict[str, Any] | str, *, tagged: bool = True) -> None:
         secrets = boto3.client("secretsmanager", region_name=AWS_REGION)

@@ -260,10 +260,13 @@ def test_every_schedule_input_is_valid_for_its_function(template):
 
 def test_every_event_file_validates_against_its_function(template):
     files = sorted((ROOT / "events").glob("*.json"))
-    # events/ holds Scheduler Inputs: the fan-out function's inputs come from its state machine instead (run by
+    # events/ holds Scheduler Inputs: of the template's schedules, and of the plans' (whose schedules invoke the trade
+    # function, okx-shield plans deploy). The fan-out function's inputs come from its state machine instead (run by
     # tests/audit/test_audit_fanout.py through okxlocal.fanout).
+    scheduled = {name for name, r in functions(template).items() if "Events" in r["Properties"]}
     handlers = {
-        r["Properties"]["Handler"].split(".")[1] for r in functions(template).values() if "Events" in r["Properties"]
+        functions(template)[name]["Properties"]["Handler"].split(".")[1]
+        for name in scheduled | {plan_schedules_function(template)}
     }
     covered = set()
     for path in files:
@@ -273,6 +276,39 @@ def test_every_event_file_validates_against_its_function(template):
         module.EVENT_MODEL.model_validate(json.loads(path.read_text()))
         covered.add(function)
     assert covered == handlers
+
+
+def plan_schedules_function(template: dict[str, Any]) -> str:
+    """The function the plans' schedules may invoke: the one PlanSchedulerRole grants lambda:InvokeFunction on."""
+    [policy] = template["Resources"]["PlanSchedulerRole"]["Properties"]["Policies"]
+    [invoke] = [s for s in policy["PolicyDocument"]["Statement"] if s["Action"] == "lambda:InvokeFunction"]
+    return str(invoke["Resource"]["GetAtt"]).split(".")[0]
+
+
+def test_plans_are_schedules_of_a_group_the_stack_owns_invoking_only_the_trade_function(template):
+    """okx-shield plans deploy reads these outputs; the role may invoke the trade function and dead-letter, no more."""
+    from okxcli.plans.deploy import STACK_OUTPUTS
+
+    resources = template["Resources"]
+    assert resources["PlanScheduleGroup"]["Type"] == "AWS::Scheduler::ScheduleGroup"
+    assert plan_schedules_function(template) == "TradeFunction"
+    # the plans are not in the template: no schedule of the trade function carries a plan
+    for event in resources["TradeFunction"]["Properties"].get("Events", {}).values():
+        assert "plan_id" not in str(event["Properties"]["Input"])
+    role = resources["PlanSchedulerRole"]["Properties"]
+    [trust] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    [policy] = role["Policies"]
+    granted = {(s["Action"], str(s["Resource"])) for s in policy["PolicyDocument"]["Statement"]}
+    assert granted == {
+        ("lambda:InvokeFunction", str({"GetAtt": "TradeFunction.Arn"})),
+        ("sqs:SendMessage", str({"GetAtt": "DeadLetterQueue.Arn"})),
+    }
+    outputs = template["Outputs"]
+    for name in STACK_OUTPUTS.values():
+        assert name in outputs, name
+    assert outputs["PlanScheduleGroupName"]["Value"] == {"Ref": "PlanScheduleGroup"}
 
 
 def test_samconfig_has_the_three_environments():
