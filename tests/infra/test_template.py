@@ -320,6 +320,37 @@ def test_samconfig_has_the_three_environments():
         assert "parameter_overrides" in config[environment]["deploy"]["parameters"]
 
 
+REAL_DEPLOYMENT_PARAMETERS = ("ExpectedStaticIps", "AlertEmail", "MasterKeySecretName")
+
+
+def test_samconfig_names_only_template_parameters_and_every_one_a_real_deployment_needs(template):
+    """Read by SAM CLI's own parser: an override naming a parameter the template no longer has fails the deploy."""
+    probe = (
+        "import json, sys, tomllib\n"
+        "from samcli.cli.types import CfnParameterOverridesType\n"
+        "config = tomllib.load(open(sys.argv[1], 'rb'))\n"
+        "parse = CfnParameterOverridesType().convert\n"
+        "print(json.dumps({env: parse(config[env]['deploy']['parameters']['parameter_overrides'], None, None)"
+        " for env in ('default', 'dev', 'prod')}))\n"
+    )
+    done = subprocess.run(
+        [str(TOOLS / "python"), "-c", probe, str(ROOT / "samconfig.toml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    overrides = json.loads(done.stdout)
+    for environment, values in overrides.items():
+        assert set(values) <= set(template["Parameters"]), environment
+        # listed (empty until filled in), so that `sam deploy --guided` shows them and the file says what to fill
+        assert set(REAL_DEPLOYMENT_PARAMETERS) <= set(values), environment
+    text = (ROOT / "samconfig.toml").read_text()
+    for documented in (*REAL_DEPLOYMENT_PARAMETERS, "ShieldSecretName", "DemoMode", "plans deploy", "UTC"):
+        assert documented in text, documented
+
+
 def test_every_custom_metric_the_template_watches_is_emitted_by_the_code(template):
     """An alarm or dashboard widget on a metric nobody emits would stay silent forever."""
     watched = set()
