@@ -1,17 +1,24 @@
-# The two commands of README: `make demo` runs the whole product locally, `make test` runs the tests
-# (ruff, mypy --strict over src/ and cli/ as configured in pyproject.toml, then every test tier in one pytest run).
-# The tiers also run on their own (README "Tests"): a test's tier follows from what it starts (tests/conftest.py).
-.PHONY: setup demo test lint test-unit test-integration test-e2e test-containers bench
+# The commands of README: `make demo` runs the whole product locally, `make test` runs the tests (ruff, mypy --strict
+# over src/ and cli/ as configured in pyproject.toml, then every test tier in one pytest run), `make deploy ENV=dev`
+# deploys (README "Deploy"). Each installs only what it needs first (scripts/bootstrap.sh): the demo gets no sam,
+# no checkov, no ccxt, no Docker. The tiers also run on their own (README "Tests"): a test's tier follows from what
+# it starts (tests/conftest.py).
+.PHONY: setup tools demo test lint test-unit test-integration test-e2e test-containers bench deploy
+
+ENV ?= dev
 
 setup:
 	@./scripts/bootstrap.sh
+
+tools:
+	@./scripts/bootstrap.sh --tools
 
 demo: setup
 	.venv/bin/okx-shield demo
 
 # The container tier (pytest -m containers) runs with the rest; OKX_SHIELD_SKIP_CONTAINERS=1 skips it (no root/Docker).
-test: setup
-	@./scripts/bootstrap.sh --clients --containers
+test:
+	@./scripts/bootstrap.sh --tools --clients --containers
 	.venv/bin/ruff check .
 	.venv/bin/python -m mypy
 	.venv/bin/python -m pytest
@@ -28,17 +35,25 @@ test-unit: setup
 test-integration: setup
 	.venv/bin/python -m pytest -m integration
 
-# The outer doors: the CLI as a program, the demo, sam build and the template's checkers, the benchmarks'
-# smoke runs, real OKX client libraries (.venv-clients).
-test-e2e: setup
-	@./scripts/bootstrap.sh --clients
+# The outer doors: the CLI as a program, the demo, sam build and the template's checkers (.venv-tools), the
+# benchmarks' smoke runs, real OKX client libraries (.venv-clients).
+test-e2e:
+	@./scripts/bootstrap.sh --tools --clients
 	.venv/bin/python -m pytest -m e2e
 
 # Every function in a Lambda container (sam local) against the served local stack: needs root and Docker
 # (scripts/bootstrap.sh --containers installs it); OKX_SHIELD_SKIP_CONTAINERS=1 skips it in `make test`.
-test-containers: setup
-	@./scripts/bootstrap.sh --containers
+test-containers:
+	@./scripts/bootstrap.sh --tools --containers
 	.venv/bin/python -m pytest -m containers
 
 bench: setup
 	.venv/bin/python bench/run.py
+
+# An update of a stack deployed once with `sam deploy --guided --config-env $(ENV)` (README "Deploy"): the stack,
+# then the plans' schedules (plans/*.json, checked first; nothing changes if one is invalid).
+deploy: tools
+	.venv/bin/okx-shield plans check
+	.venv-tools/bin/sam build
+	.venv-tools/bin/sam deploy --config-env $(ENV)
+	.venv/bin/okx-shield plans deploy --real --config-env $(ENV)

@@ -27,7 +27,7 @@ def tool(name: str) -> str:
         return str(path)
     found = shutil.which(name)
     if found is None:
-        pytest.fail(f"{name} is not installed: run `make setup` (scripts/bootstrap.sh installs .venv-tools)")
+        pytest.fail(f"{name} is not installed: run `make tools` (scripts/bootstrap.sh --tools installs .venv-tools)")
     return found
 
 
