@@ -33,6 +33,11 @@ def register(commands: Any) -> None:
     call.add_argument("--base-url", help="OKX base URL override (e.g. the simulator's); default: the key's region host")
     call.add_argument("--ca-bundle", help="CA bundle trusted for OKX's certificate (e.g. the simulator's CA)")
     call.add_argument("--proxy-ca-bundle", help="CA bundle trusted for the proxy's certificate (TLS forms)")
+    call.add_argument(
+        "--real",
+        action="store_true",
+        help="real OKX through your Shield, secrets from this shell's AWS credentials (never a local stack)",
+    )
     call.set_defaults(run=run)
 
 

@@ -62,10 +62,7 @@ def run(args: argparse.Namespace) -> int:
     """Like `sam local invoke`: the function's logs (and here its SNS reports) on stderr, its result on stdout."""
     if args.shards is not None and (args.function != "audit" or args.real):
         raise InvalidInputError("okx-shield invoke", "--shards", "applies to the audit on the local stack only")
-    if args.plan is not None:
-        event = plan_event(args)
-    else:
-        event = load_event(args.event, fresh_slot=args.now)
+    event = plan_event(args) if args.plan is not None else load_event(args.event, fresh_slot=args.now)
     if args.real:
         check_shell_settings("okx-shield invoke --real")
     with contextlib.ExitStack() as scope:

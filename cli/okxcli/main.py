@@ -36,7 +36,7 @@ from okxcore.errors import InvalidInputError, OkxShieldError
 DEBUG_SETTING = "OKX_SHIELD_DEBUG"
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="okx-shield",
         description=__doc__,
@@ -46,8 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     for command in (call, sim, demo, invoke, keys, orders, plans, containers):  # each registers itself and its `run`
         command.register(commands)
+    return parser
 
-    args = parser.parse_args(argv)  # a usage error exits 2 with argparse's one line
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)  # a usage error exits 2 with argparse's one line
     try:
         return int(args.run(args))
     except KeyboardInterrupt:

@@ -171,6 +171,16 @@ def test_deploy_real_names_what_is_missing_in_words(tmp_path, aws, capsys):
     assert "stack nowhere cannot be read" in capsys.readouterr().err
 
 
+def test_deploy_real_without_a_region_is_one_line_naming_the_fix(monkeypatch, capsys):
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    assert main(["plans", "deploy", "--real", "--stack", "okx-shield-dev"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "region" in err and "AWS_DEFAULT_REGION" in err
+
+
 @pytest.mark.parametrize("function", ["probe", "trade"])
 def test_invoke_plan_delivers_a_plan_file_as_its_schedule_would_now(capsys, function):
     code = main(["invoke", function, "--plan", str(PLANS / "dca-btc-daily.json")])

@@ -108,12 +108,13 @@ def stack_target(stack: DeployedStack) -> ScheduleTarget:
     try:
         cloudformation = boto3.client("cloudformation", region_name=stack.region)
         [described] = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
-    except ClientError as exc:
+    except (ClientError, BotoCoreError) as exc:
         raise InvalidInputError(
             SOURCE,
             "--stack",
             f"stack {stack_name} cannot be read ({_aws_error(exc)})",
-            hint="Name the stack `sam deploy` made (stack_name in samconfig.toml), in this shell's AWS region.",
+            hint="Name the stack `sam deploy` made (stack_name in samconfig.toml) and give this shell AWS credentials "
+            "and the stack's region (aws configure, AWS_DEFAULT_REGION, or region in samconfig.toml).",
         ) from None
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
     parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in described.get("Parameters", [])}
