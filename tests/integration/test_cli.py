@@ -182,3 +182,15 @@ def test_a_missing_ca_file_is_exit_2_naming_the_file(tmp_path, capsys):
         assert code == 2, err
         assert str(missing) in err and "does not exist" in err and flag in err
         assert "unexpected" not in err
+
+
+def test_a_seed_key_and_a_key_file_spell_their_fields_alike(tmp_path, capsys):
+    """A key copied from the example seed into a key file is read by `call --key-file` as it is written."""
+    from okxcore.credentials import parse_okx_key_secret
+    from okxlocal.sim.standalone import EXAMPLE_SEED
+
+    [first, *_] = json.loads(EXAMPLE_SEED.read_text())["keys"]
+    copied = {name: first[name] for name in ("api_key", "api_secret", "passphrase")}
+    key = parse_okx_key_secret("key.json", json.dumps(copied))
+    read = (key.api_key, key.api_secret, key.passphrase)
+    assert [value.get_secret_value() for value in read] == [first["api_key"], first["api_secret"], first["passphrase"]]

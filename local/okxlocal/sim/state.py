@@ -12,7 +12,7 @@ import time
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 Perm = Literal["read_only", "trade", "withdraw"]
 Region = Literal["www", "eea", "us"]
@@ -32,7 +32,9 @@ class SimKey(_Model):
     """One API key. ``uid`` is the owning account; ``ips`` empty means "not bound to an IP"."""
 
     api_key: str
-    secret: str
+    # A seed may name it api_secret, as a key secret and a key file do (README "Secret formats"), so that one key's
+    # fields are spelled the same in the seed and in the key file `okx-shield call --key-file` reads.
+    secret: str = Field(validation_alias=AliasChoices("api_secret", "secret"))
     passphrase: str
     uid: str
     label: str = ""
