@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
+from okxlocal.attached import STATE_DIR_VARIABLE
 from okxlocal.moto_aws import MotoAws
 from okxlocal.pki import LocalPKI, local_okx_hostname
 from okxlocal.proxies import ProxyKind, ProxyStack, RunningProxy
@@ -20,6 +21,13 @@ from okxlocal.sim import OkxSimulator, SimKey, SimSeed
 from okxlocal.stack import LocalStack, SharedPieces, start_simulator
 
 EGRESS_IP = "127.0.0.2"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_state_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A stack a developer keeps with `okx-shield up` is not the tests': the commands the tests run (in this
+    process or as programs) look for one in a folder of the session's own, where none is up."""
+    os.environ[STATE_DIR_VARIABLE] = str(tmp_path_factory.mktemp("okx-shield-state"))
 
 # The tiers (README "Tests"; make test-unit, test-integration, test-e2e) follow from what a test starts:
 # - e2e: the product through its outer doors (the CLI as a program, the demo, sam build and the template's

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from okxcore.endpoints import Region
 from okxcore.errors import InvalidInputError, KeyGoneError
 from okxcore.regions import locate_key
 from okxcore.transport import ShieldSession, build_session
+from okxlocal.attached import attached, read_record, state_dir
 
 
 def register(commands: Any) -> None:
@@ -36,7 +38,7 @@ def register(commands: Any) -> None:
     call.add_argument(
         "--real",
         action="store_true",
-        help="real OKX through your Shield, secrets from this shell's AWS credentials (never a local stack)",
+        help="real OKX through your Shield, secrets from this shell's AWS credentials, even while a local stack is up",
     )
     call.set_defaults(run=run)
 
@@ -45,6 +47,8 @@ API_PREFIX = "/api/v5/"
 
 
 def run(args: argparse.Namespace) -> int:
+    """On the stack `okx-shield up` keeps, while one is up and --real is not given: its secrets, its simulator and
+    its CA unless named here. Otherwise as named (secrets from this shell's AWS, the key's OKX host)."""
     if not args.path.startswith(API_PREFIX):  # before anything is sent: a wrong path is input, not the network
         raise InvalidInputError(
             "okx-shield call",
@@ -52,6 +56,18 @@ def run(args: argparse.Namespace) -> int:
             f"must start with {API_PREFIX}",
             hint=f"Write the whole path with its leading slash, e.g. {API_PREFIX}public/time.",
         )
+    record = None if args.real else read_record(state_dir())
+    if record is None:
+        return call(args)
+    with attached(record, state_dir()):
+        print(f"(the local stack `okx-shield up` keeps: pid {record.pid}; --real for OKX itself)", file=sys.stderr)
+        args.base_url = args.base_url or os.environ["OKX_BASE_URL"]
+        args.ca_bundle = args.ca_bundle or os.environ["OKX_CA_BUNDLE"]
+        args.proxy_ca_bundle = args.proxy_ca_bundle or os.environ["SHIELD_CA_BUNDLE"]
+        return call(args)
+
+
+def call(args: argparse.Namespace) -> int:
     shield_name = args.shield_secret or os.environ.get("SHIELD_SECRET_NAME")
     if args.shield_file:
         _secret, endpoint = parse_shield_secret(str(args.shield_file), read_secret_file(args.shield_file))

@@ -24,9 +24,8 @@ from typing import Any
 from okxcli.logs import handler_logs_to
 from okxcli.plans.files import check_plans
 from okxcli.reports import print_reports
-from okxcli.wiring import check_shell_settings
+from okxcli.wiring import check_shell_settings, local_stack_for
 from okxcore.errors import InvalidInputError
-from okxlocal.demo_fleet import demo_stack
 from okxlocal.fanout import FanoutOutcome, execution_input_for, run_fanout, started_execution_input
 from okxlocal.proxies import ProxyKind
 from okxlocal.runner import invoke, load_event, scheduled_now
@@ -53,7 +52,11 @@ def register(commands: Any) -> None:
         action="store_true",
         help="replace the event's scheduled_time with the current time (a fresh slot); without it the file's is kept",
     )
-    invoke.add_argument("--proxy", choices=[k.value for k in ProxyKind], default="https")
+    invoke.add_argument(
+        "--proxy",
+        choices=[k.value for k in ProxyKind],
+        help="a fresh local stack's Shield form (default https); a stack that is up keeps its own",
+    )
     invoke.add_argument("--shards", type=int, help="audit only: run the fan-out state machine with about N shards")
     invoke.set_defaults(run=run)
 
@@ -68,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as scope:
         scope.enter_context(handler_logs_to(sys.stderr))
         scope.enter_context(contextlib.redirect_stdout(sys.stderr))  # EMF metrics are printed
-        stack = None if args.real else scope.enter_context(demo_stack(ProxyKind(args.proxy)))
+        stack = None if args.real else scope.enter_context(local_stack_for(args))
         try:
             if args.function == "audit" and stack is not None:  # the fan-out runs in-process
                 sharded = args.shards is not None

@@ -9,6 +9,7 @@ okx-shield orders             a plan's recorded limit orders and their state at 
 okx-shield serve              the local stack for Lambda containers (sam local invoke), until Ctrl-C
 okx-shield lambda-image       build the stand-in Lambda Python 3.11 image from Debian packages
 okx-shield plans ...          trade plans in plans/*.json: check them, deploy them as schedules
+okx-shield up / down          a local stack that remembers: the commands above run on it while it is up
 
 Every command ends with one line on stderr when it fails, never a traceback, and one of these exit codes.
 """
@@ -21,7 +22,7 @@ import sys
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from okxcli import call, containers, invoke, keys, orders, plans, sim
+from okxcli import call, containers, invoke, keys, orders, plans, sim, up
 from okxcli.demo import run as demo
 from okxcli.exits import (
     EXIT_CODES_HELP,
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawTextHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    for command in (call, sim, demo, invoke, keys, orders, plans, containers):  # each registers itself and its `run`
+    for command in (call, sim, demo, invoke, keys, orders, plans, up, containers):  # each registers itself and `run`
         command.register(commands)
     return parser
 

@@ -39,7 +39,9 @@ def register(commands: Any) -> None:
     orders.add_argument("--cancel-expired", action="store_true", help="cancel the plan's expired orders (needs --plan)")
     orders.add_argument("--real", action="store_true", help="real AWS and OKX, configured by the environment")
     orders.add_argument(
-        "--proxy", choices=[k.value for k in ProxyKind], default="https", help="local stack only: the Shield form"
+        "--proxy",
+        choices=[k.value for k in ProxyKind],
+        help="a fresh local stack's Shield form (default https); a stack that is up keeps its own",
     )
 
     def run(args: argparse.Namespace) -> int:

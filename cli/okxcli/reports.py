@@ -1,14 +1,20 @@
-"""The SNS reports of a local stack, printed as a subscriber reads them (`okx-shield invoke`, the demo)."""
+"""The SNS reports of a local stack, printed as a subscriber reads them (`okx-shield invoke`, the demo, `up`)."""
 
 from __future__ import annotations
 
 import textwrap
-from typing import TextIO
+from typing import Protocol, TextIO
 
-from okxlocal.stack import LocalStack
+from okxlocal.stack import ReportMessage
 
 
-def print_reports(stack: LocalStack, out: TextIO) -> None:
+class ReportSource(Protocol):
+    """A local stack, embedded (okxlocal.stack.LocalStack) or the one `okx-shield up` keeps (okxlocal.attached)."""
+
+    def reports(self) -> list[ReportMessage]: ...
+
+
+def print_reports(stack: ReportSource, out: TextIO) -> None:
     for message in stack.reports():
         attributes = ", ".join(f"{k}={v}" for k, v in sorted(message.attributes.items()))
         out.write("\n" + "=" * 100 + "\n")

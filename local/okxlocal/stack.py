@@ -154,8 +154,8 @@ class LocalStack:
 
     def start(self, exits: ExitStack) -> LocalStack:
         # Secrets are cached by name (Powertools) and sessions by endpoint: a new stack must not see an old one's.
-        _forget_cached_secrets_and_sessions()
-        exits.callback(_forget_cached_secrets_and_sessions)
+        forget_cached_secrets_and_sessions()
+        exits.callback(forget_cached_secrets_and_sessions)
         if self.shared is None:
             self.pki = LocalPKI(self.workdir / "pki")
             self.sim = exits.enter_context(start_simulator(self.seed, self.pki, port=self.sim_port))
@@ -170,14 +170,14 @@ class LocalStack:
                 port=self.proxy_port,
             )
             exits.callback(self.proxy.stop)
-            exits.enter_context(patched_environ(_fake_aws_environ()))
+            exits.enter_context(patched_environ(fake_aws_environ()))
             exits.enter_context(MotoAws())
         else:
             exits.enter_context(self.shared.taken())
             self.pki, self.sim = self.shared.pki, self.shared.sim
             self.sim.reset(self.seed)
             self.proxy = self.shared.proxies.running(self.proxy_kind)
-            exits.enter_context(patched_environ(_fake_aws_environ()))
+            exits.enter_context(patched_environ(fake_aws_environ()))
             self.shared.aws.reset()
             exits.callback(self.shared.aws.reset)  # nothing of this stack is left for whoever uses moto next
         self._create_aws_resources()
@@ -249,17 +249,22 @@ class LocalStack:
 
     def reports(self) -> list[ReportMessage]:
         """Drain the SQS inbox: every report published since the last call, as a subscriber receives it."""
-        sqs = boto3.client("sqs", region_name=AWS_REGION)
-        out: list[ReportMessage] = []
-        while True:
-            batch = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
-            if not batch:
-                return out
-            for message in batch:
-                envelope = json.loads(message["Body"])
-                attributes = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
-                out.append(ReportMessage(envelope.get("Subject", ""), envelope["Message"], attributes))
-                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return read_reports(self.queue_url)
+
+
+def read_reports(queue_url: str) -> list[ReportMessage]:
+    """Drain an SQS queue subscribed to the report topic: each report as a subscriber receives it."""
+    sqs = boto3.client("sqs", region_name=AWS_REGION)
+    out: list[ReportMessage] = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            return out
+        for message in batch:
+            envelope = json.loads(message["Body"])
+            attributes = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
+            out.append(ReportMessage(envelope.get("Subject", ""), envelope["Message"], attributes))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
 @contextmanager
@@ -273,12 +278,12 @@ def running_stack(
         yield stack.start(exits)
 
 
-def _forget_cached_secrets_and_sessions() -> None:
+def forget_cached_secrets_and_sessions() -> None:
     parameters.clear_caches()
     close_shared_sessions()
 
 
-def _fake_aws_environ() -> dict[str, str]:
+def fake_aws_environ() -> dict[str, str]:
     return {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",

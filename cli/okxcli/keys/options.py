@@ -21,8 +21,7 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--proxy",
         choices=[kind.value for kind in ProxyKind],
-        default="https",
-        help="local stack only: the Shield form of the local proxy",
+        help="a fresh local stack's Shield form (default https); a stack that is up keeps its own",
     )
 
 

@@ -27,8 +27,9 @@ from okxcli.keys.options import add_common_options, master_secret_name, run_in_w
 from okxcore.aws.clients import aws_client
 from okxcore.aws.rotation_state import DynamoRotationLedger
 from okxcore.aws.secretstore import secret_not_found
-from okxcore.errors import OkxShieldError
+from okxcore.errors import InvalidInputError, OkxShieldError
 from okxlocal import rotation as sm
+from okxlocal.attached import read_record, state_dir
 from okxlocal.runner import invoke
 from okxlocal.stack import patched_environ
 
@@ -42,7 +43,22 @@ def register(subcommands: Any) -> None:
     rotate.add_argument("--secret", required=True, help="the key's secret name in Secrets Manager")
     rotate.add_argument("--dry-run", action="store_true", help="print what the rotation would do; change nothing")
     add_common_options(rotate)
-    rotate.set_defaults(run=lambda args: run_in_wiring(args, rotate_command))
+    rotate.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    record = None if args.real or args.dry_run else read_record(state_dir())
+    if record is not None:
+        # Secrets Manager's side of a local rotation (okxlocal.rotation) works on moto's backends in this process;
+        # the stack `okx-shield up` keeps has them in its own.
+        raise InvalidInputError(
+            "okx-shield keys rotate",
+            "--secret",
+            f"cannot be rotated on the local stack that is up (pid {record.pid}): a local rotation needs a stack "
+            "of its own",
+            hint="Use --dry-run on it, or stop it first (okx-shield down) to rotate on a fresh local stack.",
+        )
+    return run_in_wiring(args, rotate_command)
 
 
 def rotate_command(args: argparse.Namespace, wiring: Wiring) -> int:
