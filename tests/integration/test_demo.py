@@ -71,6 +71,13 @@ def test_demo_shows_every_case_and_only_the_static_ip_reached_okx():
         r"\(its lifetime is over\): canceled: filled 0\.04, remaining 0\.060519, released [0-9.]+ USDT", text
     )
     assert "Orders at the simulator: 3." in text
+    # The last step, as a user types it: the plans checked, a stack `okx-shield up` keeps, an order placed by one
+    # command and listed by the next, the plans' schedules deployed on it, and `down`
+    assert "$ okx-shield plans check ok plans/dca-btc-daily.json: dca-btc-daily, cron(0 12 * * ? *) UTC" in text
+    assert re.search(r"\$ okx-shield up --background okx-shield local stack: up \(pid \d+", text)
+    assert re.search(r"Open orders of plan eth-weekly-bid, key okx-shield/keys/bot-main: 1 ETH-USDT buy .* live", text)
+    assert "create dca-btc-daily: cron(0 12 * * ? *) UTC, DISABLED" in text and "2 schedule(s) changed" in text
+    assert "$ okx-shield down okx-shield local stack: stopped" in text
     assert '"_aws"' not in text  # metrics and logs are not mixed into what the user reads
 
 

@@ -3,7 +3,7 @@
 The demo seeds a small fleet that shows each interesting case (okxlocal.demo_fleet), runs the probe, the audit
 and a DCA trade exactly as EventBridge Scheduler would invoke them, and prints the SNS reports as a subscriber
 gets them; then its further steps, one module each: the IP-binding repair, a limit order's lifetime, a key
-rotation and the fanned-out audit.
+rotation and the fanned-out audit; last, the trade plans and `okx-shield up` as a user types them.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from okxcli.demo.fanout import fanout_step
 from okxcli.demo.ip_repair import show_ip_repair
 from okxcli.demo.limit_expiry import show_limit_expiry
+from okxcli.demo.local_stack import show_local_stack
 from okxcli.demo.rotation import show_rotation
 from okxcli.exits import EXIT_FAILED
 from okxcli.logs import handler_logs_to
@@ -107,5 +108,6 @@ def _run_demo(out: TextIO, proxy_kind: ProxyKind) -> int:
             f"{', '.join(sorted(peers)) or 'nobody'} (only the proxy's static IP: nothing went direct).\n"
             f"Orders at the simulator: {len(stack.sim.orders())}.\n"
         )
+    failures += show_local_stack(out)
     out.write("Everything was stopped; nothing is left running.\n")
     return EXIT_FAILED if failures else 0
