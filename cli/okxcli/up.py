@@ -163,6 +163,11 @@ def serve(folder: Path, proxy_kind: ProxyKind, out: TextIO | None = None) -> int
                 out.flush()
     except _Stop:
         print("okx-shield local stack: stopped", file=out)
+    except (RuntimeError, OSError) as exc:  # a piece that would not start (a program missing, a port taken)
+        raise OkxShieldError(
+            f"{SOURCE}: the local stack stopped: {exc}".splitlines()[0],
+            hint="The proxy programs come with `make setup`; a port another program took is chosen again next time.",
+        ) from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -145,3 +145,21 @@ def test_up_in_the_foreground_stops_on_ctrl_c(tmp_path):
             process.kill()
     assert process.returncode == 0 and "okx-shield local stack: stopped" in rest and "Traceback" not in rest
     assert not (tmp_path / "stack.json").exists()
+
+
+def test_a_stack_that_cannot_start_is_one_line_naming_why(tmp_path):
+    """No proxy program on PATH: exit 3, the missing program named, no traceback, no record left."""
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    done = subprocess.run(
+        [*CLI, "up", "--proxy", "socks5h"],
+        cwd=ROOT,
+        env={**os.environ, STATE_DIR_VARIABLE: str(tmp_path / "state"), "PATH": str(empty)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1 and "microsocks" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "state" / "stack.json").exists()
