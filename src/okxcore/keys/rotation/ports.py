@@ -28,6 +28,11 @@ class SecretStoreError(OkxShieldError):
 class SecretGoneError(SecretStoreError):
     """The secret does not exist (deleted without a recovery window, or past it)."""
 
+    hint = (
+        "The secret is deleted or never existed, so it cannot be rotated: check the secret's name or ARN. Keys it "
+        "retired earlier are still deleted by the hourly cleanup, from the state table's record."
+    )
+
 
 @dataclass(frozen=True)
 class SecretVersions:
