@@ -231,3 +231,20 @@ def test_replace_counts_the_funds_the_replaced_order_frees_and_cancels_it_only_t
 def test_a_market_plan_records_nothing(stack, invoke):
     invoke(load_event("trade-dca.json"))
     assert Wiring.from_environ().orders.open_records() == []
+
+
+def test_a_slot_delivered_again_with_an_edited_plan_places_no_second_order_for_a_leg(stack):
+    # Given slot S placed by the plan as it was: a bid on ETH at leg 0, since filled (so OKX itself would take
+    # another order under its clOrdId: only pending orders must have unique ones)
+    slot = at(60)
+    run_plan(parse_plan(limit_event(slot)), OneClient(client_for(stack)))
+    stack.sim.fill_order(cl_ord_id(slot))
+    # When slot S runs again with the plan edited so that leg 0 bids on BTC (a failed slot delivered again
+    # after the edit: the idempotency record was released, so only the ledger stands in the way)
+    edited = limit_event(slot)
+    edited["legs"][0].update(inst_id="BTC-USDT", quote_amount="100")
+    run = run_plan(parse_plan(edited), OneClient(client_for(stack)))
+    # Then OKX has one order for the slot's leg 0, the first; the edited leg was not sent and says why
+    assert [o["instId"] for o in stack.sim.orders(UID) if o["clOrdId"] == cl_ord_id(slot)] == ["ETH-USDT"]
+    [leg] = run.legs
+    assert leg.status is LegStatus.FAILED and "another version of the plan" in leg.reason

@@ -5,8 +5,11 @@ on while the order is open (`open_orders`, `expires_ms`). Closing the order remo
 reads only open orders, oldest expiry first, and a table of ended orders costs it nothing. A closed item
 expires (TTL `expiration`) after ENDED_KEPT_S, long enough for `okx-shield orders` to show how it ended.
 
-Closing is conditional on the record still being the one that was read (its `sent_by_ms`): a send recorded in
-between (a retry of the slot) keeps the order open.
+Writing is conditional on the plan version (its fingerprint): a clOrdId names one slot's leg, and once one version
+of the plan has recorded an order under it, another version (the slot delivered again after the plan was edited,
+with the leg now on another instrument) cannot, so it never sends a second order for that slot and leg. Closing is
+conditional on the record still being the one that was read (its `sent_by_ms`): a send recorded in between (a
+retry of the slot) keeps the order open.
 """
 
 from __future__ import annotations
@@ -35,12 +38,24 @@ class DynamoOrderLedger:
             "id": ORDER_PREFIX + record.cl_ord_id,
             "record": record.model_dump_json(),
             "plan_id": record.plan_id,  # for the index Query's filter
+            "fingerprint": record.fingerprint,
             "sent_by_ms": record.sent_by_ms,
             "open_orders": OPEN_PARTITION,
             "expires_ms": record.expires_ms,
         }
         try:
-            self._client.put_item(TableName=self.table_name, Item=to_item(item))
+            self._client.put_item(
+                TableName=self.table_name,
+                Item=to_item(item),
+                ConditionExpression="attribute_not_exists(id) OR fingerprint = :fp",
+                ExpressionAttributeValues=to_item({":fp": record.fingerprint}),
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            raise OrderLedgerError(
+                f"order {record.cl_ord_id} (this slot's leg {record.leg_index}) is already recorded for another "
+                "version of the plan: one slot places one order per leg",
+                hint="The slot ran (in part) with the plan as it was; the changed plan takes effect at its next slot.",
+            ) from None
         except Exception as exc:  # botocore names the error code and table, never item content
             raise OrderLedgerError(f"recording order {record.cl_ord_id} failed: {str(exc)[:300]}") from None
 

@@ -16,6 +16,9 @@ to the state table before the order can exist at OKX:
 - Closed only on OKX's word. A record is closed when OKX shows the order final (filled or canceled), or when
   OKX has no order with its clOrdId after the last send's expTime (it can no longer appear). Until then every
   sweep looks again.
+- One order per slot and leg. A clOrdId names one slot's leg, and the ledger records it for one version of the
+  plan only: the slot delivered again after an edit moved that leg to another instrument cannot record, so
+  cannot send, a second order under it.
 - Never anyone else's. Only clOrdIds in the ledger are canceled: an order placed by hand, or by another program,
   has no record and is never touched.
 
