@@ -102,7 +102,8 @@ class TradeRun:
 
     @property
     def expired_ended(self) -> int:
-        return sum(1 for c in self.canceled if c.reason == REASON_EXPIRED)
+        """Orders past their lifetime that this run canceled (a dry run cancels none)."""
+        return 0 if self.plan.dry_run else sum(1 for c in self.canceled if c.reason == REASON_EXPIRED)
 
     @property
     def must_retry(self) -> bool:
