@@ -42,9 +42,11 @@ from handlers.wiring import Wiring
 from okxcore.errors import OkxShieldError
 from okxcore.inputs import input_error
 from okxcore.report import MetricPoint
-from okxcore.trading import PlanValidationError, TradePlan, deliver, invalid_plan_report, parse_plan
+from okxcore.trading.delivery import deliver
 from okxcore.trading.execute import read_guard
 from okxcore.trading.lifetime_report import sweep_report
+from okxcore.trading.plan import PlanValidationError, TradePlan, parse_plan
+from okxcore.trading.reporting import invalid_plan_report
 from okxcore.trading.sweep import SWEEP_EVENT_VALUE, KeyClients, SweepEvent, sweep_expired
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from okxcore.aws.clients import aws_client
-from okxcore.trading import IDEMPOTENCY_KEY_JMESPATH, IDEMPOTENCY_PAYLOAD_JMESPATH
+from okxcore.trading.plan import IDEMPOTENCY_KEY_JMESPATH, IDEMPOTENCY_PAYLOAD_JMESPATH
 from okxcore.trading.ports import SlotAttempt, SlotStatus
 
 # Scheduler may deliver up to 24 h late and Lambda holds async events up to 6 h: remember slots longer.

@@ -83,7 +83,7 @@ def test_one_slot_in_mixed_spellings_delivered_concurrently_places_one_order(sta
 
 
 def test_a_changed_plan_for_a_slot_that_ran_is_refused_with_a_clear_error_and_sends_nothing(stack, invoke):
-    from okxcore.trading import TradePlanConflictError
+    from okxcore.trading.delivery import TradePlanConflictError
 
     # Given the slot ran with a 100 USDT buy
     slot = slot_now()
@@ -115,7 +115,7 @@ def test_the_same_plan_with_amounts_written_differently_is_the_same_plan(stack, 
 
 
 def test_changed_and_original_plans_racing_for_one_slot_place_one_order(stack, invoke):
-    from okxcore.trading import TradePlanConflictError
+    from okxcore.trading.delivery import TradePlanConflictError
 
     # Given deliveries of one slot, some of them with a changed amount, racing each other
     stack.sim.faults.latency_s = 0.15

@@ -238,7 +238,7 @@ class OrdersMachine(RuleBasedStateMachine):
         }
 
     def _deliver(self, event: dict[str, Any]) -> str:
-        from okxcore.trading import TradePlanConflictError, TradePlanRejectedError, TradeRunFailedError
+        from okxcore.trading.delivery import TradePlanConflictError, TradePlanRejectedError, TradeRunFailedError
 
         # A rejected, refused or failed slot raises, as Lambda sees it; anything else is a bug.
         try:

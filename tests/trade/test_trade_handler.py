@@ -15,7 +15,7 @@ import pytest
 from trade_helpers import EVENTS_DIR, KEY_SECRET, UID, load_event, orders_with
 
 from okxcore.aws.state import DynamoStateStore
-from okxcore.trading import TradePlanRejectedError, TradeRunFailedError
+from okxcore.trading.delivery import TradePlanRejectedError, TradeRunFailedError
 from okxcore.trading.plan import PlanValidationError
 from okxlocal.seeds import new_key, seed_with
 from okxlocal.stack import TABLE_NAME
