@@ -1,4 +1,4 @@
-"""`okx-shield serve` and `okx-shield lambda-image`: what `sam local invoke` needs on this machine (README
+"""`okx-shield serve` and `okx-shield lambda-image`: what `sam local invoke` needs on this machine (docs/deploy.md
 "Running a function in a Lambda container")."""
 
 from __future__ import annotations

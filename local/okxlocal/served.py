@@ -14,7 +14,7 @@ stack listens there:
 Only /var/task is mounted into a Lambda container, so the throwaway CA that signed the proxy's and the simulator's
 certificates is copied into each function's build folder (``CONTAINER_CA_FILE``), which `sam local invoke` mounts
 as /var/task. The function's environment is ``container_environment()``; local/sam-local-env.json is that
-environment for the default ports and the usual gateway, the file README's commands use.
+environment for the default ports and the usual gateway, the file docs/deploy.md's commands use.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ MASTER_KEY_SECRET = "okx-shield/master"
 
 @dataclass(frozen=True)
 class ServedPorts:
-    """Where the served stack listens. README's env-vars file is for DEFAULT_PORTS; the tests take free ports."""
+    """Where the served stack listens. The documented env-vars file is for DEFAULT_PORTS; the tests take free ports."""
 
     moto: int
     okx: int

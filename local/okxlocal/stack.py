@@ -62,7 +62,7 @@ def key_secret_body(key: SimKey, **extra: Any) -> dict[str, Any]:
         "label": key.label,
         "demo": key.demo,
         "region": key.region,
-        # OKX has no API for a key's creation time: the product records it in the secret (README).
+        # OKX has no API for a key's creation time: the product records it in the secret (docs/secrets.md).
         "created_at": datetime.fromtimestamp(key.created_ms / 1000, tz=UTC).isoformat(timespec="seconds"),
     }
     body.update(extra)
@@ -132,7 +132,7 @@ class LocalStack:
     # (label of a seed key, secret name): that key is the main account's key, stored apart from the bots' keys
     # (outside the prefix, as a deployment keeps it) and named in MASTER_KEY_SECRET_NAME.
     master_key: tuple[str, str] | None = None
-    # Each key secret carries its OKX user as the tag okx-uid, which the fan-out groups by (README).
+    # Each key secret carries its OKX user as the tag okx-uid, which the fan-out groups by (docs/secrets.md).
     key_uid_tags: bool = True
     # Pieces kept running between stacks (the tests' session): reset for this stack instead of started.
     shared: SharedPieces | None = None

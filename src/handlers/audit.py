@@ -57,7 +57,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if parsed.slot is not None:  # every retry of the slot, in whatever spelling, groups under one id
         logger.set_correlation_id(f"audit:{parsed.slot.iso}")
     with audit_sources(wiring, request.max_workers) as sources:
-        if fanout.state_machine_arn:  # a fleet too large for one run goes to the state machine (README)
+        if fanout.state_machine_arn:  # a fleet too large for one run goes to the state machine (docs/functions.md)
             started = _fan_out_if_large(request, sources, fanout, parsed.slot, context)
             if started.fanned_out:
                 logger.info("fanned out", extra=started.model_dump())

@@ -128,9 +128,9 @@ def _load(
 
 _FORMAT_HINTS = {
     "OkxKeySecret": 'Expected {"api_key", "api_secret", "passphrase", optional "label", "demo", "region", '
-    '"created_at", "purpose", "allowed_permissions"}; see README "Secret formats".',
+    '"created_at", "purpose", "allowed_permissions"}; see docs/secrets.md.',
     "ShieldSecret": 'Expected {"url": "https://USER:PASS@HOST:9294", "expected_ips": ["IP1", "IP2"]}; '
-    'see README "Secret formats".',
+    'see docs/secrets.md.',
 }
 
 

@@ -2,7 +2,7 @@
 the served local stack. Needs root and Docker's Debian packages (scripts/bootstrap.sh --containers); starts dockerd
 when none answers and stops it again, builds the stand-in Lambda image when it is not cached, runs `sam build`.
 
-`OKX_SHIELD_SKIP_CONTAINERS=1` skips the tier (a machine without root or Docker; README "Tests")."""
+`OKX_SHIELD_SKIP_CONTAINERS=1` skips the tier (a machine without root or Docker; docs/tests.md)."""
 
 from __future__ import annotations
 

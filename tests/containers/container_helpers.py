@@ -20,7 +20,7 @@ from okxlocal.served import ServedPorts, ServedStack, served_stack, write_env_va
 from okxlocal.sim import SimSeed
 
 ROOT = Path(__file__).resolve().parents[2]
-BUILD_DIR = ROOT / ".aws-sam" / "build"  # README's `sam build` leaves it here; `sam local` reads it from there
+BUILD_DIR = ROOT / ".aws-sam" / "build"  # docs/deploy.md's `sam build` leaves it here; `sam local` reads it from there
 TIMINGS_FILE = ROOT / "bench" / "out" / "container_tier.json"
 
 

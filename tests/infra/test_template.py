@@ -400,7 +400,7 @@ def test_the_example_bot_builds_with_sam_build(tmp_path):
 
 
 def test_the_shipped_sam_env_vars_file_is_the_served_stack_and_names_only_declared_variables(template):
-    """local/sam-local-env.json (README's `--env-vars`): `sam local invoke` silently ignores a variable the template
+    """local/sam-local-env.json (`--env-vars`, docs/deploy.md): `sam local invoke` ignores a variable the template
     does not declare, so every one it sets must be declared (in Globals, or by every function it applies to)."""
     from okxlocal.served import DEFAULT_PORTS, ENV_VARS_FILE, USUAL_GATEWAY, env_vars_document
 

@@ -131,7 +131,7 @@ def test_the_documented_critical_only_filter_policy_delivers_only_critical_repor
 
 
 def test_the_templates_email_filter_takes_its_severities_every_failed_run_and_the_alarms(local_stack):
-    """template.yaml's AlertEmailSubscription filter, with AlertEmailSeverities at its default, as README says."""
+    """template.yaml's AlertEmailSubscription filter, with AlertEmailSeverities at its default (docs/reports.md)."""
     stack = local_stack(seed_with([new_key("9010", "filter-bot")]))
     template = load_template()
     default = template["Parameters"]["AlertEmailSeverities"]["Default"].split(",")

@@ -1,5 +1,5 @@
 """The rotation function's place in template.yaml: least privilege, Secrets Manager's invoke permission,
-the optional schedule, and the numbers the README and the audit rely on."""
+the optional schedule, and the numbers docs/rotation.md and the audit rely on."""
 
 from __future__ import annotations
 

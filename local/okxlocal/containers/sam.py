@@ -1,4 +1,4 @@
-"""SAM CLI (from .venv-tools) as README, the container tier and bench/ run it: `sam build` for an architecture,
+"""SAM CLI (from .venv-tools) as docs/deploy.md, the container tier and bench/ run it: `sam build` for an architecture,
 `sam local invoke` of one function, and reading what happened from its output (not from its exit code, which is 0
 even when the handler raised)."""
 
@@ -79,7 +79,7 @@ def sam_build(architecture: str, build_dir: Path, cache_dir: Path | None = None,
 def invoke_argv(
     function: str, event: Path, env_vars: Path, architecture: str, *, template: Path | None = None
 ) -> list[str]:
-    """README's command: `sam local invoke FUNCTION -e EVENT --env-vars FILE --parameter-overrides
+    """docs/deploy.md's command: `sam local invoke FUNCTION -e EVENT --env-vars FILE --parameter-overrides
     Architecture=ARCH --skip-pull-image --region us-east-1` (the built template, as `sam build` leaves it)."""
     argv = [str(sam_executable()), "local", "invoke", function, "-e", str(event), "--env-vars", str(env_vars)]
     argv += ["--parameter-overrides", f"Architecture={architecture}", "--skip-pull-image", "--region", REGION]

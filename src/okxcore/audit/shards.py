@@ -3,7 +3,7 @@
 Why shards keep each OKX user whole: OKX's limits are per user (account/config: 5 requests per 2 s), so two
 shards auditing keys of one user at the same time would collide on that user's limit, and the 50-keys-per-
 account finding could only count the keys of one shard. The user is known before any OKX call only when the
-secret carries it: the tag `okx-uid` (README "Secret formats"). A key without it is grouped on its own, and
+secret carries it: the tag `okx-uid` (docs/secrets.md). A key without it is grouped on its own, and
 the plan says how many were: their rate limits are still retried, they just cannot be kept together.
 
 Groups are packed first-fit decreasing into shards of at most `keys_per_shard` keys; a user with more keys

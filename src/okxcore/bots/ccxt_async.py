@@ -30,7 +30,7 @@ from okxcore.errors import OkxShieldError
 
 
 class ShieldedOkxAsync(ccxt.async_support.okx):
-    """ccxt.async_support.okx whose every request goes through okx-shield (README 'Your own bot')."""
+    """ccxt.async_support.okx whose every request goes through okx-shield (docs/your-own-bot.md)."""
 
     okx_shield: BotBinding
 

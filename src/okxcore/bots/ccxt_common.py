@@ -49,7 +49,7 @@ OWNED_SETTINGS = (
     "secret",
     "password",
 )
-_FIX = "Fix: remove the setting; okx-shield's tunnel is the only route (README 'Your own bot')."
+_FIX = "Fix: remove the setting; okx-shield's tunnel is the only route (docs/your-own-bot.md)."
 
 
 def refused(exchange_id: str, problem: str) -> Exception:

@@ -24,7 +24,7 @@ from okxcore.errors import OkxShieldError
 
 
 class ShieldedOkx(ccxt.okx):
-    """ccxt.okx whose every request goes through okx-shield (README 'Your own bot')."""
+    """ccxt.okx whose every request goes through okx-shield (docs/your-own-bot.md)."""
 
     okx_shield: BotBinding
 

@@ -16,7 +16,7 @@ from okxcore.environment import SOURCE, ShieldClientSettings
 
 __all__ = ["HINT", "SOURCE", "BotSettings"]
 
-HINT = "Set it in the bot function's Environment (see README 'Your own bot')."
+HINT = "Set it in the bot function's Environment (see docs/your-own-bot.md)."
 
 
 class BotSettings(ShieldClientSettings):

@@ -21,7 +21,7 @@ from okxcore.report import Finding, MetricPoint, Report
 if TYPE_CHECKING:
     from okxcore.probe.event import ProbeConfig
 
-PROBE_TITLE = "Shield egress and key binding probe"  # what the probe is (README); titles say what it found
+PROBE_TITLE = "Shield egress and key binding probe"  # what the probe is (docs/functions.md); titles say what it found
 
 # --- errors -------------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """The order ledger: which resting orders okx-shield placed, whose they are, and until when they may rest.
 
-The rule (README "Security: what is guaranteed"): every order okx-shield places that can rest on the book (a
+The rule (docs/security.md): every order okx-shield places that can rest on the book (a
 limit or post-only order) is owned by its plan and slot, never by a leg's position, and its lifetime is written
 to the state table before the order can exist at OKX:
 

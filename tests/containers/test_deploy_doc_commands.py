@@ -1,5 +1,5 @@
-"""README's container commands, as written: the `sam local invoke` line runs against `okx-shield serve`'s stack on
-the ports local/sam-local-env.json names; and start-lambda's warm containers go when it stops. Apart from
+"""docs/deploy.md's container commands, as written: the `sam local invoke` line runs against `okx-shield serve`'s
+stack on the ports local/sam-local-env.json names; and start-lambda's warm containers go when it stops. Apart from
 test_lambda_containers.py: one local stack at a time lives in a process (moto's backends are the process's)."""
 
 from __future__ import annotations
@@ -24,21 +24,21 @@ from okxlocal.stack import EGRESS_IP
 # The Lambda-container tier (tests/containers/conftest.py): its own marker, set before the tiers are assigned.
 pytestmark = pytest.mark.containers
 
-README = ROOT / "README.md"
+DEPLOY_DOC = ROOT / "docs" / "deploy.md"
 PORTS_LOCK = Path("/tmp/okx-shield-served-default-ports.lock")
 
 
-def readme_lines(prefix: str) -> list[str]:
-    return [line.strip() for line in README.read_text().splitlines() if line.strip().startswith(prefix)]
+def doc_lines(prefix: str) -> list[str]:
+    return [line.strip() for line in DEPLOY_DOC.read_text().splitlines() if line.strip().startswith(prefix)]
 
 
-def test_readme_builds_and_invokes_as_the_tier_does(lambda_host: LambdaHost):
-    builds = readme_lines("LAMBDA_ARCHITECTURE=x86_64 .venv-tools/bin/sam build")
+def test_doc_builds_and_invokes_as_the_tier_does(lambda_host: LambdaHost):
+    builds = doc_lines("LAMBDA_ARCHITECTURE=x86_64 .venv-tools/bin/sam build")
     assert builds == ["LAMBDA_ARCHITECTURE=x86_64 .venv-tools/bin/sam build --parameter-overrides Architecture=x86_64"]
     relative = [part.replace(str(ROOT) + "/", "") for part in sam.build_argv("x86_64")]
     assert relative == [".venv-tools/bin/sam", "build", "-t", "template.yaml", *shlex.split(builds[0])[3:]]
-    invokes = readme_lines(".venv-tools/bin/sam local invoke")
-    assert invokes, "README shows no `sam local invoke` command"
+    invokes = doc_lines(".venv-tools/bin/sam local invoke")
+    assert invokes, "docs/deploy.md shows no `sam local invoke` command"
     argv = shlex.split(invokes[0])
     expected = sam.invoke_argv("ProbeFunction", Path("events/probe.json"), Path("local/sam-local-env.json"), "x86_64")
     assert argv[1:] == expected[1:]
@@ -46,16 +46,16 @@ def test_readme_builds_and_invokes_as_the_tier_does(lambda_host: LambdaHost):
 
 @contextlib.contextmanager
 def default_ports() -> Iterator[None]:
-    """README's ports are fixed: one user of them at a time on this machine."""
+    """The documented ports are fixed: one user of them at a time on this machine."""
     with PORTS_LOCK.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
 
 
-def test_readme_sam_local_invoke_runs_as_written(lambda_host: LambdaHost, fleet_seed: SimSeed, tmp_path: Path):
-    """README's command word for word (the built template in .aws-sam/build, the shipped env file), against the
+def test_doc_sam_local_invoke_runs_as_written(lambda_host: LambdaHost, fleet_seed: SimSeed, tmp_path: Path):
+    """docs/deploy.md's command word for word (the built template in .aws-sam/build, the shipped env file), against the
     served stack where that file says it is."""
-    argv = shlex.split(readme_lines(".venv-tools/bin/sam local invoke")[0])
+    argv = shlex.split(doc_lines(".venv-tools/bin/sam local invoke")[0])
     with (
         default_ports(),
         served_stack(
@@ -70,7 +70,7 @@ def test_readme_sam_local_invoke_runs_as_written(lambda_host: LambdaHost, fleet_
         done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=sam.sam_environment(), timeout=300)
         reports = served.stack.reports()
         peers = {record.peer_ip for record in served.stack.sim.stats.requests}
-    lambda_host.timings.invokes.append({"function": argv[3], "via": "README's sam local invoke"})
+    lambda_host.timings.invokes.append({"function": argv[3], "via": "docs/deploy.md's sam local invoke"})
     assert done.returncode == 0, done.stderr[-3000:]
     payload = sam.parse_payload(done.stdout)
     assert isinstance(payload, dict), done.stdout[-2000:]
