@@ -1,5 +1,5 @@
-"""README's okx-shield commands run locally as written: each parses with the CLI's own parser, names only secrets
-of the demo fleet (the local stack's) and files that exist."""
+"""The okx-shield commands of README and of every docs/ page run locally as written: each parses with the CLI's own
+parser, names only secrets of the demo fleet (the local stack's) and files that exist."""
 
 from __future__ import annotations
 
@@ -13,30 +13,37 @@ from okxlocal.demo_fleet import DEMO_MASTER_SECRET, demo_seed
 from okxlocal.stack import KEY_SECRET_PREFIX, SHIELD_SECRET_NAME
 from okxlocal.template import ROOT
 
-README = (ROOT / "README.md").read_text()
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 PROGRAM = ".venv/bin/okx-shield "
 
 
-def readme_commands() -> list[str]:
+def page_commands(text: str) -> list[str]:
     """Each `.venv/bin/okx-shield ...` of a code block (continuation lines joined) or of an inline code span."""
     commands: list[str] = []
-    for block in re.findall(r"```sh\n(.*?)```", README, flags=re.S):
-        joined = re.sub(r"\\\n\s*", " ", block)
-        commands += [line.split(" # ")[0].strip() for line in joined.splitlines() if line.startswith(PROGRAM)]
-    commands += [span for span in re.findall(r"`([^`]+)`", README.replace("\n", " ")) if span.startswith(PROGRAM)]
+    for block in re.findall(r"```sh\n(.*?)```", text, flags=re.S):
+        lines = re.sub(r"\\\n\s*", " ", block).splitlines()
+        commands += [line.split(" # ")[0].strip() for line in lines if line.strip().startswith(PROGRAM)]
+    prose = re.sub(r"```.*?```", "", text, flags=re.S).replace("\n", " ")  # a fence's backticks pair with none
+    commands += [span for span in re.findall(r"`([^`]+)`", prose) if span.startswith(PROGRAM)]
     return commands
 
 
-COMMANDS = readme_commands()
+COMMANDS = [
+    (path.relative_to(ROOT).as_posix(), command) for path in PAGES for command in page_commands(path.read_text())
+]
 
 
-def test_readme_has_the_commands_a_user_runs():
-    assert len(COMMANDS) >= 12
-    assert any(" plans deploy " in c for c in COMMANDS) and any(" invoke trade " in c for c in COMMANDS)
+def test_the_pages_have_the_commands_a_user_runs():
+    commands = [command for _, command in COMMANDS]
+    assert len(commands) >= 25
+    shown = {" ".join(command.split()[1:3]) for command in commands}
+    for subcommand in ("plans deploy", "invoke trade", "up --background", "down", "keys rotate", "keys bind-ips"):
+        assert subcommand in shown, f"no page shows okx-shield {subcommand}"
+    assert any(page == "README.md" for page, _ in COMMANDS), "README shows no okx-shield command"
 
 
-@pytest.mark.parametrize("command", COMMANDS)
-def test_each_readme_command_parses_and_names_what_exists_locally(command):
+@pytest.mark.parametrize(("page", "command"), COMMANDS)
+def test_each_command_parses_and_names_what_exists_locally(page, command):
     words = shlex.split(re.sub(r"\[[^\]]*\]", "", command))[1:]  # [--optional ...] is a usage summary
     build_parser().parse_args(words)  # SystemExit on an unknown command, option or choice
     known = {key.label for key in demo_seed().keys} - {"master"}
@@ -48,7 +55,8 @@ def test_each_readme_command_parses_and_names_what_exists_locally(command):
         assert (ROOT / path).is_file(), f"{path} does not exist: {command}"
 
 
-def test_every_key_secret_readme_names_is_in_the_demo_fleet():
+@pytest.mark.parametrize("path", PAGES, ids=lambda path: path.name)
+def test_every_key_secret_a_page_names_is_in_the_demo_fleet(path):
     known = {key.label for key in demo_seed().keys}
-    named = set(re.findall(re.escape(KEY_SECRET_PREFIX) + r"([A-Za-z0-9._-]+)", README))
+    named = set(re.findall(re.escape(KEY_SECRET_PREFIX) + r"([A-Za-z0-9._-]+)", path.read_text()))
     assert named <= known, named - known
