@@ -1,7 +1,7 @@
 # The commands of README: `make demo` runs the whole product locally, `make test` runs the tests (ruff, mypy --strict
 # over src/ and cli/ as configured in pyproject.toml, then every test tier in one pytest run), `make deploy ENV=dev`
-# deploys (README "Deploy"). Each installs only what it needs first (scripts/bootstrap.sh): the demo gets no sam,
-# no checkov, no ccxt, no Docker. The tiers also run on their own (README "Tests"): a test's tier follows from what
+# deploys (docs/deploy.md). Each installs only what it needs first (scripts/bootstrap.sh): the demo gets no sam,
+# no checkov, no ccxt, no Docker. The tiers also run on their own (docs/tests.md): a test's tier follows from what
 # it starts (tests/conftest.py).
 .PHONY: setup tools demo test lint test-unit test-integration test-e2e test-containers bench deploy
 
@@ -50,7 +50,7 @@ test-containers:
 bench: setup
 	.venv/bin/python bench/run.py
 
-# An update of a stack deployed once with `sam deploy --guided --config-env $(ENV)` (README "Deploy"): the stack,
+# An update of a stack deployed once with `sam deploy --guided --config-env $(ENV)` (docs/deploy.md): the stack,
 # then the plans' schedules (plans/*.json, checked first; nothing changes if one is invalid).
 deploy: tools
 	.venv/bin/okx-shield plans check

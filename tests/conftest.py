@@ -29,7 +29,7 @@ def _own_state_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
     process or as programs) look for one in a folder of the session's own, where none is up."""
     os.environ[STATE_DIR_VARIABLE] = str(tmp_path_factory.mktemp("okx-shield-state"))
 
-# The tiers (README "Tests"; make test-unit, test-integration, test-e2e) follow from what a test starts:
+# The tiers (docs/tests.md; make test-unit, test-integration, test-e2e) follow from what a test starts:
 # - e2e: the product through its outer doors (the CLI as a program, the demo, sam build and the template's
 #   checkers, the benchmarks, real OKX client libraries): modules and tests say so with the e2e marker, and
 #   every `clients` test is e2e;

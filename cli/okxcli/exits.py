@@ -1,4 +1,4 @@
-"""The exit codes of every `okx-shield` command (README "The command line" lists them, `okx-shield --help` too)."""
+"""The exit codes of every `okx-shield` command (docs/local.md lists them, `okx-shield --help` too)."""
 
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1  # an error okx-shield did not expect (a bug): one line, the traceback with OKX_SHIELD_DEBUG=1

@@ -5,7 +5,7 @@ one process and describes it in one folder (its state folder, `stack.json` in it
 there and runs against it from its own process: the handlers' environment of the stack, with AWS calls sent to
 moto's server (`AWS_ENDPOINT_URL`), so what one command does (an order, a report, a schedule) the next one sees.
 
-What is in the state folder (README "The local stack"):
+What is in the state folder (docs/local.md, "The local stack that remembers"):
 - `stack.json`: this record: the process, the addresses, the environment a handler needs, the seeded keys;
 - `shield.json` and `keys/<label>.json`: the Shield secret and each seeded key in the secrets' own format, for
   `okx-shield call --shield-file/--key-file` and for any other client;

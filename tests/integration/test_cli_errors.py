@@ -1,6 +1,6 @@
 """Every `okx-shield` subcommand given bad input ends in one line on stderr and a documented exit code: never a
-traceback (README "The command line"). In-process, so that an exception escaping `main` fails the test; the
-Ctrl-C case runs the demo as a program."""
+traceback (docs/local.md, "The command line's errors and exit codes"). In-process, so that an exception escaping
+`main` fails the test; the Ctrl-C case runs the demo as a program."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ okx-shield plans deploy [--dir plans] [--dry-run] [--real --stack NAME | --real 
     Make the stack's plan schedules match the files (plans/deploy.py): create, update, delete. Nothing changes
     when a file fails its check. Without --real, on the local stack. Exit 3 when the Scheduler refused a change.
 
-The file format is in plans/files.py and README "Trade plans".
+The file format is in plans/files.py and docs/trading.md, "Trade plans".
 """
 
 from __future__ import annotations

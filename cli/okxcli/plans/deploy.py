@@ -33,7 +33,7 @@ from okxlocal.stack import (
 )
 
 SOURCE = "okx-shield plans deploy"
-TIMEZONE = "UTC"  # README: plans' schedules are in UTC
+TIMEZONE = "UTC"  # docs/trading.md: plans' schedules are in UTC
 RETRY_ATTEMPTS = 2  # as the template's own schedules
 # A retry later than the plan's caps.max_delay_s would be skipped as too late; the Scheduler allows 60 s to 1 day,
 # and the trade function's own async retries end at 540 s (template.yaml TradeFunction EventInvokeConfig).

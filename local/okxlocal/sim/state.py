@@ -32,7 +32,7 @@ class SimKey(_Model):
     """One API key. ``uid`` is the owning account; ``ips`` empty means "not bound to an IP"."""
 
     api_key: str
-    # A seed may name it api_secret, as a key secret and a key file do (README "Secret formats"), so that one key's
+    # A seed may name it api_secret, as a key secret and a key file do (docs/secrets.md), so that one key's
     # fields are spelled the same in the seed and in the key file `okx-shield call --key-file` reads.
     secret: str = Field(validation_alias=AliasChoices("api_secret", "secret"))
     passphrase: str

@@ -84,7 +84,7 @@ def _key_of(
             info.name,
             step,
             f"the {stage} version has no readable api_key, so no key of this secret can be proven unused",
-            hint="Fix the secret's value (the JSON format in README), then the next run continues.",
+            hint="Fix the secret's value (the JSON format in docs/secrets.md), then the next run continues.",
         ) from None
     return fingerprint(api_key)
 
