@@ -16,10 +16,10 @@ import ccxt.async_support
 
 from okxcore.bots.binding import BotBinding
 from okxcore.bots.ccxt_common import (
+    ShieldHooks,
     ccxt_error,
     configure,
     credentials,
-    is_signed,
     refuse_bypass,
     refuse_config,
     refused,
@@ -29,7 +29,7 @@ from okxcore.bots.relay import REASON_PREFIX, STATUS_REFUSED, STATUS_TIMEOUT
 from okxcore.errors import OkxShieldError
 
 
-class ShieldedOkxAsync(ccxt.async_support.okx):
+class ShieldedOkxAsync(ShieldHooks, ccxt.async_support.okx):
     """ccxt.async_support.okx whose every request goes through okx-shield (docs/your-own-bot.md)."""
 
     okx_shield: BotBinding
@@ -60,25 +60,6 @@ class ShieldedOkxAsync(ccxt.async_support.okx):
                 status, ccxt.ExchangeNotAvailable
             )
             raise cls(f"{self.id} {method} {url.split('?', 1)[0]} okx-shield: {reason}") from exc
-
-    def on_rest_response(
-        self,
-        code: Any,
-        reason: Any,
-        url: Any,
-        method: Any,
-        response_headers: Any,
-        response_body: Any,
-        request_headers: Any,
-        request_body: Any,
-    ) -> Any:
-        self.okx_shield.answered(int(code) if code is not None else None, signed=is_signed(request_headers))
-        return super().on_rest_response(
-            code, reason, url, method, response_headers, response_body, request_headers, request_body
-        )
-
-    def log(self, *args: Any) -> None:
-        print(self.okx_shield.redact(" ".join(str(arg) for arg in args)))
 
 
 def _relay_refusal(exc: BaseException) -> tuple[int, str] | None:

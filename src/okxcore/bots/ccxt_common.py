@@ -114,3 +114,29 @@ def credentials(binding: BotBinding) -> dict[str, Any]:
 
 def is_signed(request_headers: Mapping[str, Any] | None) -> bool:
     return bool(request_headers) and "OK-ACCESS-KEY" in request_headers  # type: ignore[operator]
+
+
+class ShieldHooks:
+    """What the sync and the async client share on top of ccxt's Exchange (first in their bases, so that `super()`
+    is ccxt's): every answer counts as the key's use, and ccxt's verbose log goes out redacted."""
+
+    okx_shield: BotBinding
+
+    def on_rest_response(
+        self,
+        code: Any,
+        reason: Any,
+        url: Any,
+        method: Any,
+        response_headers: Any,
+        response_body: Any,
+        request_headers: Any,
+        request_body: Any,
+    ) -> Any:
+        self.okx_shield.answered(int(code) if code is not None else None, signed=is_signed(request_headers))
+        return super().on_rest_response(  # type: ignore[misc]  # ccxt's Exchange, next in the subclass's MRO
+            code, reason, url, method, response_headers, response_body, request_headers, request_body
+        )
+
+    def log(self, *args: Any) -> None:
+        print(self.okx_shield.redact(" ".join(str(arg) for arg in args)))

@@ -12,10 +12,10 @@ import ccxt
 
 from okxcore.bots.binding import BotBinding
 from okxcore.bots.ccxt_common import (
+    ShieldHooks,
     ccxt_error,
     configure,
     credentials,
-    is_signed,
     refuse_bypass,
     refuse_config,
     refused,
@@ -23,7 +23,7 @@ from okxcore.bots.ccxt_common import (
 from okxcore.errors import OkxShieldError
 
 
-class ShieldedOkx(ccxt.okx):
+class ShieldedOkx(ShieldHooks, ccxt.okx):
     """ccxt.okx whose every request goes through okx-shield (docs/your-own-bot.md)."""
 
     okx_shield: BotBinding
@@ -38,25 +38,6 @@ class ShieldedOkx(ccxt.okx):
             return super().fetch(url, method, headers, body)
         except OkxShieldError as exc:
             raise ccxt_error(self.id, method, url, exc) from exc
-
-    def on_rest_response(
-        self,
-        code: Any,
-        reason: Any,
-        url: Any,
-        method: Any,
-        response_headers: Any,
-        response_body: Any,
-        request_headers: Any,
-        request_body: Any,
-    ) -> Any:
-        self.okx_shield.answered(int(code) if code is not None else None, signed=is_signed(request_headers))
-        return super().on_rest_response(
-            code, reason, url, method, response_headers, response_body, request_headers, request_body
-        )
-
-    def log(self, *args: Any) -> None:
-        print(self.okx_shield.redact(" ".join(str(arg) for arg in args)))
 
     def close(self, clean_instance_data: bool = False) -> None:
         # ccxt closes its session here (and in __del__): the shared tunnel pool stays open for the other clients.
