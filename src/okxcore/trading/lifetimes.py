@@ -138,20 +138,25 @@ class Canceled:
     def ok(self) -> bool:
         return not self.outcome.startswith("cancel failed")
 
+    @classmethod
+    def of(cls, record: OrderRecord, reason: str, outcome: str = "") -> Canceled:
+        """A recorded order's cancel, before (or without) OKX's answer."""
+        return cls(
+            leg_index=record.leg_index,
+            inst_id=record.inst_id,
+            side=record.side,
+            cl_ord_id=record.cl_ord_id,
+            slot=Slot(record.slot_ms).iso,
+            reason=reason,
+            outcome=outcome,
+            plan_id=record.plan_id,
+            record=record,
+        )
+
 
 def cancel_recorded(client: OkxClient, record: OrderRecord, reason: str, *, dry_run: bool) -> Canceled:
     """Cancel one recorded order by its clOrdId (the unfilled rest; a fill stays), and say how it ended."""
-    base = Canceled(
-        leg_index=record.leg_index,
-        inst_id=record.inst_id,
-        side=record.side,
-        cl_ord_id=record.cl_ord_id,
-        slot=Slot(record.slot_ms).iso,
-        reason=reason,
-        outcome="",
-        plan_id=record.plan_id,
-        record=record,
-    )
+    base = Canceled.of(record, reason)
     if dry_run:
         found = _lookup(client, record)
         would = "would cancel (dry run)" if found is None or found.is_pending else f"already {found.state}"

@@ -157,14 +157,6 @@ def sweep_expired(
 
 
 def _not_reached(record: OrderRecord, reason: str, error: OkxShieldError) -> Canceled:
-    return Canceled(
-        leg_index=record.leg_index,
-        inst_id=record.inst_id,
-        side=record.side,
-        cl_ord_id=record.cl_ord_id,
-        slot=Slot(record.slot_ms).iso,
-        reason=reason,
-        outcome=f"cancel failed: its key secret {record.key_secret} could not be used: {error.describe()}",
-        plan_id=record.plan_id,
-        record=record,
+    return Canceled.of(
+        record, reason, f"cancel failed: its key secret {record.key_secret} could not be used: {error.describe()}"
     )
