@@ -25,6 +25,15 @@ BENCH_VENV = ROOT / ".venv-bench"
 BENCH_REQUIREMENTS = BENCH_DIR / "requirements.txt"
 # The product's interpreter is the one running the benchmarks (the Makefile uses .venv/bin/python).
 PRODUCT_PYTHON = Path(sys.executable)
+# What template.yaml gives every function before the handler module is imported.
+TEMPLATE_ENV = {
+    "POWERTOOLS_SERVICE_NAME": "okx-shield",
+    "POWERTOOLS_METRICS_NAMESPACE": "OkxShield",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+    "PYDANTIC_DISABLE_PLUGINS": "__all__",
+    "SHIELD_CONNECT_TIMEOUT_S": "5",
+    "SHIELD_HANDSHAKE_TIMEOUT_S": "10",
+}
 
 
 def bench_python() -> Path | None:

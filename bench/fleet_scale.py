@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import BENCH_DIR, Result
+from common import BENCH_DIR, TEMPLATE_ENV, Result
 from fleet_audit import LAYOUTS, fleet_layout
 
 KEYS_FULL = 10_000
@@ -41,15 +41,6 @@ CASES_SMOKE = ((0.05, 120.0),)
 RSS_TARGET_MB = 256.0
 WORKERS = 16
 PREFIX = "okx-shield/keys/"
-# What template.yaml gives every function before the handler module is imported.
-TEMPLATE_ENV = {
-    "POWERTOOLS_SERVICE_NAME": "okx-shield",
-    "POWERTOOLS_METRICS_NAMESPACE": "OkxShield",
-    "POWERTOOLS_LOG_LEVEL": "INFO",
-    "PYDANTIC_DISABLE_PLUGINS": "__all__",
-    "SHIELD_CONNECT_TIMEOUT_S": "5",
-    "SHIELD_HANDSHAKE_TIMEOUT_S": "10",
-}
 
 
 def stack_main(keys: int, latency_s: float, layout_name: str = "mixed") -> int:

@@ -76,14 +76,6 @@ CASES = {
 SMOKE_CASES = ("audit-30", "probe-30", "trade", "rotate")
 TRADE_KEY = "okx-shield/keys/bot-main"
 ROTATED_KEY = "okx-shield/keys/expiring-bot"
-TEMPLATE_ENV = {
-    "POWERTOOLS_SERVICE_NAME": "okx-shield",
-    "POWERTOOLS_METRICS_NAMESPACE": "OkxShield",
-    "POWERTOOLS_LOG_LEVEL": "INFO",
-    "PYDANTIC_DISABLE_PLUGINS": "__all__",
-    "SHIELD_CONNECT_TIMEOUT_S": "5",
-    "SHIELD_HANDSHAKE_TIMEOUT_S": "10",
-}
 
 
 def case_named(name: str) -> Case:
@@ -284,6 +276,8 @@ def events_for(case: Case, stack: subprocess.Popen[str], number: int) -> list[di
 def run_container(
     case: Case, memory_mb: int, package: Path, stack_env: dict[str, str], events: list[dict[str, Any]]
 ) -> dict[str, Any]:
+    from common import TEMPLATE_ENV
+
     env = {**TEMPLATE_ENV, **stack_env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb)}
     env.update(
         PYTHONPATH="/var/task:/var/runtime",
