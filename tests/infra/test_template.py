@@ -106,18 +106,12 @@ def test_checkov_has_zero_failed_checks_and_every_skip_has_a_reason(template):
             assert len(skip.get("comment", "")) > 20, f"{name}: skip {skip['id']} needs its reason"
 
 
-@pytest.mark.e2e  # sam build
-def test_sam_build_succeeds_on_this_machine(tmp_path):
+def sam_build(template: Path, build_dir: Path, cache_dir: Path, *options: str) -> None:
+    """`sam build` of `template` as a developer runs it, failing the test with SAM's own words."""
     done = subprocess.run(
         [
-            tool("sam"),
-            "build",
-            "-t",
-            str(TEMPLATE),
-            "--build-dir",
-            str(tmp_path / "build"),
-            "--cache-dir",
-            str(tmp_path / "cache"),
+            *(tool("sam"), "build", "-t", str(template)),
+            *("--build-dir", str(build_dir), "--cache-dir", str(cache_dir), *options),
         ],
         capture_output=True,
         text=True,
@@ -127,6 +121,11 @@ def test_sam_build_succeeds_on_this_machine(tmp_path):
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+@pytest.mark.e2e  # sam build
+def test_sam_build_succeeds_on_this_machine(tmp_path):
+    sam_build(TEMPLATE, tmp_path / "build", tmp_path / "cache")
     for name in ("ProbeFunction", "AuditFunction", "TradeFunction", "RotateFunction"):
         built = tmp_path / "build" / name
         assert (built / "okxcore" / "client.py").exists()
@@ -380,26 +379,7 @@ def test_the_example_bot_builds_with_sam_build():
     build_dir.parent.mkdir(parents=True, exist_ok=True)
     with (cache / "sam-example-dca-bot.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        done = subprocess.run(
-            [
-                tool("sam"),
-                "build",
-                "-t",
-                str(example / "template.yaml"),
-                "--build-dir",
-                str(build_dir),
-                "--cache-dir",
-                str(cache / "sam-example-dca-bot"),
-                "--cached",
-            ],
-            capture_output=True,
-            text=True,
-            env=env(),
-            cwd=ROOT,
-            timeout=600,
-            check=False,
-        )
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        sam_build(example / "template.yaml", build_dir, cache / "sam-example-dca-bot", "--cached")
         built = build_dir / "DcaBotFunction"
         assert (built / "app.py").read_bytes() == (example / "app.py").read_bytes()  # this checkout's bot
         assert (built / "ccxt" / "__init__.py").exists()  # the bot brings its own ccxt
