@@ -288,21 +288,14 @@ class BindingRepairer:
                     problem = "no answer to modify-apikey, and " + _shown(shown)
                     return self._ended(ref, first, written, shown, _failed(ref, problem, exc, plan))
                 written = plan  # the re-read shows it took
-            except InvalidInputError as exc:
-                return self._ended(
-                    ref,
-                    first,
-                    written,
-                    plan.before,
-                    _failed(ref, "the new IP list was refused before sending; nothing was changed", exc, plan),
+            except OkxShieldError as exc:  # InvalidInputError included: refused here, before anything was sent
+                problem = (
+                    "the new IP list was refused before sending"
+                    if isinstance(exc, InvalidInputError)
+                    else "modify-apikey did not go through"
                 )
-            except OkxShieldError as exc:
                 return self._ended(
-                    ref,
-                    first,
-                    written,
-                    plan.before,
-                    _failed(ref, "modify-apikey did not go through; nothing was changed", exc, plan),
+                    ref, first, written, plan.before, _failed(ref, problem + "; nothing was changed", exc, plan)
                 )
             else:
                 written = plan
