@@ -1,8 +1,9 @@
 """Drives a bot written for plain ccxt or python-okx, built by okxcore.bots, against the local stack.
 
 Run on the .venv-clients interpreter with src/ on PYTHONPATH (as a bot function with the okx-shield layer) and
-a JSON job on stdin: the library, the scenario and, for the failure scenarios, the Shield URLs to try (they hold
-proxy passwords: stdin, never argv). Prints one JSON answer on stdout. The environment is the bot function's
+a JSON job as the first line on stdin: the library, the scenario and, for the failure scenarios, the Shield URLs
+to try (they hold proxy passwords: stdin, never argv). Prints one JSON answer on stdout. A scenario that needs the
+test to act midway prints `PROMPT <step>` and waits for a `done` line. The environment is the bot function's
 (SHIELD_SECRET_NAME, OKX_KEY_SECRET_NAME, STATE_TABLE_NAME, AWS_ENDPOINT_URL at the moto server, plus whatever
 hostile proxy variables the test sets). Each library runs with its own verbose/debug output on, so the test
 can scan everything it printed for secrets.
@@ -206,6 +207,47 @@ def bypasses(job: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _wait_for_test(step: str) -> None:
+    """Ask the test to act on the stack now (PROMPT on stdout) and wait until it says it has (a line on stdin)."""
+    print(f"PROMPT {step}", flush=True)
+    if sys.stdin.readline().strip() != "done":
+        raise RuntimeError(f"the test did not finish {step!r}")
+
+
+def rotation(job: dict[str, Any]) -> dict[str, Any]:
+    """One warm client across a rotation: signed calls, then the test rotates the key (AWSCURRENT gets a new key,
+    the old one is deleted at OKX), then signed calls again once the client's refresh interval has passed."""
+    library, wait_s = job["library"], float(job["refresh_s"]) + 0.5
+    loop = asyncio.new_event_loop()
+    if library == "ccxt":
+        exchange = bots.ccxt_okx(config={"verbose": True, "enableRateLimit": False})
+
+        def balance() -> Any:
+            return exchange.fetch_balance()["total"]
+    elif library == "ccxt_async":
+        async_exchange = bots.ccxt_okx_async(config={"verbose": True, "enableRateLimit": False})
+
+        def balance() -> Any:
+            return loop.run_until_complete(async_exchange.fetch_balance())["total"]
+    else:
+        from okx.Account import AccountAPI
+
+        account = bots.python_okx(AccountAPI, debug=True)
+
+        def balance() -> Any:
+            return [d["ccy"] for d in _ok(account.get_account_balance())[0]["details"]]
+
+    out: dict[str, Any] = {"before": [balance(), balance()]}
+    _wait_for_test("rotate")
+    time.sleep(wait_s)
+    out["after"] = [balance(), balance()]
+    if library == "ccxt_async":
+        loop.run_until_complete(async_exchange.close())
+    loop.close()
+    bots.flush()
+    return out
+
+
 def example(job: dict[str, Any]) -> dict[str, Any]:
     """examples/dca-bot's handler, as Lambda calls it: the same scheduled slot twice (a retried invocation)."""
     sys.path.insert(0, job["example_dir"])
@@ -216,7 +258,7 @@ def example(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> int:
-    job = json.loads(sys.stdin.read())
+    job = json.loads(sys.stdin.readline())  # one line: later lines answer the scenario's prompts
     logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)  # every library's debug log on
     for quiet in ("botocore", "boto3"):  # AWS's own calls: thousands of lines, none about OKX
         logging.getLogger(quiet).setLevel(logging.WARNING)
@@ -230,6 +272,8 @@ def main() -> int:
             result = example(job)
         elif scenario == "bypasses":
             result = bypasses(job)
+        elif scenario == "rotation":
+            result = rotation(job)
         else:
             result = paused(job)
         answer: dict[str, Any] = {"ok": True, "result": result}

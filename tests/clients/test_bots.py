@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import trustme
 
@@ -22,7 +23,7 @@ from okxcore.aws.state import DynamoStateStore
 from okxlocal.proxies import ProxyKind, StalledListener, start_proxy
 from okxlocal.seeds import new_key, seed_with
 from okxlocal.sim import SimKey
-from okxlocal.stack import TABLE_NAME, LocalStack, key_secret_name
+from okxlocal.stack import TABLE_NAME, LocalStack, key_secret_body, key_secret_name
 
 pytestmark = pytest.mark.clients
 
@@ -87,7 +88,9 @@ BotRun = Callable[..., dict[str, Any]]
 
 
 @pytest.fixture
-def bot_stack(local_stack: Callable[..., LocalStack], bot_key: SimKey, hostile_env: dict[str, str]) -> Iterator[Any]:
+def bot_stack(
+    local_stack: Callable[..., LocalStack], bot_key: SimKey, hostile_env: dict[str, str], tmp_path: Path
+) -> Iterator[Any]:
     """start(kind) -> (stack, run): the local stack with moto also served over HTTP, and a runner of the driver."""
     from moto.server import ThreadedMotoServer
 
@@ -112,25 +115,46 @@ def bot_stack(local_stack: Callable[..., LocalStack], bot_key: SimKey, hostile_e
             **hostile_env,
         }
 
-        def run(library: str, scenario: str, **job: Any) -> dict[str, Any]:
+        def run(
+            library: str,
+            scenario: str,
+            *,
+            extra_env: dict[str, str] | None = None,
+            prompts: dict[str, Callable[[], None]] | None = None,
+            **job: Any,
+        ) -> dict[str, Any]:
+            """Run the driver; each `PROMPT <step>` it prints runs prompts[step] here before it goes on."""
             assert CLIENTS_PYTHON.is_file(), "run `scripts/bootstrap.sh --clients` (make test does)"
-            done = subprocess.run(
+            stderr_file = tmp_path / f"bot-{len(list(tmp_path.glob('bot-*.stderr')))}.stderr"
+            with stderr_file.open("w") as stderr, subprocess.Popen(
                 [str(CLIENTS_PYTHON), str(DRIVER)],
-                input=json.dumps({"library": library, "scenario": scenario, **job}),
-                capture_output=True,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,  # a file: the libraries' debug logs would fill a pipe nobody reads midway
                 text=True,
-                timeout=90,
-                env=env,
-            )
+                env={**env, **(extra_env or {})},
+            ) as driver:
+                assert driver.stdin is not None and driver.stdout is not None
+                driver.stdin.write(json.dumps({"library": library, "scenario": scenario, **job}) + "\n")
+                driver.stdin.flush()
+                stdout: list[str] = []
+                for line in driver.stdout:
+                    stdout.append(line)
+                    if line.startswith("PROMPT "):
+                        (prompts or {})[line.removeprefix("PROMPT ").strip()]()
+                        driver.stdin.write("done\n")
+                        driver.stdin.flush()
+                returncode = driver.wait(timeout=90)
+            out, err = "".join(stdout), stderr_file.read_text()
             secrets = (bot_key.secret, bot_key.passphrase, bot_key.api_key, stack.proxy.password)
             leaked = [n for n, s in zip(("secret", "passphrase", "api key", "proxy password"), secrets, strict=True)
-                      if s in done.stdout or s in done.stderr]
+                      if s in out or s in err]
             assert not leaked, f"{leaked} in the bot's output"
-            assert done.returncode == 0, done.stderr[-3000:]
-            line = next(row for row in done.stdout.splitlines() if row.startswith("RESULT "))
+            assert returncode == 0, err[-3000:]
+            line = next(row for row in out.splitlines() if row.startswith("RESULT "))
             answer: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
             assert answer["ok"], answer
-            return {**answer["result"], "_stderr": done.stderr}
+            return {**answer["result"], "_stdout": out, "_stderr": err}
 
         return stack, run
 
@@ -201,6 +225,7 @@ def test_every_library_setting_that_would_bypass_the_tunnel_is_refused(bot_stack
 
     result = run(library, "bypasses", trap_url=trap.url("socks5h"))
     result.pop("_stderr")
+    result.pop("_stdout")
 
     assert result and all(not outcome["ok"] for outcome in result.values()), result
     expected = "okx.exceptions.OkxRequestException" if library == "python_okx" else "ccxt.base.errors.ExchangeError"
@@ -224,6 +249,40 @@ def test_while_trading_is_paused_orders_are_refused_before_leaving_and_reads_pas
     assert "trading is paused: egress 198.51.100.7" in order["message"] and "Fix:" in order["message"]
     assert not [r for r in stack.sim.stats.requests if r.method == "POST"]
     assert stack.sim.orders(bot_key.uid) == []
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_a_warm_client_signs_with_the_rotated_key_once_the_old_one_is_deleted(bot_stack, bot_key, library) -> None:
+    # Given a bot's client, warm, that has signed with its key
+    stack, run = bot_stack(ProxyKind.SOCKS5)
+    rotated = new_key("1001", "bot-main", ips=[EGRESS], created_days_ago=0)
+    seen_before: list[int] = []
+
+    def rotate() -> None:
+        seen_before.append(len(stack.sim.stats.requests))
+        # When a rotation ends: the secret's AWSCURRENT holds a new key, and after the grace period the old key is
+        # deleted at OKX (here within the client's refresh interval, to see the client take the new one)
+        stack.sim.add_key(rotated)
+        boto3.client("secretsmanager").put_secret_value(
+            SecretId=key_secret_name(bot_key), SecretString=json.dumps(key_secret_body(rotated))
+        )
+        stack.sim.delete_key(bot_key.api_key)
+
+    result = run(library, "rotation", refresh_s=1, extra_env={"OKX_KEY_REFRESH_S": "1"}, prompts={"rotate": rotate})
+
+    # Then the same client goes on working: its signed calls after the interval carry the new key, none the old
+    assert result["before"] and result["after"] == result["before"]
+    [cut] = seen_before
+    before = [r for r in stack.sim.stats.requests[:cut] if r.api_key]
+    after = [r for r in stack.sim.stats.requests[cut:] if r.api_key]
+    assert {r.api_key for r in before} == {bot_key.api_key} and len(before) >= 2
+    assert [r.api_key for r in after] == [rotated.api_key] * 2
+    assert {r.code for r in before + after} == {"0"}  # no call was refused (50111) on the way
+    assert peers_seen(stack) == {EGRESS}
+    # and the new key's secrets are kept out of what the library printed, as the old key's are
+    printed = result["_stdout"] + result["_stderr"]
+    assert not [s for s in (rotated.secret, rotated.passphrase, rotated.api_key) if s in printed]
+    assert "holds a new key (a rotation)" in result["_stderr"]
 
 
 def test_the_bots_key_use_shows_in_the_next_audit(bot_stack, bot_key, lambda_context) -> None:

@@ -23,13 +23,15 @@ _PROVIDER_LOCK = threading.Lock()
 _READ_HINT = "Check the secret's name/ARN, its region, and that the function's role may read it."
 
 
-def fetch_secret_text(name: str, *, max_age_s: int = DEFAULT_MAX_AGE_S) -> str:
+def fetch_secret_text(name: str, *, max_age_s: int = DEFAULT_MAX_AGE_S, fresh: bool = False) -> str:
+    """The secret's AWSCURRENT text, from the cache while it is younger than max_age_s; `fresh` reads it past the
+    cache (and caches what it read)."""
     from aws_lambda_powertools.utilities import parameters
 
     _install_secrets_provider()
     try:
         # AWSCURRENT is GetSecretValue's default; named because a rotation moves it (and moto needs the name).
-        value = parameters.get_secret(name, max_age=max_age_s, VersionStage="AWSCURRENT")
+        value = parameters.get_secret(name, max_age=max_age_s, force_fetch=fresh, VersionStage="AWSCURRENT")
     except parameters.exceptions.GetParameterError as exc:
         # botocore's message names the error code (ResourceNotFound, AccessDenied), never a value.
         raise _unreadable(name, str(exc.__cause__ or exc)) from None
@@ -57,9 +59,9 @@ def clear_secret_cache() -> None:
 
 
 def load_okx_key(
-    name: str, *, max_age_s: int = DEFAULT_MAX_AGE_S, defaults: Mapping[str, Any] | None = None
+    name: str, *, max_age_s: int = DEFAULT_MAX_AGE_S, fresh: bool = False, defaults: Mapping[str, Any] | None = None
 ) -> OkxKeySecret:
-    return parse_okx_key_secret(name, fetch_secret_text(name, max_age_s=max_age_s), defaults=defaults)
+    return parse_okx_key_secret(name, fetch_secret_text(name, max_age_s=max_age_s, fresh=fresh), defaults=defaults)
 
 
 def load_okx_keys(

@@ -9,11 +9,13 @@ from __future__ import annotations
 import ssl
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from okxcore.bots.guard import GuardCache, guard_for_table
 from okxcore.bots.key_use import KeyUseRecorder, recorder_for_table
+from okxcore.bots.live_key import KeyLoader, LiveKey
 from okxcore.bots.redaction import Redactor
 from okxcore.bots.settings import HINT, SOURCE, BotSettings
 from okxcore.credentials import OkxKeySecret
@@ -116,7 +118,7 @@ def close_transports() -> None:
 
 @dataclass(frozen=True)
 class BotBinding:
-    key: OkxKeySecret
+    keys: LiveKey  # the key to sign with, read again from its secret after a rotation
     key_name: str  # the key's secret name, as the audit knows it ("" when the caller gave a key object alone)
     endpoint: ShieldEndpoint
     base_url: str  # https://www.okx.com (or the region's host; the simulator in a local run)
@@ -124,6 +126,11 @@ class BotBinding:
     guard: GuardCache
     key_use: KeyUseRecorder
     redact: Redactor
+
+    @property
+    def key(self) -> OkxKeySecret:
+        """The key as last read (its region and demo mode never change for a client)."""
+        return self.keys.current
 
     @property
     def demo(self) -> bool:
@@ -154,6 +161,7 @@ def bind(
             "is not set: okx-shield cannot apply the probe's trading pause nor record this key's use",
             hint="Set it to the okx-shield stack's StateTableName output. " + HINT,
         )
+    load: KeyLoader | None = None
     if isinstance(key, OkxKeySecret):
         okx_key = key
     else:
@@ -164,6 +172,7 @@ def bind(
             )
         defaults = {"region": settings.okx_default_region, "demo": settings.okx_default_demo}
         okx_key = load_okx_key(key_name, defaults=defaults)
+        load = partial(load_okx_key, fresh=True, defaults=defaults)  # on the client's own interval, past the cache
     if isinstance(shield, ShieldEndpoint):
         endpoint = shield
     else:
@@ -195,13 +204,14 @@ def bind(
         okx_key.passphrase.get_secret_value(),
         endpoint.password,
     )
+    redact = Redactor(secrets)
     return BotBinding(
-        key=okx_key,
+        keys=LiveKey(okx_key, secret_name=key_name, load=load, refresh_s=settings.key_refresh_s, redact=redact),
         key_name=key_name,
         endpoint=endpoint,
         base_url=base_url,
         transport=transport,
         guard=guard_for_table(settings.state_table_name),
         key_use=recorder_for_table(settings.state_table_name),
-        redact=Redactor(secrets),
+        redact=redact,
     )

@@ -118,9 +118,21 @@ def is_signed(request_headers: Mapping[str, Any] | None) -> bool:
 
 class ShieldHooks:
     """What the sync and the async client share on top of ccxt's Exchange (first in their bases, so that `super()`
-    is ccxt's): every answer counts as the key's use, and ccxt's verbose log goes out redacted."""
+    is ccxt's): each request is signed with the key's secret as it is now (a rotation reaches a warm client), every
+    answer counts as the key's use, and ccxt's verbose log goes out redacted."""
 
     okx_shield: BotBinding
+    apiKey: str
+    secret: str
+    password: str
+
+    def sign(self, *args: Any, **kwargs: Any) -> Any:
+        # ccxt's okx reads apiKey, secret and password in sign(), the one step every request takes before it leaves
+        key = self.okx_shield.keys.signing_key()
+        self.apiKey = key.api_key.get_secret_value()
+        self.secret = key.api_secret.get_secret_value()
+        self.password = key.passphrase.get_secret_value()
+        return super().sign(*args, **kwargs)  # type: ignore[misc]  # ccxt's Exchange, next in the subclass's MRO
 
     def on_rest_response(
         self,

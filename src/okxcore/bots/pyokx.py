@@ -129,6 +129,23 @@ class _ShieldClient(httpx.Client):
         return response
 
 
+class _CurrentKey:
+    """First in the generated class's bases: python-okx signs in OkxClient._request with the key it keeps in
+    API_KEY, API_SECRET_KEY and PASSPHRASE, which this sets to the key's secret as it is now (after a rotation)."""
+
+    okx_shield: BotBinding
+    API_KEY: str
+    API_SECRET_KEY: str
+    PASSPHRASE: str
+
+    def _request(self, method: str, request_path: str, params: Any) -> Any:
+        key = self.okx_shield.keys.signing_key()
+        self.API_KEY = key.api_key.get_secret_value()
+        self.API_SECRET_KEY = key.api_secret.get_secret_value()
+        self.PASSPHRASE = key.passphrase.get_secret_value()
+        return super()._request(method, request_path, params)  # type: ignore[misc]  # python-okx's OkxClient
+
+
 def _from_relay(text: str) -> ShieldRequestError:
     """httpx's ProxyError reads '<status> <reason>': the relay's status and okx-shield's message."""
     status_text, _, reason = text.partition(" ")
@@ -146,7 +163,7 @@ def _shielded(api: type[Any]) -> type[Any]:
     with _CLASSES_LOCK:
         cls = _CLASSES.get(api)
         if cls is None:
-            cls = _CLASSES[api] = type(api.__name__, (api, _ShieldClient), {"__module__": api.__module__})
+            cls = _CLASSES[api] = type(api.__name__, (_CurrentKey, api, _ShieldClient), {"__module__": api.__module__})
         return cls
 
 

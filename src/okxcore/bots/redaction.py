@@ -13,13 +13,21 @@ _MIN_SECRET_LENGTH = 4  # shorter values would blank out ordinary text
 
 class Redactor:
     def __init__(self, secrets: Iterable[str]) -> None:
-        self._secrets = sorted({s for s in secrets if len(s) >= _MIN_SECRET_LENGTH}, key=len, reverse=True)
+        self._secrets = _longest_first(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Redact these too (a rotated key's): the key read before stays redacted, as its lines may still come."""
+        self._secrets = _longest_first([*self._secrets, *secrets])  # one assignment: a logging thread sees old or new
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
         return text
+
+
+def _longest_first(secrets: Iterable[str]) -> list[str]:
+    return sorted({s for s in secrets if len(s) >= _MIN_SECRET_LENGTH}, key=len, reverse=True)
 
 
 class RedactingLogger(logging.LoggerAdapter[logging.Logger]):

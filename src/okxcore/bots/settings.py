@@ -2,8 +2,9 @@
 
 The names are the product functions' own (template.yaml), so one SAM snippet and one managed policy serve both:
 SHIELD_SECRET_NAME and STATE_TABLE_NAME come from the okx-shield stack's outputs, OKX_KEY_SECRET_NAME names the
-bot's key. OKX_BASE_URL / OKX_CA_BUNDLE / OKX_SHIELD_LOCAL are the local-run overrides, refused in a deployed
-function exactly as in the product (okxcore.endpoints).
+bot's key, OKX_KEY_REFRESH_S says how often a warm client reads that key's secret again. OKX_BASE_URL /
+OKX_CA_BUNDLE / OKX_SHIELD_LOCAL are the local-run overrides, refused in a deployed function exactly as in the
+product (okxcore.endpoints).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from okxcore.bots.live_key import DEFAULT_REFRESH_S
 from okxcore.environment import SOURCE, ShieldClientSettings
 
 __all__ = ["HINT", "SOURCE", "BotSettings"]
@@ -25,3 +27,6 @@ class BotSettings(ShieldClientSettings):
     shield_secret_name: str = Field(default="", alias="SHIELD_SECRET_NAME")
     key_secret_name: str = Field(default="", alias="OKX_KEY_SECRET_NAME")
     state_table_name: str = Field(default="", alias="STATE_TABLE_NAME")
+    # How often a warm client reads its key's secret again (okxcore.bots.live_key): well inside a rotation's grace
+    # period (RotationGracePeriodSeconds, at least 600 s), so that no client signs with a deleted key.
+    key_refresh_s: float = Field(default=DEFAULT_REFRESH_S, ge=1, le=600, alias="OKX_KEY_REFRESH_S")
