@@ -14,21 +14,48 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import datetime
 from typing import Any
 
 import ccxt
 
 from okxcore import bots
 
-SYMBOL = os.environ.get("DCA_SYMBOL", "BTC/USDT")
-QUOTE_AMOUNT = float(os.environ.get("DCA_QUOTE_AMOUNT", "10"))
 
-# At module level: warm invocations reuse the client and its tunnel through Shield.
+def quote_amount(text: str) -> float:
+    """DCA_QUOTE_AMOUNT, checked at cold start: a typo must not become an order of another size."""
+    try:
+        amount = float(text)
+    except ValueError:
+        amount = float("nan")
+    if not amount > 0:
+        raise ValueError(f"DCA_QUOTE_AMOUNT must be a positive number (the quote currency per buy), not {text[:20]!r}")
+    return amount
+
+
+def scheduled_slot(event: Any) -> str:
+    """The Scheduler's scheduled time, which template.yaml's Input passes as event.scheduled_time."""
+    slot = event.get("scheduled_time") if isinstance(event, dict) else None
+    try:
+        datetime.fromisoformat(str(slot).replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"event.scheduled_time must be an ISO 8601 instant, as the schedule's Input passes it "
+            f"(<aws.scheduler.scheduled-time>), not {str(slot)[:40]!r}: nothing was ordered"
+        ) from None
+    return str(slot)
+
+
+SYMBOL = os.environ.get("DCA_SYMBOL", "BTC/USDT")
+QUOTE_AMOUNT = quote_amount(os.environ.get("DCA_QUOTE_AMOUNT", "10"))
+
+# At module level: warm invocations reuse the client and its tunnel through Shield (and it takes a rotated key
+# from the key's secret by itself, docs/your-own-bot.md).
 exchange = bots.ccxt_okx()
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    slot = str(event["scheduled_time"])
+    slot = scheduled_slot(event)
     client_order_id = ("dca" + re.sub(r"[^0-9A-Za-z]", "", slot))[:32]
     try:
         order = exchange.fetch_order(None, SYMBOL, {"clientOrderId": client_order_id})

@@ -253,8 +253,14 @@ def example(job: dict[str, Any]) -> dict[str, Any]:
     sys.path.insert(0, job["example_dir"])
     import app
 
+    refused = {}
+    for name, bad_event in (("missing", {}), ("not a time", {"scheduled_time": "tomorrow at nine"})):
+        try:
+            app.handler(bad_event, None)
+        except ValueError as exc:
+            refused[name] = str(exc)
     event = {"scheduled_time": job["slot"]}
-    return {"first": app.handler(event, None), "again": app.handler(event, None)}
+    return {"refused": refused, "first": app.handler(event, None), "again": app.handler(event, None)}
 
 
 def main() -> int:

@@ -309,6 +309,11 @@ def test_the_example_dca_bot_buys_once_per_scheduled_slot(bot_stack, bot_key) ->
 
     result = run("ccxt", "example", example_dir=str(ROOT / "examples" / "dca-bot"), slot="2026-01-15T09:00:00Z")
 
+    # An event without the Scheduler's time is refused, naming the field, before anything reaches OKX
+    assert set(result["refused"]) == {"missing", "not a time"}
+    for message in result["refused"].values():
+        assert message.startswith("event.scheduled_time must be an ISO 8601 instant"), message
+        assert "nothing was ordered" in message
     first, again = result["first"], result["again"]
     assert first["placed_now"] and not again["placed_now"]  # the retried slot found its order
     assert first["orderId"] == again["orderId"] and first["clientOrderId"] == "dca20260115T090000Z"
