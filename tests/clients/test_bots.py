@@ -189,6 +189,9 @@ def test_an_unchanged_bot_trades_through_each_shield_form(bot_stack, trap, bot_k
     assert any(m == "POST" and "order" in p for m, p in paths) and ("POST", "/api/v5/trade/cancel-order") in paths
     # And the key's use is in the state table, so the next audit sees the bot
     assert DynamoStateStore(TABLE_NAME).last_key_use(key_secret_name(bot_key)) is not None
+    # and the bot's log says once that the proxy variables route boto3's calls, not okx-shield's
+    told = "okx-shield: HTTPS_PROXY, https_proxy, ALL_PROXY, all_proxy are set in the function's environment."
+    assert result["_stderr"].count(told) == 1
 
 
 @pytest.mark.parametrize("library", LIBRARIES)

@@ -184,3 +184,24 @@ def test_the_loopback_relay_carries_only_authenticated_connects_to_the_bots_host
         assert elsewhere.startswith(b"HTTP/1.1 403 okx-shield: refusing a tunnel to evil.example:443")
         assert stalled.startswith(b"HTTP/1.1 504 okx-shield: Shield proxy 127.0.0.1:") and b"Fix: " in stalled
         assert proxy.accepted == 1  # only the allowed host's tunnel was tried
+
+
+def test_proxy_variables_are_named_once_and_their_values_never(caplog) -> None:
+    from okxcore import bots
+    from okxcore.bots.binding import tell_about_proxy_variables
+    from okxcore.bots.settings import BotSettings
+
+    settings = BotSettings.from_environ(
+        {"HTTPS_PROXY": "socks5h://user:pw-in-url@shield.example:1080", "all_proxy": "http://proxy.example:3128"}
+    )
+    bots.reset()
+    with caplog.at_level(logging.WARNING, logger="okxcore.bots"):
+        tell_about_proxy_variables(settings)
+        tell_about_proxy_variables(settings)  # a second client of the same process: said already
+    [record] = caplog.records
+    message = record.getMessage()
+    assert message.startswith("okx-shield: HTTPS_PROXY, all_proxy are set in the function's environment.")
+    assert "boto3 sends the bot's AWS calls" in message and "Fix: if it is the Shield URL, remove it" in message
+    assert "pw-in-url" not in message and "proxy.example" not in message
+    assert BotSettings.from_environ({}).proxy_variables() == []
+    bots.reset()

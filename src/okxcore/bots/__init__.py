@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from okxcore.bots.binding import BotBinding, KeyArg, ShieldArg, bind, close_transports
+from okxcore.bots.binding import BotBinding, KeyArg, ShieldArg, bind, close_transports, forget_proxy_variables_told
 from okxcore.bots.guard import forget_guards
 from okxcore.bots.key_use import flush_all, forget_recorders, recorder_for_table
 from okxcore.bots.settings import BotSettings
@@ -114,7 +114,9 @@ def flush(timeout_s: float = 5.0) -> bool:
 
 
 def reset() -> None:
-    """Forget every shared tunnel pool, relay, guard read and key-use interval of this process (tests)."""
+    """Forget every shared tunnel pool, relay, guard read, key-use interval and warning given of this process
+    (tests)."""
     close_transports()
+    forget_proxy_variables_told()
     forget_guards()
     forget_recorders()

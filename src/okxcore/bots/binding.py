@@ -6,6 +6,7 @@ OKX host and trust settings), so all the bot's clients of a warm container reuse
 
 from __future__ import annotations
 
+import logging
 import ssl
 import threading
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from okxcore.tunnel import TunnelOpener
 
 if TYPE_CHECKING:
     from okxcore.bots.relay import LoopbackRelay
+
+_log = logging.getLogger("okxcore.bots")
 
 KeyArg = str | OkxKeySecret | None
 ShieldArg = str | ShieldEndpoint | None
@@ -107,6 +110,10 @@ def _transport(key: _TransportKey) -> BotTransport:
         return found
 
 
+def forget_proxy_variables_told() -> None:
+    _PROXY_VARIABLES_TOLD.clear()
+
+
 def close_transports() -> None:
     """Close every shared tunnel pool and relay of this process (tests; a process that ends needs none of it)."""
     with _TRANSPORTS_LOCK:
@@ -146,6 +153,23 @@ class BotBinding:
             self.key_use.used(self.key_name)
 
 
+_PROXY_VARIABLES_TOLD: set[str] = set()
+
+
+def tell_about_proxy_variables(settings: BotSettings) -> None:
+    """Once per process: proxy variables do not route okx-shield's OKX requests, and they do route boto3's."""
+    names = [name for name in settings.proxy_variables() if name not in _PROXY_VARIABLES_TOLD]
+    if not names:
+        return
+    _PROXY_VARIABLES_TOLD.update(names)
+    _log.warning(
+        "okx-shield: %s set in the function's environment. okx-shield's OKX requests ignore it (they go through the "
+        "Shield endpoint of SHIELD_SECRET_NAME), but boto3 sends the bot's AWS calls (Secrets Manager, DynamoDB) "
+        "through it. Fix: if it is the Shield URL, remove it; okx-shield needs no proxy variable.",
+        ", ".join(names) + (" is" if len(names) == 1 else " are"),
+    )
+
+
 def bind(
     key: KeyArg = None, *, shield: ShieldArg = None, key_name: str = "", settings: BotSettings | None = None
 ) -> BotBinding:
@@ -153,6 +177,7 @@ def bind(
     from okxcore.aws.secretstore import load_okx_key, load_shield
 
     settings = settings or BotSettings.from_environ()
+    tell_about_proxy_variables(settings)
     target = settings.okx_target()  # a non-OKX host or a local override in Lambda stops here, before any secret
     if not settings.state_table_name:
         raise InvalidInputError(

@@ -30,3 +30,18 @@ class BotSettings(ShieldClientSettings):
     # How often a warm client reads its key's secret again (okxcore.bots.live_key): well inside a rotation's grace
     # period (RotationGracePeriodSeconds, at least 600 s), so that no client signs with a deleted key.
     key_refresh_s: float = Field(default=DEFAULT_REFRESH_S, ge=1, le=600, alias="OKX_KEY_REFRESH_S")
+    # Proxy variables: okx-shield's clients ignore them, but boto3 sends the bot's AWS calls through them.
+    https_proxy: str = Field(default="", alias="HTTPS_PROXY")
+    https_proxy_lower: str = Field(default="", alias="https_proxy")
+    all_proxy: str = Field(default="", alias="ALL_PROXY")
+    all_proxy_lower: str = Field(default="", alias="all_proxy")
+
+    def proxy_variables(self) -> list[str]:
+        """The proxy variables set in the environment, by name (their values may hold a proxy password)."""
+        values = {
+            "HTTPS_PROXY": self.https_proxy,
+            "https_proxy": self.https_proxy_lower,
+            "ALL_PROXY": self.all_proxy,
+            "all_proxy": self.all_proxy_lower,
+        }
+        return [name for name, value in values.items() if value]
