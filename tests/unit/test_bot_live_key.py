@@ -171,6 +171,6 @@ def test_a_refresh_interval_outside_1_to_600_seconds_names_the_variable(value) -
     assert value not in str(raised.value) or value == "0"  # the variable is named, its value is not echoed
 
 
-def test_the_refresh_interval_defaults_to_the_functions_secret_cache() -> None:
-    assert BotSettings.from_environ({}).key_refresh_s == 300.0
+def test_the_refresh_interval_defaults_to_two_minutes() -> None:
+    assert BotSettings.from_environ({}).key_refresh_s == 120.0
     assert BotSettings.from_environ({"OKX_KEY_REFRESH_S": "60"}).key_refresh_s == 60.0

@@ -3,8 +3,10 @@
 A rotation moves the secret's AWSCURRENT to a new key, and deletes the old key at OKX once the grace period has
 passed (RotationGracePeriodSeconds, at least 600 s). A warm container can outlive that by hours, so a client that
 kept the key it read at cold start would go on signing with a deleted key. Every signed request asks for the key
-here. At most every OKX_KEY_REFRESH_S (default 300 s, the functions' own secret cache) the secret is read again.
-When it holds another key, the clients sign with that key from the next request on.
+here. At most every OKX_KEY_REFRESH_S (default 120 s) the secret is read again. When it holds another key, the
+clients sign with that key from the next request on. The key a client starts with may come from the secret cache
+(up to 300 s old), so the oldest key a client can sign with is 300 s + the interval + one invocation old: with the
+defaults and a 60 s Timeout, 480 s, inside the smallest grace period.
 
 A read that fails (Secrets Manager unreachable, the secret unreadable or malformed) keeps the key read before,
 which stays valid through the grace period, says so in a warning, and is tried again after RETRY_S. A secret that
@@ -23,7 +25,7 @@ from okxcore.bots.redaction import Redactor
 from okxcore.credentials import OkxKeySecret
 from okxcore.errors import OkxShieldError
 
-DEFAULT_REFRESH_S = 300.0
+DEFAULT_REFRESH_S = 120.0
 RETRY_S = 30.0
 
 _log = logging.getLogger("okxcore.bots")
