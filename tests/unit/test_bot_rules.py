@@ -188,8 +188,7 @@ def test_the_loopback_relay_carries_only_authenticated_connects_to_the_bots_host
 
 def test_proxy_variables_are_named_once_and_their_values_never(caplog) -> None:
     from okxcore import bots
-    from okxcore.bots.binding import tell_about_proxy_variables
-    from okxcore.bots.settings import BotSettings
+    from okxcore.bots.settings import BotSettings, tell_about_proxy_variables
 
     settings = BotSettings.from_environ(
         {"HTTPS_PROXY": "socks5h://user:pw-in-url@shield.example:1080", "all_proxy": "http://proxy.example:3128"}

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from okxcore.bots.binding import BotBinding, KeyArg, ShieldArg, bind, close_transports, forget_proxy_variables_told
+from okxcore.bots.binding import BotBinding, KeyArg, ShieldArg, bind, close_transports
 from okxcore.bots.guard import forget_guards
 from okxcore.bots.key_use import flush_all, forget_recorders, recorder_for_table
-from okxcore.bots.settings import BotSettings
+from okxcore.bots.settings import BotSettings, forget_proxy_variables_told
 
 if TYPE_CHECKING:
     from okxcore.bots.ccxt_async import ShieldedOkxAsync

@@ -6,7 +6,6 @@ OKX host and trust settings), so all the bot's clients of a warm container reuse
 
 from __future__ import annotations
 
-import logging
 import ssl
 import threading
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from okxcore.bots.guard import GuardCache, guard_for_table
 from okxcore.bots.key_use import KeyUseRecorder, recorder_for_table
 from okxcore.bots.live_key import KeyLoader, LiveKey
 from okxcore.bots.redaction import Redactor
-from okxcore.bots.settings import HINT, SOURCE, BotSettings
+from okxcore.bots.settings import HINT, SOURCE, BotSettings, tell_about_proxy_variables
 from okxcore.credentials import OkxKeySecret
 from okxcore.endpoints import REGION_BASE_URLS
 from okxcore.errors import InvalidInputError
@@ -29,8 +28,6 @@ from okxcore.tunnel import TunnelOpener
 
 if TYPE_CHECKING:
     from okxcore.bots.relay import LoopbackRelay
-
-_log = logging.getLogger("okxcore.bots")
 
 KeyArg = str | OkxKeySecret | None
 ShieldArg = str | ShieldEndpoint | None
@@ -110,10 +107,6 @@ def _transport(key: _TransportKey) -> BotTransport:
         return found
 
 
-def forget_proxy_variables_told() -> None:
-    _PROXY_VARIABLES_TOLD.clear()
-
-
 def close_transports() -> None:
     """Close every shared tunnel pool and relay of this process (tests; a process that ends needs none of it)."""
     with _TRANSPORTS_LOCK:
@@ -151,23 +144,6 @@ class BotBinding:
         """A response came back. OKX counted a signed call as use unless it refused the key (HTTP 401)."""
         if signed and self.key_name and status is not None and status != 401:
             self.key_use.used(self.key_name)
-
-
-_PROXY_VARIABLES_TOLD: set[str] = set()
-
-
-def tell_about_proxy_variables(settings: BotSettings) -> None:
-    """Once per process: proxy variables do not route okx-shield's OKX requests, and they do route boto3's."""
-    names = [name for name in settings.proxy_variables() if name not in _PROXY_VARIABLES_TOLD]
-    if not names:
-        return
-    _PROXY_VARIABLES_TOLD.update(names)
-    _log.warning(
-        "okx-shield: %s set in the function's environment. okx-shield's OKX requests ignore it (they go through the "
-        "Shield endpoint of SHIELD_SECRET_NAME), but boto3 sends the bot's AWS calls (Secrets Manager, DynamoDB) "
-        "through it. Fix: if it is the Shield URL, remove it; okx-shield needs no proxy variable.",
-        ", ".join(names) + (" is" if len(names) == 1 else " are"),
-    )
 
 
 def bind(

@@ -9,6 +9,7 @@ product (okxcore.endpoints).
 
 from __future__ import annotations
 
+import logging
 from typing import ClassVar
 
 from pydantic import Field
@@ -16,7 +17,7 @@ from pydantic import Field
 from okxcore.bots.live_key import DEFAULT_REFRESH_S
 from okxcore.environment import SOURCE, ShieldClientSettings
 
-__all__ = ["HINT", "SOURCE", "BotSettings"]
+__all__ = ["HINT", "SOURCE", "BotSettings", "forget_proxy_variables_told", "tell_about_proxy_variables"]
 
 HINT = "Set it in the bot function's Environment (see docs/your-own-bot.md)."
 
@@ -45,3 +46,25 @@ class BotSettings(ShieldClientSettings):
             "all_proxy": self.all_proxy_lower,
         }
         return [name for name, value in values.items() if value]
+
+
+_log = logging.getLogger("okxcore.bots")
+_PROXY_VARIABLES_TOLD: set[str] = set()
+
+
+def tell_about_proxy_variables(settings: BotSettings) -> None:
+    """Once per process: proxy variables do not route okx-shield's OKX requests, and they do route boto3's."""
+    names = [name for name in settings.proxy_variables() if name not in _PROXY_VARIABLES_TOLD]
+    if not names:
+        return
+    _PROXY_VARIABLES_TOLD.update(names)
+    _log.warning(
+        "okx-shield: %s set in the function's environment. okx-shield's OKX requests ignore it (they go through the "
+        "Shield endpoint of SHIELD_SECRET_NAME), but boto3 sends the bot's AWS calls (Secrets Manager, DynamoDB) "
+        "through it. Fix: if it is the Shield URL, remove it; okx-shield needs no proxy variable.",
+        ", ".join(names) + (" is" if len(names) == 1 else " are"),
+    )
+
+
+def forget_proxy_variables_told() -> None:
+    _PROXY_VARIABLES_TOLD.clear()
