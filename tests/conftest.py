@@ -81,6 +81,12 @@ def stateful_settings() -> settings:
     return STATEFUL_PROFILES[stateful_profile()]
 
 
+@pytest.fixture
+def stateful_profile_name() -> str:
+    """The profile's name, for a test that sizes its examples by profile (each step of a slow machine costs more)."""
+    return stateful_profile()
+
+
 STACK_FIXTURES = frozenset({"sim", "proxy", "proxy_stack", "local_stack", "stack_pieces"})
 
 

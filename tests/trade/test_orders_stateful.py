@@ -12,22 +12,19 @@ Checked after every step, from the simulator's own order book (never from what o
 - a rejected plan cancels none of the plan's orders whose lifetime is not over.
 
 One started stack serves every example; each example works on plan ids and hand orders of its own, and puts
-OKX's clock back where it was, so examples do not see each other. Profiles (hypothesis settings):
-- `orders-ci` (default, run by `make test`): a few examples of a dozen steps, tens of seconds;
-- `orders-long`: many more and longer examples, for local runs:
-  `OKX_SHIELD_ORDERS_PROFILE=orders-long .venv/bin/python -m pytest tests/trade/test_orders_stateful.py`.
+OKX's clock back where it was, so examples do not see each other. The hypothesis settings are the suite's stateful
+profiles (tests/conftest.py, `stateful_settings`: `ci` in make test, `long` with OKX_SHIELD_STATEFUL=long), with
+12 steps an example in `ci` (each step runs the trade function against the stack: tens of seconds in all).
 """
 
 from __future__ import annotations
 
 import itertools
-import os
 import time
 from decimal import Decimal
 from typing import Any
 
-import pytest
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -47,25 +44,9 @@ from okxcore.trading.lifetimes import parse_tag
 from okxcore.trading.order_ids import derive_cl_ord_id
 from okxcore.trading.plan import MAX_LEGS
 
-# The steps run against real time (slots are instants, lifetimes run on OKX's clock), so a replayed example is
-# not exactly the one that failed: CI reports the failing example as found (no shrinking, which would replay it
-# many times over), and no profile runs hypothesis' explain phase (it traces every line: minutes here).
-_COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow], "report_multiple_bugs": False}
-settings.register_profile(
-    "orders-ci",
-    max_examples=8,
-    stateful_step_count=12,
-    phases=[Phase.explicit, Phase.reuse, Phase.generate],
-    **_COMMON,
-)
-settings.register_profile(
-    "orders-long",
-    max_examples=100,
-    stateful_step_count=30,
-    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
-    **_COMMON,
-)
-PROFILE = os.environ.get("OKX_SHIELD_ORDERS_PROFILE", "orders-ci")
+# Each step runs the function against the stack, so an example of the ci profile is kept to 12 steps (the long
+# profile keeps its own length).
+CI_STEPS = 12
 
 # OKX's clock moves at most this far ahead of ours in an example: the scheduled sweep decides by OKX's clock for
 # the records due within 5 minutes by this machine's clock (sweep.CLOCK_TOLERANCE_MS).
@@ -300,6 +281,7 @@ def _pending(order: dict[str, Any]) -> bool:
     return order["state"] in {"live", "partially_filled"}
 
 
-@pytest.mark.timeout(1800 if PROFILE != "orders-ci" else 300)
-def test_order_ownership_holds_whatever_happens(stack, lambda_context):
-    run_state_machine_as_test(lambda: OrdersMachine(stack, lambda_context), settings=settings.get_profile(PROFILE))
+def test_order_ownership_holds_whatever_happens(stack, lambda_context, stateful_settings, stateful_profile_name):
+    steps = CI_STEPS if stateful_profile_name == "ci" else stateful_settings.stateful_step_count
+    chosen = settings(stateful_settings, stateful_step_count=steps)
+    run_state_machine_as_test(lambda: OrdersMachine(stack, lambda_context), settings=chosen)
