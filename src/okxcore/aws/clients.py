@@ -13,15 +13,23 @@ So a call whose endpoint refuses connections fails within 3 s (legacy: up to 15 
 with no AWS endpoint retry for 17-19 s), and one whose endpoint never answers within 12 s (3 x 3 s + 3 s).
 AWS_MAX_ATTEMPTS and AWS_RETRY_MODE in the environment no longer change this: the configuration is the code's.
 
+Timestamps: the JSON services (Secrets Manager, DynamoDB, Step Functions) send epoch seconds, which botocore turns
+into datetimes in dateutil's tzlocal, about 9 µs each (a 1,000-key probe parses 3,000: every listed secret's
+CreatedDate and LastChangedDate, every batch-read value's CreatedDate). The clients made here turn them into UTC
+datetimes instead (0.3 µs): the same instant, timezone-aware as before; every reader takes the instant
+(`.timestamp()`) or compares datetimes, never the zone. Text timestamps (SNS, S3) still take botocore's parser.
+
 boto3 is imported on first use: a handler that never calls AWS does not pay for it at import.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from botocore.config import Config
+    from botocore.session import Session as BotocoreSession
 
 Service = Literal["dynamodb", "s3", "secretsmanager", "sns", "stepfunctions"]
 
@@ -42,7 +50,34 @@ def client_config() -> Config:
 
 def aws_client(service: Service) -> Any:
     """A client of boto3's default session (its endpoint data is loaded once per process) with the bounded
-    configuration above. Build clients in one thread: creating them concurrently is not thread-safe."""
+    configuration above and the timestamp parser below. Build clients in one thread: creating them concurrently
+    is not thread-safe."""
     import boto3
 
-    return boto3.client(service, config=client_config())
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    session = boto3.DEFAULT_SESSION
+    assert session is not None
+    _parse_epoch_in_utc(session._session)
+    return session.client(service, config=client_config())
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """botocore's timestamp parser, with epoch seconds (what the JSON services send) made UTC datetimes directly
+    rather than through dateutil's tzlocal: the same instant, about 30 times cheaper. Anything else (ISO 8601,
+    RFC 822 text) goes to botocore's parser as before."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            pass  # botocore's parser decides what such a value is (or raises its own error)
+    from botocore.utils import parse_timestamp as botocore_parse_timestamp
+
+    parsed: datetime = botocore_parse_timestamp(value)
+    return parsed
+
+
+def _parse_epoch_in_utc(session: BotocoreSession) -> None:
+    """Clients made from now on by `session` parse timestamps with parse_timestamp. Set before every client (it is
+    one dict update), so that a default session set up again (boto3.setup_default_session) gets it too."""
+    session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
