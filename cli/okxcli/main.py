@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
+from types import FrameType
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
@@ -51,8 +54,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 
-def main(argv: list[str] | None = None) -> int:
+def _interrupted_once(signum: int, frame: FrameType | None) -> None:
+    """The first Ctrl-C stops the command; any further one is ignored, so that it cannot cut short the stopping of
+    what the command started (proxy programs, the stack) nor turn the exit into a traceback or a death by SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None, *, as_program: bool = False) -> int:
+    """Run one command. In-process (tests, `as_program` False) Ctrl-C's handling is put back as it was afterwards;
+    as the program, a Ctrl-C after the first stays ignored until the process has ended."""
     args = build_parser().parse_args(argv)  # a usage error exits 2 with argparse's one line
+    own_handler = (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler  # not where Ctrl-C is ignored (background)
+    )
+    if own_handler:
+        signal.signal(signal.SIGINT, _interrupted_once)
+    try:
+        return _run(args)
+    finally:
+        if own_handler and not as_program:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.run(args))
     except KeyboardInterrupt:
@@ -104,7 +130,7 @@ def _aws_setup(error: Exception) -> str:
 
 
 def entry() -> None:
-    sys.exit(main())
+    sys.exit(main(as_program=True))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ traceback (docs/local.md, "The command line's errors and exit codes"). In-proces
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -141,9 +142,8 @@ def _as_a_foreground_job() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-@pytest.mark.e2e
-def test_ctrl_c_during_the_demo_stops_everything_and_ends_in_one_line():
-    # Given the demo running as a program, in its own process group as a shell runs it
+def _demo_at_its_first_invocation() -> tuple[subprocess.Popen[str], list[str]]:
+    """The demo running as a program, in its own process group as a shell runs it, once it invokes a function."""
     demo = subprocess.Popen(
         [sys.executable, "-m", "okxcli", "demo"],
         stdout=subprocess.PIPE,
@@ -162,9 +162,24 @@ def test_ctrl_c_during_the_demo_stops_everything_and_ends_in_one_line():
         if not line or ">>> invoking" in line:
             break
     assert ">>> invoking" in seen[-1], f"the demo ended before its first invocation:\n{''.join(seen)}"
-    # When Ctrl-C reaches the whole group (the demo and the proxy programs it started)
+    return demo, seen
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("presses", [1, 2], ids=["once", "twice"])
+def test_ctrl_c_during_the_demo_stops_everything_and_ends_in_one_line(presses):
+    # Given the demo running as a program
+    demo, seen = _demo_at_its_first_invocation()
+    # When Ctrl-C reaches the whole group (the demo and the proxy programs it started), and maybe again once the
+    # demo has said it stopped, while the process ends
     os.killpg(demo.pid, signal.SIGINT)
-    out, err = demo.communicate(timeout=60)
+    assert demo.stderr is not None
+    lines = [demo.stderr.readline()]
+    if presses == 2:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(demo.pid, signal.SIGINT)
+    out, rest = demo.communicate(timeout=60)
+    err = "".join(lines) + rest
     # Then it ends in one line and exit 130, with no traceback
     assert demo.returncode == EXIT_INTERRUPTED, f"stderr: {err}\nstdout: {''.join(seen) + out}"
     assert "Traceback" not in out + err
