@@ -81,6 +81,10 @@ class OkxKeySecret(_SecretModel):
     def display_name(self, secret_name: str) -> str:
         return self.label or secret_name
 
+    def signing_values(self) -> tuple[str, str, str]:
+        """(api key, secret, passphrase) as text, for a client library that signs with them itself."""
+        return self.api_key.get_secret_value(), self.api_secret.get_secret_value(), self.passphrase.get_secret_value()
+
 
 class ShieldSecret(_SecretModel):
     """The Shield proxy, as stored in a Secrets Manager secret (JSON). Its URL and expected_ips are text here;

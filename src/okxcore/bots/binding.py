@@ -199,13 +199,7 @@ def bind(
             handshake_timeout_s=settings.shield_handshake_timeout_s,
         )
     )
-    secrets = (
-        okx_key.api_key.get_secret_value(),
-        okx_key.api_secret.get_secret_value(),
-        okx_key.passphrase.get_secret_value(),
-        endpoint.password,
-    )
-    redact = Redactor(secrets)
+    redact = Redactor((*okx_key.signing_values(), endpoint.password))
     return BotBinding(
         keys=LiveKey(okx_key, secret_name=key_name, load=load, refresh_s=settings.key_refresh_s, redact=redact),
         key_name=key_name,

@@ -102,12 +102,12 @@ def configure(exchange: Any, binding: BotBinding) -> None:
 
 
 def credentials(binding: BotBinding) -> dict[str, Any]:
-    key = binding.key
+    api_key, secret, passphrase = binding.key.signing_values()
     netloc = binding.base_url.split("://", 1)[1]
     return {
-        "apiKey": key.api_key.get_secret_value(),
-        "secret": key.api_secret.get_secret_value(),
-        "password": key.passphrase.get_secret_value(),
+        "apiKey": api_key,
+        "secret": secret,
+        "password": passphrase,
         "hostname": netloc,  # ccxt's okx builds https://{hostname}: the key's region (the simulator locally)
     }
 
@@ -128,10 +128,7 @@ class ShieldHooks:
 
     def sign(self, *args: Any, **kwargs: Any) -> Any:
         # ccxt's okx reads apiKey, secret and password in sign(), the one step every request takes before it leaves
-        key = self.okx_shield.keys.signing_key()
-        self.apiKey = key.api_key.get_secret_value()
-        self.secret = key.api_secret.get_secret_value()
-        self.password = key.passphrase.get_secret_value()
+        self.apiKey, self.secret, self.password = self.okx_shield.keys.signing_key().signing_values()
         return super().sign(*args, **kwargs)  # type: ignore[misc]  # ccxt's Exchange, next in the subclass's MRO
 
     def on_rest_response(

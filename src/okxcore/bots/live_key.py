@@ -33,10 +33,6 @@ _log = logging.getLogger("okxcore.bots")
 KeyLoader = Callable[[str], OkxKeySecret]
 
 
-def _credentials(key: OkxKeySecret) -> tuple[str, str, str]:
-    return key.api_key.get_secret_value(), key.api_secret.get_secret_value(), key.passphrase.get_secret_value()
-
-
 class LiveKey:
     """The current key of one secret. `load` reads the secret past any cache; None (a key given as an object, not
     by its secret's name) keeps the first key for good."""
@@ -100,8 +96,8 @@ class LiveKey:
                 self._key.demo,
             )
             return
-        if _credentials(fresh) != _credentials(self._key):
-            self._redact.add(_credentials(fresh))
+        if fresh.signing_values() != self._key.signing_values():
+            self._redact.add(fresh.signing_values())
             self._key = fresh
             _log.info(
                 "okx-shield: the secret %s holds a new key (a rotation): requests are signed with it from now on",

@@ -139,10 +139,7 @@ class _CurrentKey:
     PASSPHRASE: str
 
     def _request(self, method: str, request_path: str, params: Any) -> Any:
-        key = self.okx_shield.keys.signing_key()
-        self.API_KEY = key.api_key.get_secret_value()
-        self.API_SECRET_KEY = key.api_secret.get_secret_value()
-        self.PASSPHRASE = key.passphrase.get_secret_value()
+        self.API_KEY, self.API_SECRET_KEY, self.PASSPHRASE = self.okx_shield.keys.signing_key().signing_values()
         return super()._request(method, request_path, params)  # type: ignore[misc]  # python-okx's OkxClient
 
 
@@ -172,14 +169,14 @@ def build(api: type[ApiT], binding: BotBinding, *, debug: bool = False) -> ApiT:
 
     if not (isinstance(api, type) and issubclass(api, OkxClient)):
         raise OkxParamsException(f"okx-shield: {api!r} is not one of python-okx's API classes (TradeAPI, ...)")
-    key = binding.key
+    api_key, secret, passphrase = binding.key.signing_values()
     cls = _shielded(api)
     client: Any = object.__new__(cls)  # httpx.Client defines no __new__: the instance, not yet initialised
     client.okx_shield = binding  # before __init__: _ShieldClient.__init__ reads it
     client.__init__(
-        api_key=key.api_key.get_secret_value(),
-        api_secret_key=key.api_secret.get_secret_value(),
-        passphrase=key.passphrase.get_secret_value(),
+        api_key=api_key,
+        api_secret_key=secret,
+        passphrase=passphrase,
         flag="1" if binding.demo else "0",  # python-okx's flag: "1" demo trading (its default!), "0" live
         domain=binding.base_url,
         debug=debug,
