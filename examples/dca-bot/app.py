@@ -12,6 +12,7 @@ while the order is pending, and a market order fills at once).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from datetime import datetime
@@ -27,8 +28,8 @@ def quote_amount(text: str) -> float:
     try:
         amount = float(text)
     except ValueError:
-        amount = float("nan")
-    if not amount > 0:
+        amount = 0.0
+    if not (math.isfinite(amount) and amount > 0):  # "inf" and "nan" parse as floats too
         raise ValueError(f"DCA_QUOTE_AMOUNT must be a positive number (the quote currency per buy), not {text[:20]!r}")
     return amount
 

@@ -218,13 +218,13 @@ def rotation(job: dict[str, Any]) -> dict[str, Any]:
     """One warm client across a rotation: signed calls, then the test rotates the key (AWSCURRENT gets a new key,
     the old one is deleted at OKX), then signed calls again once the client's refresh interval has passed."""
     library, wait_s = job["library"], float(job["refresh_s"]) + 0.5
-    loop = asyncio.new_event_loop()
     if library == "ccxt":
         exchange = bots.ccxt_okx(config={"verbose": True, "enableRateLimit": False})
 
         def balance() -> Any:
             return exchange.fetch_balance()["total"]
     elif library == "ccxt_async":
+        loop = asyncio.new_event_loop()  # one loop for the client's whole life, as a warm function keeps it
         async_exchange = bots.ccxt_okx_async(config={"verbose": True, "enableRateLimit": False})
 
         def balance() -> Any:
@@ -243,7 +243,7 @@ def rotation(job: dict[str, Any]) -> dict[str, Any]:
     out["after"] = [balance(), balance()]
     if library == "ccxt_async":
         loop.run_until_complete(async_exchange.close())
-    loop.close()
+        loop.close()
     bots.flush()
     return out
 
@@ -259,6 +259,11 @@ def example(job: dict[str, Any]) -> dict[str, Any]:
             app.handler(bad_event, None)
         except ValueError as exc:
             refused[name] = str(exc)
+    for amount in ("inf", "nan", "-1", "ten"):
+        try:
+            app.quote_amount(amount)
+        except ValueError as exc:
+            refused[f"DCA_QUOTE_AMOUNT={amount}"] = str(exc)
     event = {"scheduled_time": job["slot"]}
     return {"refused": refused, "first": app.handler(event, None), "again": app.handler(event, None)}
 

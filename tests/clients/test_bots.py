@@ -7,6 +7,7 @@ a trap listener and DynamoDB saw: the calls and orders, from which peer, how man
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -95,6 +96,7 @@ def bot_stack(
     from moto.server import ThreadedMotoServer
 
     servers: list[ThreadedMotoServer] = []
+    runs = itertools.count()
 
     def start(kind: ProxyKind) -> tuple[LocalStack, BotRun]:
         stack = local_stack(seed_with([bot_key]), proxy_kind=kind)
@@ -125,7 +127,7 @@ def bot_stack(
         ) -> dict[str, Any]:
             """Run the driver; each `PROMPT <step>` it prints runs prompts[step] here before it goes on."""
             assert CLIENTS_PYTHON.is_file(), "run `scripts/bootstrap.sh --clients` (make test does)"
-            stderr_file = tmp_path / f"bot-{len(list(tmp_path.glob('bot-*.stderr')))}.stderr"
+            stderr_file = tmp_path / f"bot-{next(runs)}.stderr"
             with stderr_file.open("w") as stderr, subprocess.Popen(
                 [str(CLIENTS_PYTHON), str(DRIVER)],
                 stdin=subprocess.PIPE,
@@ -313,10 +315,13 @@ def test_the_example_dca_bot_buys_once_per_scheduled_slot(bot_stack, bot_key) ->
     result = run("ccxt", "example", example_dir=str(ROOT / "examples" / "dca-bot"), slot="2026-01-15T09:00:00Z")
 
     # An event without the Scheduler's time is refused, naming the field, before anything reaches OKX
-    assert set(result["refused"]) == {"missing", "not a time"}
-    for message in result["refused"].values():
-        assert message.startswith("event.scheduled_time must be an ISO 8601 instant"), message
-        assert "nothing was ordered" in message
+    refused = result["refused"]
+    assert set(refused) == {"missing", "not a time"} | {f"DCA_QUOTE_AMOUNT={a}" for a in ("inf", "nan", "-1", "ten")}
+    for case in ("missing", "not a time"):
+        assert refused[case].startswith("event.scheduled_time must be an ISO 8601 instant"), refused[case]
+        assert "nothing was ordered" in refused[case]
+    # and so is a quote amount that is not a positive, finite number (checked at cold start)
+    assert refused["DCA_QUOTE_AMOUNT=inf"].startswith("DCA_QUOTE_AMOUNT must be a positive number")
     first, again = result["first"], result["again"]
     assert first["placed_now"] and not again["placed_now"]  # the retried slot found its order
     assert first["orderId"] == again["orderId"] and first["clientOrderId"] == "dca20260115T090000Z"
